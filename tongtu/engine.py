@@ -1,0 +1,294 @@
+"""add / search / update / delete: the only place the matching pipeline is assembled.
+
+    search: decode → exact (cont_sign) → candidates (vector index, tag filter inside)
+            → verification (local features + RANSAC) → calibrated score → page
+
+The engine knows nothing of HTTP or the CLI. It is safe to call from many threads: the
+CPU work (decode, descriptor, verification) runs in the caller's thread, the catalog
+serialises writes, and each vector index follows the catalog's journal.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tongtu.errors import ConfigError, ItemExists, ItemNotFound, MissingParam
+from tongtu.features import DIM, Extractor, LocalFeatures, QueryFeatures, model_id, verify
+from tongtu.features.local import Match
+from tongtu.features.score import MatchKind, match_kind, score
+from tongtu.fetch import Fetcher
+from tongtu.imaging import Picture, decode_image
+from tongtu.params import MAX_RESULTS
+from tongtu.settings import Settings
+from tongtu.storage.base import ImageRecord, LibraryRecord, TagFilter
+from tongtu.storage.faiss import FaissIndex
+from tongtu.storage.sqlite import SqliteCatalog
+
+__all__ = ["Engine", "Hit", "SearchPage", "Source"]
+
+_FULL = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Where an image comes from: bytes win over a URL (DESIGN.md §1)."""
+
+    image: bytes | None = None
+    url: str | None = None
+
+    @property
+    def given(self) -> bool:
+        return self.image is not None or bool(self.url)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    record: ImageRecord
+    score: float
+    kind: MatchKind
+    query_region: tuple[tuple[float, float], ...]
+    result_region: tuple[tuple[float, float], ...]
+
+
+@dataclass(slots=True)
+class SearchPage:
+    hits: list[Hit]
+    total: int
+    has_more: bool
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: SqliteCatalog,
+        extractor: Extractor,
+        fetcher: Fetcher,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self._extractor = extractor
+        self._fetcher = fetcher
+        self._model = model_id(settings.model)
+        self._indexes: dict[int, FaissIndex] = {}
+        self._seq = 0
+        self._sync_lock = threading.Lock()
+        self._rebuild()
+
+    @classmethod
+    def open(cls, settings: Settings) -> Engine:
+        return cls(
+            settings,
+            SqliteCatalog(settings.db_path),
+            Extractor.from_model(settings.model, settings.resolved_threads()),
+            Fetcher(
+                timeout=settings.url_timeout,
+                max_bytes=settings.url_max_bytes,
+                max_redirects=settings.url_max_redirects,
+                allow=tuple(settings.url_allow),
+            ),
+        )
+
+    # libraries ---------------------------------------------------------------------
+
+    def library(self, name: str, create: bool = False) -> LibraryRecord:
+        lib = self.catalog.library_by_name(name)
+        if lib is None:
+            if not create:
+                raise ItemNotFound(f"no library named {name!r}")
+            lib = self.catalog.create_library(name, self._model, self.settings.default_capacity)
+        self._check_model(lib)
+        return lib
+
+    def _check_model(self, lib: LibraryRecord) -> None:
+        if lib.model != self._model:
+            raise ConfigError(
+                f"library {lib.name!r} was built with model {lib.model!r}; this server runs "
+                f"{self._model!r} (set TONGTU_MODEL to match)"
+            )
+
+    # operations --------------------------------------------------------------------
+
+    def load(self, source: Source) -> Picture:
+        if source.image is not None:
+            return decode_image(source.image)
+        if source.url:
+            return decode_image(self._fetcher.fetch(source.url))
+        raise MissingParam("image or url is required")
+
+    def add(
+        self, lib: LibraryRecord, source: Source, brief: str, tags: Sequence[int] = ()
+    ) -> ImageRecord:
+        pic = self.load(source)
+        existing = self.catalog.image_by_sign(lib.id, pic.cont_sign)
+        if existing is not None:  # before paying for features
+            raise ItemExists(existing.cont_sign)
+        feats = self._extractor.reference(pic.rgb)
+        record = self.catalog.add_image(
+            lib.id,
+            pic.cont_sign,
+            brief,
+            tags,
+            (pic.width, pic.height),
+            feats.embedding,
+            feats.local.to_bytes(),
+            lib.capacity,
+        )
+        self.sync()
+        return record
+
+    def find(self, lib: LibraryRecord, source: Source, cont_sign: str | None) -> ImageRecord:
+        """The image an update / delete names: by image, else url, else cont_sign."""
+        sign = self.load(source).cont_sign if source.given else cont_sign
+        if not sign:
+            raise MissingParam("image, url or cont_sign is required")
+        record = self.catalog.image_by_sign(lib.id, sign)
+        if record is None:
+            raise ItemNotFound(f"no image with cont_sign {sign} in the library")
+        return record
+
+    def update(
+        self, record: ImageRecord, brief: str | None, tags: Sequence[int] | None
+    ) -> None:
+        self.catalog.update_image(record.id, brief, tags)
+
+    def delete(self, lib: LibraryRecord, cont_signs: Sequence[str]) -> int:
+        """Delete by cont_sign; ItemNotFound when none of them is in the library."""
+        deleted = self.catalog.delete_images(lib.id, cont_signs)
+        if deleted == 0:
+            raise ItemNotFound("none of the cont_signs is in the library")
+        self.sync()
+        return deleted
+
+    def search(
+        self,
+        lib: LibraryRecord,
+        source: Source,
+        tags: Sequence[int] | None = None,
+        any_tag: bool = False,
+        pn: int = 0,
+        rn: int = 300,
+    ) -> SearchPage:
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        pic = self.load(source)
+        timings["decode"] = time.perf_counter() - t0
+        tag_filter = TagFilter(tuple(tags), any_tag) if tags else None
+        allowed = self.catalog.ids_with_tags(lib.id, tag_filter) if tag_filter else None
+        wanted = min(pn + rn, MAX_RESULTS)
+
+        hits: dict[int, Hit] = {}
+        t = time.perf_counter()
+        exact = self.catalog.image_by_sign(lib.id, pic.cont_sign)
+        if exact is not None and (allowed is None or exact.id in set(allowed.tolist())):
+            hits[exact.id] = Hit(exact, 1.0, MatchKind.EXACT, _FULL, _FULL)
+        timings["exact"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        query = self._extractor.query(pic.rgb)
+        timings["features"] = time.perf_counter() - t
+        self.sync()
+        index = self._indexes.get(lib.id)
+        if index is not None and len(index) > 0:
+            self._candidates(index, query, allowed, wanted, hits, timings)
+
+        ranked = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))[:MAX_RESULTS]
+        page = ranked[pn : pn + rn][: max(0, MAX_RESULTS - pn)]
+        timings["total"] = time.perf_counter() - t0
+        return SearchPage(page, len(ranked), pn + len(page) < len(ranked), timings)
+
+    def _candidates(
+        self,
+        index: FaissIndex,
+        query: QueryFeatures,
+        allowed: np.ndarray | None,
+        wanted: int,
+        hits: dict[int, Hit],
+        timings: dict[str, float],
+    ) -> None:
+        """Verify candidates in growing rounds while the last round still found copies."""
+        k = self.settings.candidates
+        seen: set[int] = set(hits)
+        timings.setdefault("candidates", 0.0)
+        timings.setdefault("verification", 0.0)
+        while True:
+            t = time.perf_counter()
+            cosines, ids = index.search(query.embedding, k, allowed)
+            timings["candidates"] += time.perf_counter() - t
+            fresh = [(int(i), float(c)) for i, c in zip(ids, cosines, strict=True) if int(i) not in seen]
+            t = time.perf_counter()
+            found = self._verify(query, fresh, hits)
+            timings["verification"] += time.perf_counter() - t
+            seen.update(i for i, _ in fresh)
+            if found == 0 or len(ids) < k or len(hits) >= wanted or k >= MAX_RESULTS * 2:
+                return
+            k *= 2
+
+    def _verify(
+        self, query: QueryFeatures, candidates: list[tuple[int, float]], hits: dict[int, Hit]
+    ) -> int:
+        if not candidates:
+            return 0
+        ids = [i for i, _ in candidates]
+        blobs = self.catalog.local_features(ids)
+        records = self.catalog.images_by_id(ids)
+        found = 0
+        for image_id, cosine in candidates:
+            if image_id not in blobs or image_id not in records:
+                continue  # deleted since the index answered
+            ref = LocalFeatures.from_bytes(blobs[image_id])
+            match = _best(verify(query.local, ref), verify(query.local_flipped, ref))
+            s = score(cosine, match)
+            if s >= self.settings.threshold:
+                hits[image_id] = Hit(
+                    records[image_id],
+                    round(s, 4),
+                    match_kind(match),
+                    match.query_region,
+                    match.ref_region,
+                )
+                found += 1
+        return found
+
+    # the vector index follows the catalog's journal ------------------------------------
+
+    def _rebuild(self) -> None:
+        with self._sync_lock:
+            self._seq = self.catalog.last_seq()
+            self._indexes.clear()
+            for lib in self.catalog.libraries():
+                ids, vecs = self.catalog.all_embeddings(lib.id)
+                index = FaissIndex(DIM)
+                index.add(ids, vecs)
+                self._indexes[lib.id] = index
+        self.sync()  # replays what was written while the snapshot was read
+
+    def sync(self) -> None:
+        """Apply every catalog write since the last sync (from any process)."""
+        with self._sync_lock:
+            entries = self.catalog.journal_since(self._seq)
+            if not entries:
+                return
+            added = [e.image_id for e in entries if e.added]
+            vectors = self.catalog.embeddings(added) if added else {}
+            for e in entries:
+                index = self._indexes.setdefault(e.library_id, FaissIndex(DIM))
+                ids = np.array([e.image_id], dtype=np.int64)
+                if e.added and e.image_id in vectors:
+                    index.add(ids, vectors[e.image_id][None])
+                elif not e.added:
+                    index.remove(ids)
+            self._seq = entries[-1].seq
+
+    def close(self) -> None:
+        self.catalog.close()
+
+
+def _best(a: Match, b: Match) -> Match:
+    return a if a.inliers >= b.inliers else b

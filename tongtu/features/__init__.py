@@ -1,0 +1,73 @@
+"""Features of a picture: the global descriptor and local features.
+
+`Extractor` is the facade the engine uses; it alone knows which runtime runs the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from tongtu.features.descriptor import DIM, Descriptor, Runtime, model_id, model_path
+from tongtu.features.local import (
+    QUERY_FEATURES,
+    REF_FEATURES,
+    LocalFeatures,
+    Match,
+    extract_local,
+    verify,
+)
+
+__all__ = [
+    "DIM",
+    "Extractor",
+    "LocalFeatures",
+    "Match",
+    "QueryFeatures",
+    "ReferenceFeatures",
+    "model_id",
+    "verify",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ReferenceFeatures:
+    """What is stored for a library image."""
+
+    embedding: NDArray[np.float32]
+    local: LocalFeatures
+
+
+@dataclass(frozen=True, slots=True)
+class QueryFeatures:
+    """What a search computes once for its query."""
+
+    embedding: NDArray[np.float32]
+    local: LocalFeatures
+    local_flipped: LocalFeatures
+
+
+class Extractor:
+    def __init__(self, runtime: Runtime) -> None:
+        self._descriptor = Descriptor(runtime)
+
+    @classmethod
+    def from_model(cls, model: str, threads: int) -> Extractor:
+        from tongtu.features.onnx import OnnxRuntime
+
+        # OpenCV's own thread pool would fight onnxruntime's for the same cores.
+        cv2.setNumThreads(1)
+        return cls(OnnxRuntime(model_path(model), threads))
+
+    def reference(self, rgb: NDArray[np.uint8]) -> ReferenceFeatures:
+        return ReferenceFeatures(self._descriptor.embed(rgb), extract_local(rgb, REF_FEATURES))
+
+    def query(self, rgb: NDArray[np.uint8]) -> QueryFeatures:
+        return QueryFeatures(
+            self._descriptor.embed(rgb),
+            extract_local(rgb, QUERY_FEATURES),
+            extract_local(rgb, QUERY_FEATURES, flip=True),
+        )

@@ -1,0 +1,49 @@
+"""From (descriptor cosine, verified inliers) to one calibrated score and a match kind."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+
+from tongtu.features.local import Match
+
+__all__ = ["MatchKind", "match_kind", "score"]
+
+
+class MatchKind(StrEnum):
+    EXACT = "exact"
+    NEAR_EXACT = "near_exact"
+    QUERY_IN_RESULT = "query_is_part_of_result"
+    RESULT_IN_QUERY = "result_is_part_of_query"
+
+
+# Logistic model over the descriptor cosine and log inlier count. Its 0.5 level is the
+# decision boundary: 15 inliers at cosine 0.6, ~27 at cosine 0.3 (a screenshot), ~8 at
+# cosine 0.9; a high cosine alone never reaches it, since look-alike photos of one scene
+# reach 0.88-0.93 (DESIGN.md §2).
+_W_COS = 4.0
+_W_INLIERS = 2.2
+_COS0 = 0.6
+_INLIERS0 = 15
+
+
+def score(cosine: float, match: Match) -> float:
+    z = _W_COS * (cosine - _COS0) + _W_INLIERS * (
+        math.log1p(match.inliers) - math.log1p(_INLIERS0)
+    )
+    return 1.0 / (1.0 + math.exp(-z))
+
+
+def match_kind(match: Match) -> MatchKind:
+    full_q = match.query_cover >= 0.85
+    full_r = match.ref_cover >= 0.85
+    if full_q and full_r:
+        return MatchKind.NEAR_EXACT
+    if full_q:
+        return MatchKind.QUERY_IN_RESULT
+    if full_r:
+        return MatchKind.RESULT_IN_QUERY
+    # Both partial (e.g. a crop shown inside a screenshot): name the smaller side.
+    if match.query_cover >= match.ref_cover:
+        return MatchKind.QUERY_IN_RESULT
+    return MatchKind.RESULT_IN_QUERY

@@ -1,0 +1,162 @@
+"""Decode and validate image bytes; compute the content signature.
+
+Pure: bytes in, pixels out. The size rules are Baidu's (DESIGN.md §1): shorter side
+≥ 50 px, longer side ≤ 4096 px, checked on the header *before* any pixel is decoded,
+which is also the decompression-bomb guard (at most 4096² pixels are ever allocated).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
+
+from tongtu.errors import (
+    EmptyImage,
+    ImageBase64Error,
+    ImageFormatError,
+    ImageSizeError,
+)
+
+__all__ = [
+    "ACCEPTED_FORMATS",
+    "MAX_BASE64_BYTES",
+    "MAX_SIDE",
+    "MIN_SIDE",
+    "Picture",
+    "cont_sign_of",
+    "decode_base64",
+    "decode_image",
+]
+
+MIN_SIDE = 50
+MAX_SIDE = 4096
+MAX_BASE64_BYTES = 4 * 1024 * 1024
+# Pillow format names. MPO is the multi-picture JPEG that phones write; PPM is accepted
+# because it is lossless and common in image tooling.
+ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "DIB", "WEBP", "GIF", "TIFF", "PPM"})
+
+# Truncated files are errors, never silently padded with grey.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """A decoded image: RGB pixels after EXIF orientation, and its signature."""
+
+    rgb: NDArray[np.uint8]
+    format: str
+    cont_sign: str
+
+    @property
+    def width(self) -> int:
+        return int(self.rgb.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.rgb.shape[0])
+
+
+def decode_base64(text: str | bytes) -> bytes:
+    """Decode a base64 image parameter (standard or URL-safe alphabet, padding optional)."""
+    if isinstance(text, str):
+        try:
+            raw = text.encode("ascii")
+        except UnicodeEncodeError as exc:
+            raise ImageBase64Error("image is not valid base64") from exc
+    else:
+        raw = text
+    if len(raw) > MAX_BASE64_BYTES:
+        raise ImageSizeError(f"base64 image is {len(raw)} bytes; the limit is 4 MB")
+    raw = raw.strip()
+    # Some clients send data URLs ("data:image/png;base64,....").
+    if raw.startswith(b"data:") and b"," in raw[:100]:
+        raw = raw.split(b",", 1)[1]
+    raw = raw.replace(b"\n", b"").replace(b"\r", b"").replace(b" ", b"+")
+    if not raw:
+        raise EmptyImage("image is empty")
+    raw = raw.replace(b"-", b"+").replace(b"_", b"/")
+    raw += b"=" * (-len(raw) % 4)
+    try:
+        data = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ImageBase64Error("image is not valid base64") from exc
+    if not data:
+        raise EmptyImage("image is empty")
+    return data
+
+
+def cont_sign_of(rgb: NDArray[np.uint8]) -> str:
+    """Two unsigned 32-bit decimals from the decoded pixels (not the file bytes)."""
+    h = hashlib.blake2b(digest_size=8)
+    h.update(np.asarray(rgb.shape, dtype=np.uint32).tobytes())
+    h.update(np.ascontiguousarray(rgb).data)
+    d = h.digest()
+    return f"{int.from_bytes(d[:4], 'big')},{int.from_bytes(d[4:], 'big')}"
+
+
+def decode_image(data: bytes) -> Picture:
+    """Decode image bytes into RGB pixels, enforcing formats and size rules."""
+    if not data:
+        raise EmptyImage("image is empty")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+            fmt = (img.format or "").upper()
+            if fmt not in ACCEPTED_FORMATS:
+                raise ImageFormatError(f"format {fmt or 'unknown'} is not accepted")
+            _check_size(*img.size)
+            if getattr(img, "n_frames", 1) > 1:
+                img.seek(0)  # animated GIF / multi-page TIFF: the first frame
+            img.load()
+            img = ImageOps.exif_transpose(img) or img
+            rgb = _to_rgb(img)
+    except (ImageFormatError, ImageSizeError):
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageSizeError("image has too many pixels") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageFormatError(f"image could not be decoded: {exc}") from exc
+    except (MemoryError, Exception) as exc:  # a decoder bug must not become a 500
+        raise ImageFormatError(f"image could not be decoded: {type(exc).__name__}") from exc
+    _check_size(rgb.shape[1], rgb.shape[0])
+    return Picture(rgb=rgb, format=fmt, cont_sign=cont_sign_of(rgb))
+
+
+def _check_size(width: int, height: int) -> None:
+    if min(width, height) < MIN_SIDE or max(width, height) > MAX_SIDE:
+        raise ImageSizeError(
+            f"image is {width}x{height}; the shorter side must be ≥ {MIN_SIDE} px "
+            f"and the longer side ≤ {MAX_SIDE} px"
+        )
+
+
+def _to_rgb(img: Image.Image) -> NDArray[np.uint8]:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        arr16 = np.asarray(img, dtype=np.uint16)
+        gray = (arr16 >> 8).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    if mode in ("I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scale = 255.0 / (hi - lo) if hi > lo else 0.0
+        gray = ((arr - lo) * scale).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
+    has_alpha = mode in ("RGBA", "LA", "PA") or (
+        mode == "P" and "transparency" in img.info
+    )
+    if has_alpha:
+        # Transparent pixels become white, as browsers and viewers usually show them.
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(background, rgba)
+    return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))

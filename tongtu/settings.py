@@ -1,0 +1,81 @@
+"""One typed settings object, read from ``TONGTU_*`` environment variables.
+
+Every field is documented in README.md ("Settings"); tests/test_docs.py fails when one
+is not.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TONGTU_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("./tongtu-data"),
+        description="Directory holding the catalog (SQLite) and everything derived from it.",
+    )
+    host: str = Field(default="127.0.0.1", description="Address the server listens on.")
+    port: int = Field(default=8000, description="Port the server listens on.")
+    model: str = Field(
+        default="sscd",
+        description=(
+            "Global descriptor: `sscd`, `sscd_distilled`, or a path to an ONNX model with "
+            "the same interface (uint8 NHWC `image` in, L2-normalised `embedding` out). "
+            "Recorded per library; a library refuses a different model."
+        ),
+    )
+    threads: int = Field(
+        default=0,
+        description=(
+            "CPU threads for the descriptor (onnxruntime intra-op). 0 = number of cores."
+        ),
+    )
+    threshold: float = Field(
+        default=0.5,
+        ge=0.0,
+        le=1.0,
+        description="Results scoring below this are not served (see README, 'Scores').",
+    )
+    candidates: int = Field(
+        default=32,
+        ge=1,
+        le=1000,
+        description="Vector-index candidates verified per round of a search.",
+    )
+    default_capacity: int = Field(
+        default=500_000, ge=1, description="Capacity of a new library (images)."
+    )
+    token_ttl: int = Field(
+        default=2_592_000, ge=1, description="Lifetime of an access token in seconds (30 days)."
+    )
+    url_allow: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Networks (CIDR) or host names that URL fetches may reach even though they "
+            "are loopback / private / link-local. Empty by default. JSON list."
+        ),
+    )
+    url_timeout: float = Field(
+        default=10.0, gt=0, description="Total time allowed for one URL fetch, in seconds."
+    )
+    url_max_bytes: int = Field(
+        default=10 * 1024 * 1024, gt=0, description="Largest body a URL fetch accepts."
+    )
+    url_max_redirects: int = Field(
+        default=3, ge=0, description="Redirects a URL fetch follows (each one re-checked)."
+    )
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "catalog.db"
+
+    def resolved_threads(self) -> int:
+        return self.threads if self.threads > 0 else (os.cpu_count() or 1)

@@ -1,0 +1,123 @@
+"""The storage contract: what the engine needs from a catalog and a vector index.
+
+The catalog is the source of truth (records, metadata, features, apps, tokens); the
+vector index is derived from it and can be rebuilt from it. Every catalog write is
+recorded in a journal with a growing sequence number; an index follows the journal,
+so any process (CLI, another worker) sees the writes of any other before it searches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = [
+    "AppRecord",
+    "Catalog",
+    "ImageRecord",
+    "JournalEntry",
+    "LibraryRecord",
+    "TagFilter",
+    "VectorIndex",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LibraryRecord:
+    id: int
+    name: str
+    model: str
+    capacity: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class AppRecord:
+    id: int
+    name: str
+    api_key: str
+    library_id: int
+    created_at: float
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRecord:
+    id: int
+    library_id: int
+    cont_sign: str
+    brief: str
+    tags: tuple[int, ...]
+    width: int
+    height: int
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class TagFilter:
+    """Tags a result must carry: all of them (AND) or any (OR)."""
+
+    tags: tuple[int, ...]
+    any_of: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JournalEntry:
+    seq: int
+    library_id: int
+    image_id: int
+    added: bool  # False: deleted
+
+
+class Catalog(Protocol):
+    # libraries and apps
+    def create_library(self, name: str, model: str, capacity: int) -> LibraryRecord: ...
+    def library_by_name(self, name: str) -> LibraryRecord | None: ...
+    def library_by_id(self, library_id: int) -> LibraryRecord | None: ...
+    def libraries(self) -> list[LibraryRecord]: ...
+    def create_app(self, name: str, api_key: str, secret_hash: str, library_id: int) -> AppRecord: ...
+    def app_by_key(self, api_key: str) -> tuple[AppRecord, str] | None: ...
+    def app_by_id(self, app_id: int) -> AppRecord | None: ...
+    def store_token(self, token_hash: str, app_id: int, expires_at: float) -> None: ...
+    def token(self, token_hash: str) -> tuple[int, float] | None: ...
+
+    # images
+    def count(self, library_id: int) -> int: ...
+    def add_image(
+        self,
+        library_id: int,
+        cont_sign: str,
+        brief: str,
+        tags: Sequence[int],
+        size: tuple[int, int],
+        embedding: NDArray[np.float32],
+        local: bytes,
+        capacity: int,
+    ) -> ImageRecord: ...
+    def image_by_sign(self, library_id: int, cont_sign: str) -> ImageRecord | None: ...
+    def images_by_id(self, ids: Iterable[int]) -> dict[int, ImageRecord]: ...
+    def local_features(self, ids: Iterable[int]) -> dict[int, bytes]: ...
+    def update_image(
+        self, image_id: int, brief: str | None, tags: Sequence[int] | None
+    ) -> None: ...
+    def delete_images(self, library_id: int, cont_signs: Sequence[str]) -> int: ...
+    def ids_with_tags(self, library_id: int, tags: TagFilter) -> NDArray[np.int64]: ...
+
+    # the journal the vector index follows
+    def journal_since(self, seq: int) -> list[JournalEntry]: ...
+    def embeddings(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]: ...
+    def all_embeddings(self, library_id: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]: ...
+    def last_seq(self) -> int: ...
+
+
+class VectorIndex(Protocol):
+    def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None: ...
+    def remove(self, ids: NDArray[np.int64]) -> None: ...
+    def search(
+        self, vector: NDArray[np.float32], k: int, allowed: NDArray[np.int64] | None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]: ...
+    def __len__(self) -> int: ...

@@ -1,0 +1,372 @@
+"""The embedded catalog: SQLite in WAL mode, the source of truth.
+
+`synchronous=FULL`: a write is on disk before it is acknowledged, so a `kill -9` or a
+power cut after the reply loses nothing. One writer at a time (a lock in this process,
+SQLite's own lock across processes); readers never wait for it in WAL mode.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tongtu.errors import ItemExists, LibraryFull
+from tongtu.storage.base import (
+    AppRecord,
+    ImageRecord,
+    JournalEntry,
+    LibraryRecord,
+    TagFilter,
+)
+
+__all__ = ["SqliteCatalog"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS libraries (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    model TEXT NOT NULL,
+    capacity INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS apps (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    api_key TEXT NOT NULL UNIQUE,
+    secret_hash TEXT NOT NULL,
+    library_id INTEGER NOT NULL REFERENCES libraries(id),
+    created_at REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS tokens (
+    token_hash TEXT PRIMARY KEY,
+    app_id INTEGER NOT NULL REFERENCES apps(id),
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS images (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    library_id INTEGER NOT NULL REFERENCES libraries(id),
+    cont_sign TEXT NOT NULL,
+    brief TEXT NOT NULL,
+    tag1 INTEGER,
+    tag2 INTEGER,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    embedding BLOB NOT NULL,
+    local BLOB NOT NULL,
+    UNIQUE (library_id, cont_sign)
+);
+CREATE INDEX IF NOT EXISTS images_tag1 ON images(library_id, tag1);
+CREATE INDEX IF NOT EXISTS images_tag2 ON images(library_id, tag2);
+CREATE TABLE IF NOT EXISTS journal (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    library_id INTEGER NOT NULL,
+    image_id INTEGER NOT NULL,
+    added INTEGER NOT NULL
+);
+"""
+
+_IMAGE_COLS = "id, library_id, cont_sign, brief, tag1, tag2, width, height, created_at"
+
+
+def _image(row: sqlite3.Row | tuple[object, ...]) -> ImageRecord:
+    tags = tuple(int(t) for t in (row[4], row[5]) if t is not None)  # type: ignore[call-overload]
+    return ImageRecord(
+        id=int(row[0]),  # type: ignore[call-overload]
+        library_id=int(row[1]),  # type: ignore[call-overload]
+        cont_sign=str(row[2]),
+        brief=str(row[3]),
+        tags=tags,
+        width=int(row[6]),  # type: ignore[call-overload]
+        height=int(row[7]),  # type: ignore[call-overload]
+        created_at=float(row[8]),  # type: ignore[arg-type]
+    )
+
+
+def _vec(blob: bytes) -> NDArray[np.float32]:
+    return np.frombuffer(blob, dtype="<f2").astype(np.float32)
+
+
+class SqliteCatalog:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._path = path
+        self._local = threading.local()
+        self._write_lock = threading.Lock()
+        with self._write_lock:
+            self._db().executescript(_SCHEMA)
+
+    # connections -----------------------------------------------------------------
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA foreign_keys=ON")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None
+
+    # libraries and apps ----------------------------------------------------------
+
+    def create_library(self, name: str, model: str, capacity: int) -> LibraryRecord:
+        now = time.time()
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO libraries(name, model, capacity, created_at) VALUES (?,?,?,?)",
+                (name, model, capacity, now),
+            )
+        return LibraryRecord(int(cur.lastrowid or 0), name, model, capacity, now)
+
+    def _library(self, where: str, arg: object) -> LibraryRecord | None:
+        row = self._db().execute(
+            f"SELECT id, name, model, capacity, created_at FROM libraries WHERE {where}", (arg,)
+        ).fetchone()
+        return LibraryRecord(*row) if row else None
+
+    def library_by_name(self, name: str) -> LibraryRecord | None:
+        return self._library("name = ?", name)
+
+    def library_by_id(self, library_id: int) -> LibraryRecord | None:
+        return self._library("id = ?", library_id)
+
+    def libraries(self) -> list[LibraryRecord]:
+        rows = self._db().execute(
+            "SELECT id, name, model, capacity, created_at FROM libraries ORDER BY id"
+        )
+        return [LibraryRecord(*r) for r in rows]
+
+    def create_app(self, name: str, api_key: str, secret_hash: str, library_id: int) -> AppRecord:
+        now = time.time()
+        with self._write() as db:
+            cur = db.execute(
+                "INSERT INTO apps(name, api_key, secret_hash, library_id, created_at) "
+                "VALUES (?,?,?,?,?)",
+                (name, api_key, secret_hash, library_id, now),
+            )
+        return AppRecord(int(cur.lastrowid or 0), name, api_key, library_id, now, False)
+
+    _APP_COLS = "id, name, api_key, library_id, created_at, revoked"
+
+    def app_by_key(self, api_key: str) -> tuple[AppRecord, str] | None:
+        row = self._db().execute(
+            f"SELECT {self._APP_COLS}, secret_hash FROM apps WHERE api_key = ?", (api_key,)
+        ).fetchone()
+        if row is None:
+            return None
+        return AppRecord(*row[:5], bool(row[5])), str(row[6])
+
+    def app_by_name(self, name: str) -> AppRecord | None:
+        row = self._db().execute(
+            f"SELECT {self._APP_COLS} FROM apps WHERE name = ?", (name,)
+        ).fetchone()
+        return AppRecord(*row[:5], bool(row[5])) if row else None
+
+    def app_by_id(self, app_id: int) -> AppRecord | None:
+        row = self._db().execute(
+            f"SELECT {self._APP_COLS} FROM apps WHERE id = ?", (app_id,)
+        ).fetchone()
+        return AppRecord(*row[:5], bool(row[5])) if row else None
+
+    def store_token(self, token_hash: str, app_id: int, expires_at: float) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM tokens WHERE expires_at < ?", (time.time() - 86400,))
+            db.execute(
+                "INSERT INTO tokens(token_hash, app_id, expires_at) VALUES (?,?,?)",
+                (token_hash, app_id, expires_at),
+            )
+
+    def token(self, token_hash: str) -> tuple[int, float] | None:
+        row = self._db().execute(
+            "SELECT app_id, expires_at FROM tokens WHERE token_hash = ?", (token_hash,)
+        ).fetchone()
+        return (int(row[0]), float(row[1])) if row else None
+
+    # images ----------------------------------------------------------------------
+
+    def count(self, library_id: int) -> int:
+        row = self._db().execute(
+            "SELECT count(*) FROM images WHERE library_id = ?", (library_id,)
+        ).fetchone()
+        return int(row[0])
+
+    def add_image(
+        self,
+        library_id: int,
+        cont_sign: str,
+        brief: str,
+        tags: Sequence[int],
+        size: tuple[int, int],
+        embedding: NDArray[np.float32],
+        local: bytes,
+        capacity: int,
+    ) -> ImageRecord:
+        now = time.time()
+        t1, t2 = (list(tags) + [None, None])[:2]
+        with self._write() as db:
+            row = db.execute(
+                "SELECT cont_sign FROM images WHERE library_id = ? AND cont_sign = ?",
+                (library_id, cont_sign),
+            ).fetchone()
+            if row is not None:
+                raise ItemExists(cont_sign)
+            (n,) = db.execute(
+                "SELECT count(*) FROM images WHERE library_id = ?", (library_id,)
+            ).fetchone()
+            if n >= capacity:
+                raise LibraryFull(f"the library is full ({capacity} images)")
+            cur = db.execute(
+                "INSERT INTO images(library_id, cont_sign, brief, tag1, tag2, width, height, "
+                "created_at, embedding, local) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    library_id,
+                    cont_sign,
+                    brief,
+                    t1,
+                    t2,
+                    size[0],
+                    size[1],
+                    now,
+                    embedding.astype("<f2").tobytes(),
+                    local,
+                ),
+            )
+            image_id = int(cur.lastrowid or 0)
+            db.execute(
+                "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,1)",
+                (library_id, image_id),
+            )
+        return ImageRecord(
+            image_id, library_id, cont_sign, brief, tuple(tags), size[0], size[1], now
+        )
+
+    def image_by_sign(self, library_id: int, cont_sign: str) -> ImageRecord | None:
+        row = self._db().execute(
+            f"SELECT {_IMAGE_COLS} FROM images WHERE library_id = ? AND cont_sign = ?",
+            (library_id, cont_sign),
+        ).fetchone()
+        return _image(row) if row else None
+
+    def images_by_id(self, ids: Iterable[int]) -> dict[int, ImageRecord]:
+        out: dict[int, ImageRecord] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self._db().execute(
+                f"SELECT {_IMAGE_COLS} FROM images WHERE id IN ({marks})", chunk
+            ):
+                out[int(row[0])] = _image(row)
+        return out
+
+    def local_features(self, ids: Iterable[int]) -> dict[int, bytes]:
+        out: dict[int, bytes] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self._db().execute(
+                f"SELECT id, local FROM images WHERE id IN ({marks})", chunk
+            ):
+                out[int(row[0])] = bytes(row[1])
+        return out
+
+    def update_image(self, image_id: int, brief: str | None, tags: Sequence[int] | None) -> None:
+        with self._write() as db:
+            if brief is not None:
+                db.execute("UPDATE images SET brief = ? WHERE id = ?", (brief, image_id))
+            if tags is not None:
+                t1, t2 = (list(tags) + [None, None])[:2]
+                db.execute(
+                    "UPDATE images SET tag1 = ?, tag2 = ? WHERE id = ?", (t1, t2, image_id)
+                )
+
+    def delete_images(self, library_id: int, cont_signs: Sequence[str]) -> int:
+        deleted = 0
+        with self._write() as db:
+            for sign in dict.fromkeys(cont_signs):
+                row = db.execute(
+                    "SELECT id FROM images WHERE library_id = ? AND cont_sign = ?",
+                    (library_id, sign),
+                ).fetchone()
+                if row is None:
+                    continue
+                db.execute("DELETE FROM images WHERE id = ?", (row[0],))
+                db.execute(
+                    "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,0)",
+                    (library_id, row[0]),
+                )
+                deleted += 1
+        return deleted
+
+    def ids_with_tags(self, library_id: int, tags: TagFilter) -> NDArray[np.int64]:
+        clause = " OR " if tags.any_of else " AND "
+        cond = clause.join("(tag1 = ? OR tag2 = ?)" for _ in tags.tags)
+        args: list[object] = [library_id]
+        for t in tags.tags:
+            args += [t, t]
+        rows = self._db().execute(
+            f"SELECT id FROM images WHERE library_id = ? AND ({cond})", args
+        ).fetchall()
+        return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+
+    # journal -----------------------------------------------------------------------
+
+    def journal_since(self, seq: int) -> list[JournalEntry]:
+        rows = self._db().execute(
+            "SELECT seq, library_id, image_id, added FROM journal WHERE seq > ? ORDER BY seq",
+            (seq,),
+        )
+        return [JournalEntry(int(a), int(b), int(c), bool(d)) for a, b, c, d in rows]
+
+    def last_seq(self) -> int:
+        row = self._db().execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()
+        return int(row[0])
+
+    def embeddings(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
+        out: dict[int, NDArray[np.float32]] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self._db().execute(
+                f"SELECT id, embedding FROM images WHERE id IN ({marks})", chunk
+            ):
+                out[int(row[0])] = _vec(row[1])
+        return out
+
+    def all_embeddings(self, library_id: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        rows = self._db().execute(
+            "SELECT id, embedding FROM images WHERE library_id = ? ORDER BY id", (library_id,)
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        ids = np.array([r[0] for r in rows], dtype=np.int64)
+        vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f2").reshape(len(rows), -1)
+        return ids, vecs.astype(np.float32)
+
+
+def _chunks(items: list[int], size: int = 900) -> Iterator[list[int]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
