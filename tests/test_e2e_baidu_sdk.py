@@ -118,6 +118,7 @@ def test_tags_filter_with_and_and_or(
     data = (photos / name).read_bytes()
     t1, t2 = library[name]["tags"].split(",")
     other = str(3 if t1 != "3" else 2)
+
     def found(opts: dict[str, str]) -> bool:
         res = client.sameHqSearch(data, opts)
         assert "error_code" not in res, res
@@ -173,7 +174,9 @@ def test_adding_an_identical_image_returns_216681_with_existing_cont_sign(
 
 def _post(server: ServerProcess, client: AipImageSearch, op: str, data: dict[str, str]) -> dict:
     token = client._auth()["access_token"]
-    r = requests.post(f"{server.base}{SAME_HQ}{op}", params={"access_token": token}, data=data, timeout=60)
+    r = requests.post(
+        f"{server.base}{SAME_HQ}{op}", params={"access_token": token}, data=data, timeout=60
+    )
     assert r.status_code == 200
     return dict(r.json())
 
@@ -238,7 +241,12 @@ def test_bad_input_returns_its_error_code(
 
 
 def test_unknown_token_is_110_and_sdk_refreshes(server: ServerProcess) -> None:
-    r = requests.post(f"{server.base}{SAME_HQ}search", params={"access_token": "24.bogus"}, data={"image": "x"}, timeout=30)
+    r = requests.post(
+        f"{server.base}{SAME_HQ}search",
+        params={"access_token": "24.bogus"},
+        data={"image": "x"},
+        timeout=30,
+    )
     assert r.json()["error_code"] == 110
     r = requests.get(
         f"{server.base}/oauth/2.0/token",

@@ -27,7 +27,7 @@ R = TypeVar("R")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm"}
 
 
-def _domain_errors(fn: Callable[P, R]) -> Callable[P, R]:
+def _domain_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
     @wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
@@ -109,7 +109,11 @@ def apps_create(name: str, library: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(
             json.dumps(
-                {"app_id": str(new.app.id), "api_key": new.app.api_key, "secret_key": new.secret_key}
+                {
+                    "app_id": str(new.app.id),
+                    "api_key": new.app.api_key,
+                    "secret_key": new.secret_key,
+                }
             )
         )
     else:
@@ -134,7 +138,12 @@ def add(images: tuple[str, ...], brief: str | None, tags: str | None, library: s
     failed = False
     for path in images:
         try:
-            rec = engine.add(lib, Source(image=Path(path).read_bytes()), parse_brief(brief or Path(path).name) or "", tag_values)
+            rec = engine.add(
+                lib,
+                Source(image=Path(path).read_bytes()),
+                parse_brief(brief or Path(path).name) or "",
+                tag_values,
+            )
             click.echo(f"{rec.cont_sign}\t{path}")
         except ItemExists as exc:
             click.echo(f"{exc.cont_sign}\t{path}\t(already in the library)")
@@ -152,15 +161,24 @@ def add(images: tuple[str, ...], brief: str | None, tags: str | None, library: s
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @library_option
 @_domain_errors
-def search(image: str, tags: str | None, any_tag: bool, rn: int, as_json: bool, library: str | None) -> None:
+def search(
+    image: str, tags: str | None, any_tag: bool, rn: int, as_json: bool, library: str | None
+) -> None:
     """Search the library with an image."""
     from tongtu.engine import Source
 
     engine = _engine()
     lib = engine.library(_library_name(engine, library))
-    page = engine.search(lib, Source(image=Path(image).read_bytes()), parse_tags(tags), any_tag, 0, rn)
+    page = engine.search(
+        lib, Source(image=Path(image).read_bytes()), parse_tags(tags), any_tag, 0, rn
+    )
     rows = [
-        {"cont_sign": h.record.cont_sign, "score": h.score, "kind": h.kind.value, "brief": h.record.brief}
+        {
+            "cont_sign": h.record.cont_sign,
+            "score": h.score,
+            "kind": h.kind.value,
+            "brief": h.record.brief,
+        }
         for h in page.hits
     ]
     if as_json:
@@ -205,9 +223,10 @@ def import_(directory: str, tags: str | None, library: str | None) -> None:
     done = set(done_file.read_text("utf-8").splitlines()) if done_file.exists() else set()
     files = [p for p in _walk(root) if str(p.relative_to(root)) not in done]
     counts = {"added": 0, "existing": 0, "failed": 0, "skipped": len(done)}
-    with done_file.open("a", encoding="utf-8") as journal, tqdm(
-        files, unit="img", desc="import", file=sys.stderr
-    ) as bar:
+    with (
+        done_file.open("a", encoding="utf-8") as journal,
+        tqdm(files, unit="img", desc="import", file=sys.stderr) as bar,
+    ):
         for path in bar:
             rel = str(path.relative_to(root))
             try:

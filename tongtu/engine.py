@@ -153,9 +153,7 @@ class Engine:
             raise ItemNotFound(f"no image with cont_sign {sign} in the library")
         return record
 
-    def update(
-        self, record: ImageRecord, brief: str | None, tags: Sequence[int] | None
-    ) -> None:
+    def update(self, record: ImageRecord, brief: str | None, tags: Sequence[int] | None) -> None:
         self.catalog.update_image(record.id, brief, tags)
 
     def delete(self, lib: LibraryRecord, cont_signs: Sequence[str]) -> int:
@@ -221,7 +219,9 @@ class Engine:
             t = time.perf_counter()
             cosines, ids = index.search(query.embedding, k, allowed)
             timings["candidates"] += time.perf_counter() - t
-            fresh = [(int(i), float(c)) for i, c in zip(ids, cosines, strict=True) if int(i) not in seen]
+            fresh = [
+                (int(i), float(c)) for i, c in zip(ids, cosines, strict=True) if int(i) not in seen
+            ]
             t = time.perf_counter()
             found = self._verify(query, fresh, hits)
             timings["verification"] += time.perf_counter() - t

@@ -19,7 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 from tongtu.errors import UrlFormatError, UrlResponseInvalid, UrlSizeError, UrlTimeout
 
-__all__ = ["BLOCKED_NETWORKS", "Fetcher", "MAX_URL_BYTES"]
+__all__ = ["BLOCKED_NETWORKS", "MAX_URL_BYTES", "Fetcher"]
 
 MAX_URL_BYTES = 1024
 BLOCKED_NETWORKS = tuple(
@@ -102,7 +102,7 @@ class Fetcher:
                 chunks.append(chunk)
                 self._left(deadline)
             return resp.status, None, b"".join(chunks)
-        except (TimeoutError, socket.timeout) as exc:
+        except TimeoutError as exc:
             raise UrlTimeout("url download timed out") from exc
         except (OSError, http.client.HTTPException) as exc:
             raise UrlResponseInvalid(f"url could not be read: {exc}") from exc

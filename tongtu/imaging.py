@@ -109,7 +109,7 @@ def decode_image(data: bytes) -> Picture:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
             fmt = (img.format or "").upper()
             if fmt not in ACCEPTED_FORMATS:
                 raise ImageFormatError(f"format {fmt or 'unknown'} is not accepted")
@@ -151,9 +151,7 @@ def _to_rgb(img: Image.Image) -> NDArray[np.uint8]:
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         gray = ((arr - lo) * scale).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
-    has_alpha = mode in ("RGBA", "LA", "PA") or (
-        mode == "P" and "transparency" in img.info
-    )
+    has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info)
     if has_alpha:
         # Transparent pixels become white, as browsers and viewers usually show them.
         rgba = img.convert("RGBA")

@@ -42,7 +42,7 @@ def parse_brief(text: str | None) -> str | None:
 
 
 def parse_tags(text: str | None) -> tuple[int, ...] | None:
-    """"a,b": at most two integers in 1..65535. Empty or absent: None (no tags)."""
+    """ "a,b": at most two integers in 1..65535. Empty or absent: None (no tags)."""
     if text is None or text.strip() == "":
         return None
     parts = [p.strip() for p in text.split(",")]

@@ -34,9 +34,7 @@ class Settings(BaseSettings):
     )
     threads: int = Field(
         default=0,
-        description=(
-            "CPU threads for the descriptor (onnxruntime intra-op). 0 = number of cores."
-        ),
+        description=("CPU threads for the descriptor (onnxruntime intra-op). 0 = number of cores."),
     )
     threshold: float = Field(
         default=0.5,

@@ -6,6 +6,7 @@ official SDKs (which read the body, not the status) behave exactly as against Ba
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import secrets
 import time
@@ -58,10 +59,8 @@ def new_log_id() -> int:
 async def token(request: Request) -> JSONResponse:
     params = dict(request.query_params)
     if request.method == "POST":
-        try:
+        with contextlib.suppress(TongtuError):
             params = {**await _read_form(request), **params}
-        except TongtuError:
-            pass
     if params.get("grant_type") != "client_credentials":
         return JSONResponse(
             {"error": "unsupported_grant_type", "error_description": "unsupported grant type"},
@@ -119,7 +118,9 @@ def _source(form: dict[str, str]) -> Source:
 
 
 def _library(request: Request, form: dict[str, str]) -> LibraryRecord:
-    app = request.app.state.apps.authenticate(request.query_params.get("access_token") or form.get("access_token"))
+    app = request.app.state.apps.authenticate(
+        request.query_params.get("access_token") or form.get("access_token")
+    )
     engine: Engine = request.app.state.engine
     lib = engine.catalog.library_by_id(app.library_id)
     if lib is None:
@@ -209,7 +210,9 @@ async def same_hq(op: str, request: Request) -> JSONResponse:
     log_id = new_log_id()
     handler = _OPS.get(op)
     if handler is None:
-        return JSONResponse({"log_id": log_id, "error_code": 3, "error_msg": "Unsupported openapi method"})
+        return JSONResponse(
+            {"log_id": log_id, "error_code": 3, "error_msg": "Unsupported openapi method"}
+        )
     try:
         form = await _read_form(request)
         body = await run_in_threadpool(handler, request, form)

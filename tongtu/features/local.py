@@ -91,7 +91,8 @@ def _work_gray(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
     scale = WORK_SIDE / max(h, w)
     if abs(scale - 1.0) > 1e-3:
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-        rgb = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=interp)
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = np.asarray(cv2.resize(rgb, size, interpolation=interp), dtype=np.uint8)
     return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
 
 
@@ -101,9 +102,11 @@ def extract_local(
     """ORB features spread over the image (best per grid cell, then best overall)."""
     gray = _work_gray(rgb)
     if flip:
-        gray = np.ascontiguousarray(gray[:, ::-1])
+        gray = np.ascontiguousarray(gray[:, ::-1], dtype=np.uint8)
     h, w = gray.shape
-    orb = cv2.ORB_create(nfeatures=n_features * 3, scaleFactor=1.2, nlevels=8, fastThreshold=12)
+    orb = cv2.ORB_create(  # type: ignore[attr-defined]
+        nfeatures=n_features * 3, scaleFactor=1.2, nlevels=8, fastThreshold=12
+    )
     keypoints, desc = orb.detectAndCompute(gray, None)
     if desc is None or not keypoints:
         return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), w, h, flip)
@@ -159,19 +162,22 @@ def verify(query: LocalFeatures, ref: LocalFeatures) -> Match:
     # Reprojection tolerance scales with the query's work size (~0.6 % of the longer side).
     tol = max(3.0, 0.006 * max(query.width, query.height))
     try:
-        hom, mask = cv2.findHomography(src_a, dst_a, cv2.USAC_MAGSAC, tol, maxIters=2000, confidence=0.995)
+        hom, mask = cv2.findHomography(
+            src_a, dst_a, cv2.USAC_MAGSAC, tol, maxIters=2000, confidence=0.995
+        )
     except cv2.error:
         return NO_MATCH
     if hom is None or mask is None:
         return NO_MATCH
+    hom64: NDArray[np.float64] = np.asarray(hom, dtype=np.float64)
     inl = mask.ravel().astype(bool)
     n_inl = int(inl.sum())
-    if n_inl < 6 or not _plausible(hom):
+    if n_inl < 6 or not _plausible(hom64):
         return NO_MATCH
     # The matched region on each image: the other image's frame mapped through the
     # homography and clipped to this one's frame.
-    q_poly = _clip(_frame(ref.width, ref.height), hom, query.width, query.height)
-    r_poly = _clip(_frame(query.width, query.height), np.linalg.inv(hom), ref.width, ref.height)
+    q_poly = _clip(_frame(ref.width, ref.height), hom64, query.width, query.height)
+    r_poly = _clip(_frame(query.width, query.height), np.linalg.inv(hom64), ref.width, ref.height)
     if q_poly is None or r_poly is None:
         return NO_MATCH
     if query.flipped:

@@ -28,9 +28,7 @@ _INLIERS0 = 15
 
 
 def score(cosine: float, match: Match) -> float:
-    z = _W_COS * (cosine - _COS0) + _W_INLIERS * (
-        math.log1p(match.inliers) - math.log1p(_INLIERS0)
-    )
+    z = _W_COS * (cosine - _COS0) + _W_INLIERS * (math.log1p(match.inliers) - math.log1p(_INLIERS0))
     return 1.0 / (1.0 + math.exp(-z))
 
 

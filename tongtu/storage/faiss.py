@@ -52,7 +52,7 @@ class FaissIndex:
             query = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, self._dim)
             params = None
             if allowed is not None:
-                params = faiss.SearchParameters(
+                params = faiss.SearchParameters(  # type: ignore[call-arg]
                     sel=faiss.IDSelectorBatch(np.ascontiguousarray(allowed, np.int64))
                 )
             scores, ids = self._index.search(query, k, params=params)

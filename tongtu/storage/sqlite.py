@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -77,17 +78,27 @@ CREATE TABLE IF NOT EXISTS journal (
 _IMAGE_COLS = "id, library_id, cont_sign, brief, tag1, tag2, width, height, created_at"
 
 
-def _image(row: sqlite3.Row | tuple[object, ...]) -> ImageRecord:
-    tags = tuple(int(t) for t in (row[4], row[5]) if t is not None)  # type: ignore[call-overload]
+def _image(row: Any) -> ImageRecord:
     return ImageRecord(
-        id=int(row[0]),  # type: ignore[call-overload]
-        library_id=int(row[1]),  # type: ignore[call-overload]
+        id=int(row[0]),
+        library_id=int(row[1]),
         cont_sign=str(row[2]),
         brief=str(row[3]),
-        tags=tags,
-        width=int(row[6]),  # type: ignore[call-overload]
-        height=int(row[7]),  # type: ignore[call-overload]
-        created_at=float(row[8]),  # type: ignore[arg-type]
+        tags=tuple(int(t) for t in (row[4], row[5]) if t is not None),
+        width=int(row[6]),
+        height=int(row[7]),
+        created_at=float(row[8]),
+    )
+
+
+def _app(row: Any) -> AppRecord:
+    return AppRecord(
+        id=int(row[0]),
+        name=str(row[1]),
+        api_key=str(row[2]),
+        library_id=int(row[3]),
+        created_at=float(row[4]),
+        revoked=bool(row[5]),
     )
 
 
@@ -146,9 +157,13 @@ class SqliteCatalog:
         return LibraryRecord(int(cur.lastrowid or 0), name, model, capacity, now)
 
     def _library(self, where: str, arg: object) -> LibraryRecord | None:
-        row = self._db().execute(
-            f"SELECT id, name, model, capacity, created_at FROM libraries WHERE {where}", (arg,)
-        ).fetchone()
+        row = (
+            self._db()
+            .execute(
+                f"SELECT id, name, model, capacity, created_at FROM libraries WHERE {where}", (arg,)
+            )
+            .fetchone()
+        )
         return LibraryRecord(*row) if row else None
 
     def library_by_name(self, name: str) -> LibraryRecord | None:
@@ -176,24 +191,32 @@ class SqliteCatalog:
     _APP_COLS = "id, name, api_key, library_id, created_at, revoked"
 
     def app_by_key(self, api_key: str) -> tuple[AppRecord, str] | None:
-        row = self._db().execute(
-            f"SELECT {self._APP_COLS}, secret_hash FROM apps WHERE api_key = ?", (api_key,)
-        ).fetchone()
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {self._APP_COLS}, secret_hash FROM apps WHERE api_key = ?", (api_key,)
+            )
+            .fetchone()
+        )
         if row is None:
             return None
-        return AppRecord(*row[:5], bool(row[5])), str(row[6])
+        return _app(row), str(row[6])
 
     def app_by_name(self, name: str) -> AppRecord | None:
-        row = self._db().execute(
-            f"SELECT {self._APP_COLS} FROM apps WHERE name = ?", (name,)
-        ).fetchone()
-        return AppRecord(*row[:5], bool(row[5])) if row else None
+        row = (
+            self._db()
+            .execute(f"SELECT {self._APP_COLS} FROM apps WHERE name = ?", (name,))
+            .fetchone()
+        )
+        return _app(row) if row else None
 
     def app_by_id(self, app_id: int) -> AppRecord | None:
-        row = self._db().execute(
-            f"SELECT {self._APP_COLS} FROM apps WHERE id = ?", (app_id,)
-        ).fetchone()
-        return AppRecord(*row[:5], bool(row[5])) if row else None
+        row = (
+            self._db()
+            .execute(f"SELECT {self._APP_COLS} FROM apps WHERE id = ?", (app_id,))
+            .fetchone()
+        )
+        return _app(row) if row else None
 
     def store_token(self, token_hash: str, app_id: int, expires_at: float) -> None:
         with self._write() as db:
@@ -204,17 +227,21 @@ class SqliteCatalog:
             )
 
     def token(self, token_hash: str) -> tuple[int, float] | None:
-        row = self._db().execute(
-            "SELECT app_id, expires_at FROM tokens WHERE token_hash = ?", (token_hash,)
-        ).fetchone()
+        row = (
+            self._db()
+            .execute("SELECT app_id, expires_at FROM tokens WHERE token_hash = ?", (token_hash,))
+            .fetchone()
+        )
         return (int(row[0]), float(row[1])) if row else None
 
     # images ----------------------------------------------------------------------
 
     def count(self, library_id: int) -> int:
-        row = self._db().execute(
-            "SELECT count(*) FROM images WHERE library_id = ?", (library_id,)
-        ).fetchone()
+        row = (
+            self._db()
+            .execute("SELECT count(*) FROM images WHERE library_id = ?", (library_id,))
+            .fetchone()
+        )
         return int(row[0])
 
     def add_image(
@@ -229,7 +256,7 @@ class SqliteCatalog:
         capacity: int,
     ) -> ImageRecord:
         now = time.time()
-        t1, t2 = (list(tags) + [None, None])[:2]
+        t1, t2 = ([*list(tags), None, None])[:2]
         with self._write() as db:
             row = db.execute(
                 "SELECT cont_sign FROM images WHERE library_id = ? AND cont_sign = ?",
@@ -268,10 +295,14 @@ class SqliteCatalog:
         )
 
     def image_by_sign(self, library_id: int, cont_sign: str) -> ImageRecord | None:
-        row = self._db().execute(
-            f"SELECT {_IMAGE_COLS} FROM images WHERE library_id = ? AND cont_sign = ?",
-            (library_id, cont_sign),
-        ).fetchone()
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {_IMAGE_COLS} FROM images WHERE library_id = ? AND cont_sign = ?",
+                (library_id, cont_sign),
+            )
+            .fetchone()
+        )
         return _image(row) if row else None
 
     def images_by_id(self, ids: Iterable[int]) -> dict[int, ImageRecord]:
@@ -299,10 +330,8 @@ class SqliteCatalog:
             if brief is not None:
                 db.execute("UPDATE images SET brief = ? WHERE id = ?", (brief, image_id))
             if tags is not None:
-                t1, t2 = (list(tags) + [None, None])[:2]
-                db.execute(
-                    "UPDATE images SET tag1 = ?, tag2 = ? WHERE id = ?", (t1, t2, image_id)
-                )
+                t1, t2 = ([*list(tags), None, None])[:2]
+                db.execute("UPDATE images SET tag1 = ?, tag2 = ? WHERE id = ?", (t1, t2, image_id))
 
     def delete_images(self, library_id: int, cont_signs: Sequence[str]) -> int:
         deleted = 0
@@ -328,9 +357,11 @@ class SqliteCatalog:
         args: list[object] = [library_id]
         for t in tags.tags:
             args += [t, t]
-        rows = self._db().execute(
-            f"SELECT id FROM images WHERE library_id = ? AND ({cond})", args
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(f"SELECT id FROM images WHERE library_id = ? AND ({cond})", args)
+            .fetchall()
+        )
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
     # journal -----------------------------------------------------------------------
@@ -357,9 +388,13 @@ class SqliteCatalog:
         return out
 
     def all_embeddings(self, library_id: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        rows = self._db().execute(
-            "SELECT id, embedding FROM images WHERE library_id = ? ORDER BY id", (library_id,)
-        ).fetchall()
+        rows = (
+            self._db()
+            .execute(
+                "SELECT id, embedding FROM images WHERE library_id = ? ORDER BY id", (library_id,)
+            )
+            .fetchall()
+        )
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         ids = np.array([r[0] for r in rows], dtype=np.int64)
