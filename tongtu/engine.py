@@ -32,6 +32,10 @@ from tongtu.storage.sqlite import SqliteCatalog
 __all__ = ["Engine", "Hit", "SearchPage", "Source"]
 
 _FULL = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+# ORB is not mirror-invariant, SSCD nearly is (a mirrored copy keeps cosine 0.92-0.97 on
+# the shared photos): the mirrored query's features are tried only where the descriptor
+# already says "maybe", which halves the verification cost of non-matching candidates.
+FLIP_MIN_COSINE = 0.35
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +230,11 @@ class Engine:
             found = self._verify(query, fresh, hits)
             timings["verification"] += time.perf_counter() - t
             seen.update(i for i, _ in fresh)
-            if found == 0 or len(ids) < k or len(hits) >= wanted or k >= MAX_RESULTS * 2:
+            # Go deeper only while copies are dense in the last round: a library holding
+            # many copies of the query (de-duplication) returns them all, and an ordinary
+            # query (one or two copies) costs one round.
+            dense = found * 2 >= max(1, len(fresh))
+            if not dense or len(ids) < k or len(hits) >= wanted or k >= MAX_RESULTS * 2:
                 return
             k *= 2
 
@@ -243,8 +251,11 @@ class Engine:
             if image_id not in blobs or image_id not in records:
                 continue  # deleted since the index answered
             ref = LocalFeatures.from_bytes(blobs[image_id])
-            match = _best(verify(query.local, ref), verify(query.local_flipped, ref))
+            match = verify(query.local, ref)
             s = score(cosine, match)
+            if s < self.settings.threshold and cosine >= FLIP_MIN_COSINE:
+                match = _best(match, verify(query.local_flipped, ref))
+                s = score(cosine, match)
             if s >= self.settings.threshold:
                 hits[image_id] = Hit(
                     records[image_id],

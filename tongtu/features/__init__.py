@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import cv2
 import numpy as np
@@ -41,13 +42,17 @@ class ReferenceFeatures:
     local: LocalFeatures
 
 
-@dataclass(frozen=True, slots=True)
 class QueryFeatures:
-    """What a search computes once for its query."""
+    """What a search computes for its query; the mirrored features only when asked."""
 
-    embedding: NDArray[np.float32]
-    local: LocalFeatures
-    local_flipped: LocalFeatures
+    def __init__(self, rgb: NDArray[np.uint8], embedding: NDArray[np.float32]) -> None:
+        self._rgb = rgb
+        self.embedding = embedding
+        self.local = extract_local(rgb, QUERY_FEATURES)
+
+    @cached_property
+    def local_flipped(self) -> LocalFeatures:
+        return extract_local(self._rgb, QUERY_FEATURES, flip=True)
 
 
 class Extractor:
@@ -66,8 +71,4 @@ class Extractor:
         return ReferenceFeatures(self._descriptor.embed(rgb), extract_local(rgb, REF_FEATURES))
 
     def query(self, rgb: NDArray[np.uint8]) -> QueryFeatures:
-        return QueryFeatures(
-            self._descriptor.embed(rgb),
-            extract_local(rgb, QUERY_FEATURES),
-            extract_local(rgb, QUERY_FEATURES, flip=True),
-        )
+        return QueryFeatures(rgb, self._descriptor.embed(rgb))

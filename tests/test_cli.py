@@ -1,0 +1,50 @@
+"""The CLI on one data directory: apps, import (resumable, per-file errors), search."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import photo_names
+
+pytestmark = pytest.mark.slow
+
+
+def _tongtu(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tongtu.cli", *args], env=env, capture_output=True, text=True, check=check
+    )
+
+
+def test_import_is_resumable_and_reports_bad_files(tmp_path: Path, photos: Path) -> None:
+    env = {**os.environ, "TONGTU_DATA_DIR": str(tmp_path / "data")}
+    creds = json.loads(_tongtu(env, "apps", "create", "cli", "--json").stdout)
+    assert set(creds) == {"app_id", "api_key", "secret_key"}
+
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    names = [n for n in photo_names() if n.endswith(".jpg")][:3]
+    for n in names[:2]:
+        shutil.copy(photos / n, folder / n)
+    shutil.copy(photos / names[2], folder / "sub" / names[2])
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+
+    first = _tongtu(env, "import", str(folder))
+    assert "added 3, already present 0, failed 1" in first.stdout
+    assert "broken.jpg" in first.stderr and "216201" in first.stderr
+
+    second = _tongtu(env, "import", str(folder))
+    assert "added 0, already present 0, failed 1, skipped (earlier run) 3" in second.stdout
+
+    found = json.loads(_tongtu(env, "search", str(photos / names[2]), "--json").stdout)
+    assert found["result"][0]["brief"] == f"sub/{names[2]}"
+    assert found["result"][0]["kind"] == "exact"
+
+    again = _tongtu(env, "add", str(photos / names[0]))
+    assert "already in the library" in again.stdout
