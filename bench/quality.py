@@ -37,6 +37,7 @@ class Query:
     family: str
     rgb: RGB
     truth: str | None  # the library photo it is a copy of; None for a negative
+    source: str = ""  # the photo it was made from
 
 
 @dataclass
@@ -96,8 +97,22 @@ def build_queries(
     n_lib = round(len(names) * 2 / 3)
     library = [names[i] for i in order[:n_lib]]
     outside = [names[i] for i in order[n_lib:]]
-    pool = [photos[n] for n in outside]
+    # Disjoint parts: the left 45 % of a photo is indexed, the right 45 % queried. Those
+    # photos are kept out of every other negative (their full picture *contains* an
+    # indexed part, so matching it would be right).
+    halves = [
+        str(n) for n in rng.choice(outside, size=min(per_family, len(outside) // 4), replace=False)
+    ]
+    outside = [n for n in outside if n not in halves]
+    extra: dict[str, RGB] = {}
     queries: list[Query] = []
+    for name in halves:
+        rgb = photos[name]
+        w = rgb.shape[1]
+        extra[f"left-half:{name}"] = np.ascontiguousarray(rgb[:, : int(w * 0.45)])
+        right = np.ascontiguousarray(rgb[:, int(w * 0.55) :])
+        queries.append(Query("disjoint_part", right, None, name))
+    pool = [photos[n] for n in outside]
     for fam in families:
         edit = FAMILIES[fam]
         for name in rng.choice(library, size=min(per_family, len(library)), replace=False):
@@ -105,14 +120,7 @@ def build_queries(
         n_neg = max(1, per_family // 3)
         for name in rng.choice(outside, size=min(n_neg, len(outside)), replace=False):
             others = [photos[n] for n in outside if n != name]
-            queries.append(Query(fam, _fit(edit(photos[name], rng, others)), None))
-    # disjoint parts: the left 45 % of an outside photo is indexed, the right 45 % queried
-    extra: dict[str, RGB] = {}
-    for name in rng.choice(outside, size=min(per_family, len(outside)), replace=False):
-        rgb = photos[str(name)]
-        w = rgb.shape[1]
-        extra[f"left-half:{name}"] = np.ascontiguousarray(rgb[:, : int(w * 0.45)])
-        queries.append(Query("disjoint_part", np.ascontiguousarray(rgb[:, int(w * 0.55) :]), None))
+            queries.append(Query(fam, _fit(edit(photos[name], rng, others)), None, str(name)))
     return library, outside, queries, extra
 
 

@@ -16,9 +16,15 @@ from tests.conftest import photo_names
 pytestmark = pytest.mark.slow
 
 
-def _tongtu(env: dict[str, str], *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+def _tongtu(
+    env: dict[str, str], *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tongtu.cli", *args], env=env, capture_output=True, text=True, check=check
+        [sys.executable, "-m", "tongtu.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=check,
     )
 
 

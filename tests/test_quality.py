@@ -19,8 +19,9 @@ def test_small_quality_run_stays_above_its_floors() -> None:
     reports = run(seed=11, per_family=4, families=FAMILIES, log=lambda _: None)
     ours, sscd, _phash = reports
     overall = ours.overall
-    assert overall["recall"] >= 0.85, ours.per_family
-    assert overall["fp_rate"] <= 0.05, ours.per_family
-    assert overall["precision_served"] >= 0.98, ours.per_family
+    # measured 2026-11-28: recall 24/24, 0 of 10 negatives served, 24 of 24 served right
+    assert overall["recall"] >= 0.9, ours.per_family
+    assert overall["fp_rate"] <= 0.1, ours.per_family
+    assert overall["precision_served"] >= 0.95, ours.per_family
     # verification must beat the plain descriptor on the same queries
     assert overall["uap"] >= sscd.overall["uap"], (overall, sscd.overall)
