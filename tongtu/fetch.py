@@ -147,9 +147,6 @@ def _pinned_connection(
 ) -> http.client.HTTPConnection:
     """An HTTP(S) connection to `address` that still speaks to `host` (Host, SNI)."""
 
-    def connect_plain(self: http.client.HTTPConnection) -> None:
-        self.sock = socket.create_connection((address, port), timeout)
-
     if scheme == "https":
 
         class _Https(http.client.HTTPSConnection):
@@ -162,6 +159,6 @@ def _pinned_connection(
 
     class _Http(http.client.HTTPConnection):
         def connect(self) -> None:
-            connect_plain(self)
+            self.sock = socket.create_connection((address, port), timeout)
 
     return _Http(host, port, timeout=timeout)
