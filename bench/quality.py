@@ -143,7 +143,7 @@ def run_tongtu(
     lib = engine.library("bench", create=True)
     by_sign: dict[str, str] = {}
     for name, rgb in items.items():
-        rec = engine.add(lib, Source(image=_png(rgb)), name[:200])
+        rec = engine.add(lib, Source(image=_png(rgb)), name[:200]).record
         by_sign[rec.cont_sign] = name
     out = []
     for q in queries:

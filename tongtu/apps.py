@@ -40,14 +40,14 @@ class Apps:
         self._catalog = catalog
         self._ttl = token_ttl
 
-    def create(self, name: str, library_id: int) -> NewApp:
+    def create(self, name: str, library_id: int, admin: bool = False) -> NewApp:
         if not name or len(name) > 64 or not name.replace("-", "").replace("_", "").isalnum():
             raise InvalidParam("app name: 1-64 letters, digits, '-' or '_'")
         if self._catalog.app_by_name(name) is not None:
             raise InvalidParam(f"an app named {name!r} already exists")
         api_key = secrets.token_urlsafe(18)
         secret_key = secrets.token_urlsafe(24)
-        app = self._catalog.create_app(name, api_key, _digest(secret_key), library_id)
+        app = self._catalog.create_app(name, api_key, _digest(secret_key), library_id, admin)
         return NewApp(app, secret_key)
 
     def issue_token(self, api_key: str, secret_key: str) -> Token:

@@ -97,15 +97,16 @@ def apps() -> None:
 @apps.command("create")
 @click.argument("name")
 @library_option
+@click.option("--admin", is_flag=True, help="May see every library and change capacities.")
 @click.option("--json", "as_json", is_flag=True, help="Print {app_id, api_key, secret_key}.")
 @_domain_errors
-def apps_create(name: str, library: str | None, as_json: bool) -> None:
+def apps_create(name: str, library: str | None, admin: bool, as_json: bool) -> None:
     """Create app NAME with its own library (named NAME unless --library is given)."""
     from tongtu.apps import Apps
 
     engine = _engine()
     lib = engine.library(library or name, create=True)
-    new = Apps(engine.catalog, engine.settings.token_ttl).create(name, lib.id)
+    new = Apps(engine.catalog, engine.settings.token_ttl).create(name, lib.id, admin)
     if as_json:
         click.echo(
             json.dumps(
@@ -143,7 +144,7 @@ def add(images: tuple[str, ...], brief: str | None, tags: str | None, library: s
                 Source(image=Path(path).read_bytes()),
                 parse_brief(brief or Path(path).name) or "",
                 tag_values,
-            )
+            ).record
             click.echo(f"{rec.cont_sign}\t{path}")
         except ItemExists as exc:
             click.echo(f"{exc.cont_sign}\t{path}\t(already in the library)")

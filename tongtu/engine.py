@@ -12,24 +12,36 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
-from tongtu.errors import ConfigError, ItemExists, ItemNotFound, MissingParam
+from tongtu.duplicates import Cluster, Item, find_clusters
+from tongtu.errors import ConfigError, InvalidParam, ItemExists, ItemNotFound, MissingParam
 from tongtu.features import DIM, Extractor, LocalFeatures, QueryFeatures, model_id, verify
 from tongtu.features.local import Match
 from tongtu.features.score import MatchKind, match_kind, score
 from tongtu.fetch import Fetcher
-from tongtu.imaging import Picture, decode_image
+from tongtu.imaging import Picture, decode_image, thumbnail_jpeg
 from tongtu.params import MAX_RESULTS
 from tongtu.settings import Settings
 from tongtu.storage.base import ImageRecord, LibraryRecord, TagFilter
 from tongtu.storage.faiss import FaissIndex
 from tongtu.storage.sqlite import SqliteCatalog
 
-__all__ = ["Engine", "Hit", "SearchPage", "Source"]
+__all__ = [
+    "Added",
+    "Comparison",
+    "Engine",
+    "Hit",
+    "OnDuplicate",
+    "SearchPage",
+    "Source",
+]
+
+Region = tuple[tuple[float, float], ...]
 
 _FULL = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
 # ORB is not mirror-invariant, SSCD nearly is (a mirrored copy keeps cosine 0.92-0.97 on
@@ -50,13 +62,27 @@ class Source:
         return self.image is not None or bool(self.url)
 
 
+class OnDuplicate(StrEnum):
+    """What adding an image already in the library (same cont_sign) does."""
+
+    REJECT = "reject"  # ItemExists (216681), as Baidu does
+    RETURN_EXISTING = "return-existing"  # the existing record, unchanged
+    REPLACE = "replace"  # the existing record, with the new brief and tags
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    record: ImageRecord
+    status: str  # "added" | "existing" | "replaced"
+
+
 @dataclass(frozen=True, slots=True)
 class Hit:
     record: ImageRecord
     score: float
     kind: MatchKind
-    query_region: tuple[tuple[float, float], ...]
-    result_region: tuple[tuple[float, float], ...]
+    query_region: Region
+    result_region: Region
 
 
 @dataclass(slots=True)
@@ -65,6 +91,19 @@ class SearchPage:
     total: int
     has_more: bool
     timings: dict[str, float] = field(default_factory=dict)
+    # How many images each stage looked at: "exact", "candidates", "verified", "matched".
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    same: bool
+    score: float
+    kind: MatchKind | None
+    cosine: float
+    a_region: Region
+    b_region: Region
+    timings: dict[str, float]
 
 
 class Engine:
@@ -127,25 +166,64 @@ class Engine:
         raise MissingParam("image or url is required")
 
     def add(
-        self, lib: LibraryRecord, source: Source, brief: str, tags: Sequence[int] = ()
-    ) -> ImageRecord:
+        self,
+        lib: LibraryRecord,
+        source: Source,
+        brief: str,
+        tags: Sequence[int] = (),
+        on_duplicate: OnDuplicate = OnDuplicate.REJECT,
+    ) -> Added:
         pic = self.load(source)
         existing = self.catalog.image_by_sign(lib.id, pic.cont_sign)
-        if existing is not None:  # before paying for features
-            raise ItemExists(existing.cont_sign)
-        feats = self._extractor.reference(pic.rgb)
-        record = self.catalog.add_image(
-            lib.id,
-            pic.cont_sign,
-            brief,
-            tags,
-            (pic.width, pic.height),
-            feats.embedding,
-            feats.local.to_bytes(),
-            lib.capacity,
-        )
-        self.sync()
+        if existing is None:  # checked before paying for features
+            feats = self._extractor.reference(pic.rgb)
+            side = self.settings.thumbnail_side
+            try:
+                record = self.catalog.add_image(
+                    lib.id,
+                    pic.cont_sign,
+                    brief,
+                    tags,
+                    (pic.width, pic.height),
+                    feats.embedding,
+                    feats.local.to_bytes(),
+                    lib.capacity,
+                    thumbnail_jpeg(pic.rgb, side) if side > 0 else None,
+                )
+            except ItemExists:  # added by another request meanwhile
+                existing = self.catalog.image_by_sign(lib.id, pic.cont_sign)
+                if existing is None:
+                    raise
+            else:
+                self.sync()
+                return Added(record, "added")
+        if on_duplicate is OnDuplicate.RETURN_EXISTING:
+            return Added(existing, "existing")
+        if on_duplicate is OnDuplicate.REPLACE:
+            self.catalog.update_image(existing.id, brief, tags)
+            return Added(self._image(lib, existing.id), "replaced")
+        raise ItemExists(existing.cont_sign)
+
+    def get(self, lib: LibraryRecord, ref: str) -> ImageRecord:
+        """An image by its id (digits) or its cont_sign ("n,n")."""
+        if ref.isdigit() and len(ref) < 19:
+            return self._image(lib, int(ref))
+        record = self.catalog.image_by_sign(lib.id, ref)
+        if record is None:
+            raise ItemNotFound(f"no image {ref!r} in the library")
         return record
+
+    def _image(self, lib: LibraryRecord, image_id: int) -> ImageRecord:
+        record = self.catalog.image_by_id(lib.id, image_id)
+        if record is None:
+            raise ItemNotFound(f"no image with id {image_id} in the library")
+        return record
+
+    def thumbnail(self, record: ImageRecord) -> bytes:
+        jpeg = self.catalog.thumbnail(record.id)
+        if jpeg is None:
+            raise ItemNotFound("the image has no thumbnail (added with TONGTU_THUMBNAIL_SIDE=0)")
+        return jpeg
 
     def find(self, lib: LibraryRecord, source: Source, cont_sign: str | None) -> ImageRecord:
         """The image an update / delete names: by image, else url, else cont_sign."""
@@ -159,6 +237,19 @@ class Engine:
 
     def update(self, record: ImageRecord, brief: str | None, tags: Sequence[int] | None) -> None:
         self.catalog.update_image(record.id, brief, tags)
+
+    def set_capacity(self, lib: LibraryRecord, capacity: int) -> LibraryRecord:
+        if capacity < 1:
+            raise InvalidParam("capacity must be at least 1")
+        self.catalog.set_capacity(lib.id, capacity)
+        return self.library(lib.name)
+
+    def delete_library(self, lib: LibraryRecord) -> int:
+        deleted = self.catalog.delete_library(lib.id)
+        self.sync()
+        with self._sync_lock:
+            self._indexes.pop(lib.id, None)
+        return deleted
 
     def delete(self, lib: LibraryRecord, cont_signs: Sequence[str]) -> int:
         """Delete by cont_sign; ItemNotFound when none of them is in the library."""
@@ -186,10 +277,12 @@ class Engine:
         wanted = min(pn + rn, MAX_RESULTS)
 
         hits: dict[int, Hit] = {}
+        counts = {"exact": 0, "candidates": 0, "verified": 0, "matched": 0}
         t = time.perf_counter()
         exact = self.catalog.image_by_sign(lib.id, pic.cont_sign)
         if exact is not None and (allowed is None or exact.id in set(allowed.tolist())):
             hits[exact.id] = Hit(exact, 1.0, MatchKind.EXACT, _FULL, _FULL)
+            counts["exact"] = 1
         timings["exact"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -198,12 +291,77 @@ class Engine:
         self.sync()
         index = self._indexes.get(lib.id)
         if index is not None and len(index) > 0:
-            self._candidates(index, query, allowed, wanted, hits, timings)
+            self._candidates(index, query, allowed, wanted, hits, timings, counts)
 
         ranked = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))[:MAX_RESULTS]
         page = ranked[pn : pn + rn][: max(0, MAX_RESULTS - pn)]
         timings["total"] = time.perf_counter() - t0
-        return SearchPage(page, len(ranked), pn + len(page) < len(ranked), timings)
+        return SearchPage(page, len(ranked), pn + len(page) < len(ranked), timings, counts)
+
+    def compare(self, a: Source, b: Source) -> Comparison:
+        """Is `b` the same picture as `a` (or a part of it, or it of b)?"""
+        t0 = time.perf_counter()
+        pa, pb = self.load(a), self.load(b)
+        timings = {"decode": time.perf_counter() - t0}
+        if pa.cont_sign == pb.cont_sign:
+            timings["total"] = time.perf_counter() - t0
+            return Comparison(True, 1.0, MatchKind.EXACT, 1.0, _FULL, _FULL, timings)
+        t = time.perf_counter()
+        query = self._extractor.query(pa.rgb)
+        ref = self._extractor.reference(pb.rgb)
+        timings["features"] = time.perf_counter() - t
+        t = time.perf_counter()
+        cosine = float(np.dot(query.embedding, ref.embedding))
+        hit = self._judge(query, ref.local, cosine)
+        timings["verification"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        if hit is None:
+            s = score(cosine, verify(query.local, ref.local))
+            return Comparison(False, round(s, 4), None, round(cosine, 4), (), (), timings)
+        s, match = hit
+        return Comparison(
+            True,
+            round(s, 4),
+            match_kind(match),
+            round(cosine, 4),
+            match.query_region,
+            match.ref_region,
+            timings,
+        )
+
+    def duplicates(
+        self, lib: LibraryRecord, progress: Callable[[int], None] | None = None
+    ) -> tuple[list[Cluster], dict[int, ImageRecord]]:
+        """Clusters of copies within the library, with the records they name."""
+        ids, vecs = self.catalog.all_embeddings(lib.id)
+        if len(ids) < 2:
+            return [], {}
+        records = self.catalog.images_by_id(ids.tolist())
+        items = [
+            Item(
+                int(i),
+                records[i].width,
+                records[i].height,
+                records[i].created_at,
+                records[i].cont_sign,
+            )
+            for i in ids.tolist()
+            if i in records
+        ]
+        keep = np.array([int(i) in records for i in ids.tolist()], dtype=bool)
+        vecs = vecs[keep]
+
+        def local(positions: Sequence[int]) -> dict[int, LocalFeatures]:
+            blobs = self.catalog.local_features([items[p].key for p in positions])
+            return {
+                p: LocalFeatures.from_bytes(blobs[items[p].key])
+                for p in positions
+                if items[p].key in blobs
+            }
+
+        clusters = find_clusters(items, vecs, local, self.settings.threshold, progress)
+        named = {k: records[k] for c in clusters for k in c.members}
+        return clusters, named
 
     def _candidates(
         self,
@@ -213,6 +371,7 @@ class Engine:
         wanted: int,
         hits: dict[int, Hit],
         timings: dict[str, float],
+        counts: dict[str, int],
     ) -> None:
         """Verify candidates in growing rounds while the last round still found copies."""
         k = self.settings.candidates
@@ -223,12 +382,15 @@ class Engine:
             t = time.perf_counter()
             cosines, ids = index.search(query.embedding, k, allowed)
             timings["candidates"] += time.perf_counter() - t
+            counts["candidates"] = len(ids)
             fresh = [
                 (int(i), float(c)) for i, c in zip(ids, cosines, strict=True) if int(i) not in seen
             ]
             t = time.perf_counter()
             found = self._verify(query, fresh, hits)
             timings["verification"] += time.perf_counter() - t
+            counts["verified"] += len(fresh)
+            counts["matched"] += found
             seen.update(i for i, _ in fresh)
             # Go deeper only while copies are dense in the last round: a library holding
             # many copies of the query (de-duplication) returns them all, and an ordinary
@@ -243,29 +405,31 @@ class Engine:
     ) -> int:
         if not candidates:
             return 0
-        ids = [i for i, _ in candidates]
-        blobs = self.catalog.local_features(ids)
-        records = self.catalog.images_by_id(ids)
         found = 0
+        stored = self.catalog.images_with_local([i for i, _ in candidates])
         for image_id, cosine in candidates:
-            if image_id not in blobs or image_id not in records:
+            if image_id not in stored:
                 continue  # deleted since the index answered
-            ref = LocalFeatures.from_bytes(blobs[image_id])
-            match = verify(query.local, ref)
-            s = score(cosine, match)
-            if s < self.settings.threshold and cosine >= FLIP_MIN_COSINE:
-                match = _best(match, verify(query.local_flipped, ref))
-                s = score(cosine, match)
-            if s >= self.settings.threshold:
+            record, blob = stored[image_id]
+            judged = self._judge(query, LocalFeatures.from_bytes(blob), cosine)
+            if judged is not None:
+                s, match = judged
                 hits[image_id] = Hit(
-                    records[image_id],
-                    round(s, 4),
-                    match_kind(match),
-                    match.query_region,
-                    match.ref_region,
+                    record, round(s, 4), match_kind(match), match.query_region, match.ref_region
                 )
                 found += 1
         return found
+
+    def _judge(
+        self, query: QueryFeatures, ref: LocalFeatures, cosine: float
+    ) -> tuple[float, Match] | None:
+        """(score, match) when the reference is the same picture as the query."""
+        match = verify(query.local, ref)
+        s = score(cosine, match)
+        if s < self.settings.threshold and cosine >= FLIP_MIN_COSINE:
+            match = _best(match, verify(query.local_flipped, ref))
+            s = score(cosine, match)
+        return (s, match) if s >= self.settings.threshold else None
 
     # the vector index follows the catalog's journal ------------------------------------
 

@@ -17,6 +17,8 @@
     ├── ItemExists                   216681 item has existed   (carries cont_sign)
     ├── ItemNotFound                 216682 item not exist
     ├── LibraryFull                  216100 invalid param (the library is at capacity)
+    ├── LibraryInUse                 216100 invalid param (an app's default library)
+    ├── NameTaken                    216100 invalid param (a library name in use)
     ├── UrlError
     │   ├── UrlFormatError           282111 url format illegal
     │   ├── UrlTimeout               282112 url download timeout
@@ -45,7 +47,9 @@ __all__ = [
     "ItemExists",
     "ItemNotFound",
     "LibraryFull",
+    "LibraryInUse",
     "MissingParam",
+    "NameTaken",
     "NoPermission",
     "TokenExpired",
     "TokenInvalid",
@@ -158,6 +162,18 @@ class ItemNotFound(TongtuError):
 
 class LibraryFull(TongtuError):
     # Baidu documents no code for a full library; 216100 is the nearest it has.
+    code = 216100
+    baidu_msg = "invalid param"
+    http_status = 409
+
+
+class LibraryInUse(TongtuError):
+    code = 216100
+    baidu_msg = "invalid param"
+    http_status = 409
+
+
+class NameTaken(TongtuError):
     code = 216100
     baidu_msg = "invalid param"
     http_status = 409

@@ -34,6 +34,7 @@ __all__ = [
     "cont_sign_of",
     "decode_base64",
     "decode_image",
+    "thumbnail_jpeg",
 ]
 
 MIN_SIDE = 50
@@ -158,3 +159,20 @@ def _to_rgb(img: Image.Image) -> NDArray[np.uint8]:
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
+
+
+def thumbnail_jpeg(rgb: NDArray[np.uint8], side: int) -> bytes:
+    """A JPEG whose longer side is at most `side` px (never enlarged)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, side / max(h, w))
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        rgb = np.asarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 82]
+    )
+    if not ok:
+        raise ImageFormatError("thumbnail could not be encoded")
+    return bytes(buf)

@@ -51,6 +51,15 @@ class Settings(BaseSettings):
     default_capacity: int = Field(
         default=500_000, ge=1, description="Capacity of a new library (images)."
     )
+    thumbnail_side: int = Field(
+        default=512,
+        ge=0,
+        le=2048,
+        description=(
+            "Longer side (px) of the JPEG thumbnail kept per image for the console and "
+            "the thumbnail route. 0 = keep none."
+        ),
+    )
     token_ttl: int = Field(
         default=2_592_000, ge=1, description="Lifetime of an access token in seconds (30 days)."
     )

@@ -6,9 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
-from tongtu.api import baidu
+from tongtu import __version__
+from tongtu.api import baidu, native
+from tongtu.api.errors import install_handlers
+from tongtu.api.metrics import Metrics
+from tongtu.api.schemas import HealthOut
 from tongtu.apps import Apps
 from tongtu.engine import Engine
 from tongtu.settings import Settings
@@ -26,8 +32,47 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         yield
         engine.close()
 
-    app = FastAPI(title="tongtu", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(
+        title="tongtu",
+        version=__version__,
+        description=(
+            "Self-hosted same-image search. The native API is under /v1; the Baidu "
+            "same_hq routes are under /rest/2.0 and /oauth/2.0."
+        ),
+        lifespan=lifespan,
+    )
     app.state.engine = engine
     app.state.apps = Apps(engine.catalog, settings.token_ttl)
+    metrics = Metrics(engine.catalog)
+    app.state.metrics = metrics
+    install_handlers(app)
+    metrics.install(app)
     app.include_router(baidu.router)
+    app.include_router(native.router)
+
+    @app.get("/healthz", response_model=HealthOut, tags=["operations"])
+    async def healthz() -> HealthOut:
+        """The process is up."""
+        return HealthOut(status="ok")
+
+    @app.get("/readyz", response_model=HealthOut, tags=["operations"])
+    async def readyz() -> Response:
+        """The catalog answers and the vector indexes are current: ready to serve."""
+        try:
+            libraries = await run_in_threadpool(_ready, engine)
+        except Exception as exc:  # not ready, whatever the reason: say why
+            body = HealthOut(status="unavailable", detail={"reason": str(exc)})
+            return JSONResponse(body.model_dump(), status_code=503)
+        return JSONResponse(HealthOut(status="ready", detail={"libraries": libraries}).model_dump())
+
+    @app.get("/metrics", tags=["operations"], response_class=Response)
+    async def metrics_route(request: Request) -> Response:
+        """Prometheus text format."""
+        return await run_in_threadpool(metrics.render)
+
     return app
+
+
+def _ready(engine: Engine) -> int:
+    engine.sync()
+    return len(engine.catalog.libraries())

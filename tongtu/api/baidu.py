@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import secrets
-import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
@@ -18,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from tongtu.api.errors import new_log_id
 from tongtu.apps import Apps, BadSecret, UnknownClient
 from tongtu.engine import Engine, Source
 from tongtu.errors import (
@@ -46,10 +46,6 @@ router = APIRouter()
 # A 4 MB base64 image grows by up to a third when form-encoded (%2B, %2F, %3D).
 MAX_BODY = 8 * 1024 * 1024
 SCOPE = "public brain_all_scope tongtu_same_hq"
-
-
-def new_log_id() -> int:
-    return int(time.time() * 1000) % 10**13 * 1000 + secrets.randbelow(1000)
 
 
 # --- OAuth ------------------------------------------------------------------------------
@@ -138,8 +134,8 @@ def _add(request: Request, form: dict[str, str]) -> dict[str, Any]:
         raise MissingParam("image or url is required")
     if brief is None:
         raise MissingParam("brief is required")
-    record = engine.add(lib, source, brief, tags)
-    return {"cont_sign": record.cont_sign}
+    added = engine.add(lib, source, brief, tags)
+    return {"cont_sign": added.record.cont_sign}
 
 
 def _search(request: Request, form: dict[str, str]) -> dict[str, Any]:
@@ -152,6 +148,7 @@ def _search(request: Request, form: dict[str, str]) -> dict[str, Any]:
     if not source.given:
         raise MissingParam("image or url is required")
     page = engine.search(lib, source, tags, any_tag, pn, rn)
+    request.state.search_timings = page.timings
     return {
         "result_num": len(page.hits),
         "result": [

@@ -43,6 +43,7 @@ class AppRecord:
     library_id: int
     created_at: float
     revoked: bool
+    admin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

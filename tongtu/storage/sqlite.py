@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.errors import ItemExists, LibraryFull
+from tongtu.errors import ItemExists, LibraryFull, LibraryInUse
 from tongtu.storage.base import (
     AppRecord,
     ImageRecord,
@@ -44,7 +44,13 @@ CREATE TABLE IF NOT EXISTS apps (
     secret_hash TEXT NOT NULL,
     library_id INTEGER NOT NULL REFERENCES libraries(id),
     created_at REAL NOT NULL,
-    revoked INTEGER NOT NULL DEFAULT 0
+    revoked INTEGER NOT NULL DEFAULT 0,
+    admin INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS grants (
+    app_id INTEGER NOT NULL REFERENCES apps(id),
+    library_id INTEGER NOT NULL REFERENCES libraries(id),
+    PRIMARY KEY (app_id, library_id)
 );
 CREATE TABLE IF NOT EXISTS tokens (
     token_hash TEXT PRIMARY KEY,
@@ -67,6 +73,10 @@ CREATE TABLE IF NOT EXISTS images (
 );
 CREATE INDEX IF NOT EXISTS images_tag1 ON images(library_id, tag1);
 CREATE INDEX IF NOT EXISTS images_tag2 ON images(library_id, tag2);
+CREATE TABLE IF NOT EXISTS thumbnails (
+    image_id INTEGER PRIMARY KEY,
+    jpeg BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     library_id INTEGER NOT NULL,
@@ -99,6 +109,7 @@ def _app(row: Any) -> AppRecord:
         library_id=int(row[3]),
         created_at=float(row[4]),
         revoked=bool(row[5]),
+        admin=bool(row[6]),
     )
 
 
@@ -113,7 +124,9 @@ class SqliteCatalog:
         self._local = threading.local()
         self._write_lock = threading.Lock()
         with self._write_lock:
-            self._db().executescript(_SCHEMA)
+            db = self._db()
+            db.executescript(_SCHEMA)
+            _migrate(db)
 
     # connections -----------------------------------------------------------------
 
@@ -178,17 +191,74 @@ class SqliteCatalog:
         )
         return [LibraryRecord(*r) for r in rows]
 
-    def create_app(self, name: str, api_key: str, secret_hash: str, library_id: int) -> AppRecord:
+    def set_capacity(self, library_id: int, capacity: int) -> None:
+        with self._write() as db:
+            db.execute("UPDATE libraries SET capacity = ? WHERE id = ?", (capacity, library_id))
+
+    def delete_library(self, library_id: int) -> int:
+        """Delete a library and its images (journalled); returns the number of images.
+
+        Refused (LibraryInUse) while an app has it as its default library."""
+        with self._write() as db:
+            row = db.execute("SELECT name FROM apps WHERE library_id = ?", (library_id,)).fetchone()
+            if row is not None:
+                raise LibraryInUse(f"the library is the default library of app {row[0]!r}")
+            ids = [
+                r[0]
+                for r in db.execute("SELECT id FROM images WHERE library_id = ?", (library_id,))
+            ]
+            for chunk in _chunks(ids):
+                marks = ",".join("?" * len(chunk))
+                db.execute(f"DELETE FROM thumbnails WHERE image_id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk)
+                db.executemany(
+                    "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,0)",
+                    [(library_id, i) for i in chunk],
+                )
+            db.execute("DELETE FROM grants WHERE library_id = ?", (library_id,))
+            db.execute("DELETE FROM libraries WHERE id = ?", (library_id,))
+        return len(ids)
+
+    def create_app(
+        self, name: str, api_key: str, secret_hash: str, library_id: int, admin: bool = False
+    ) -> AppRecord:
         now = time.time()
         with self._write() as db:
             cur = db.execute(
-                "INSERT INTO apps(name, api_key, secret_hash, library_id, created_at) "
-                "VALUES (?,?,?,?,?)",
-                (name, api_key, secret_hash, library_id, now),
+                "INSERT INTO apps(name, api_key, secret_hash, library_id, created_at, admin) "
+                "VALUES (?,?,?,?,?,?)",
+                (name, api_key, secret_hash, library_id, now, int(admin)),
             )
-        return AppRecord(int(cur.lastrowid or 0), name, api_key, library_id, now, False)
+            app_id = int(cur.lastrowid or 0)
+            db.execute("INSERT INTO grants(app_id, library_id) VALUES (?,?)", (app_id, library_id))
+        return AppRecord(app_id, name, api_key, library_id, now, False, admin)
 
-    _APP_COLS = "id, name, api_key, library_id, created_at, revoked"
+    def grant(self, app_id: int, library_id: int) -> None:
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO grants(app_id, library_id) VALUES (?,?)",
+                (app_id, library_id),
+            )
+
+    def granted(self, app_id: int) -> list[LibraryRecord]:
+        rows = self._db().execute(
+            "SELECT l.id, l.name, l.model, l.capacity, l.created_at FROM libraries l "
+            "JOIN grants g ON g.library_id = l.id WHERE g.app_id = ? ORDER BY l.id",
+            (app_id,),
+        )
+        return [LibraryRecord(*r) for r in rows]
+
+    def is_granted(self, app_id: int, library_id: int) -> bool:
+        row = (
+            self._db()
+            .execute(
+                "SELECT 1 FROM grants WHERE app_id = ? AND library_id = ?", (app_id, library_id)
+            )
+            .fetchone()
+        )
+        return row is not None
+
+    _APP_COLS = "id, name, api_key, library_id, created_at, revoked, admin"
 
     def app_by_key(self, api_key: str) -> tuple[AppRecord, str] | None:
         row = (
@@ -200,7 +270,7 @@ class SqliteCatalog:
         )
         if row is None:
             return None
-        return _app(row), str(row[6])
+        return _app(row), str(row[7])
 
     def app_by_name(self, name: str) -> AppRecord | None:
         row = (
@@ -254,6 +324,7 @@ class SqliteCatalog:
         embedding: NDArray[np.float32],
         local: bytes,
         capacity: int,
+        thumbnail: bytes | None = None,
     ) -> ImageRecord:
         now = time.time()
         t1, t2 = ([*list(tags), None, None])[:2]
@@ -286,6 +357,10 @@ class SqliteCatalog:
                 ),
             )
             image_id = int(cur.lastrowid or 0)
+            if thumbnail is not None:
+                db.execute(
+                    "INSERT INTO thumbnails(image_id, jpeg) VALUES (?,?)", (image_id, thumbnail)
+                )
             db.execute(
                 "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,1)",
                 (library_id, image_id),
@@ -305,6 +380,53 @@ class SqliteCatalog:
         )
         return _image(row) if row else None
 
+    def image_by_id(self, library_id: int, image_id: int) -> ImageRecord | None:
+        row = (
+            self._db()
+            .execute(
+                f"SELECT {_IMAGE_COLS} FROM images WHERE library_id = ? AND id = ?",
+                (library_id, image_id),
+            )
+            .fetchone()
+        )
+        return _image(row) if row else None
+
+    def list_images(
+        self,
+        library_id: int,
+        before: int | None,
+        limit: int,
+        tags: TagFilter | None = None,
+        text: str | None = None,
+    ) -> list[ImageRecord]:
+        """Newest first: images with id < `before` (a cursor), filtered by tags and brief."""
+        where = ["library_id = ?"]
+        args: list[object] = [library_id]
+        if before is not None:
+            where.append("id < ?")
+            args.append(before)
+        if tags is not None:
+            cond, targs = _tag_condition(tags)
+            where.append(cond)
+            args += targs
+        if text:
+            where.append("instr(lower(brief), lower(?)) > 0")
+            args.append(text)
+        rows = self._db().execute(
+            f"SELECT {_IMAGE_COLS} FROM images WHERE {' AND '.join(where)} "
+            "ORDER BY id DESC LIMIT ?",
+            [*args, limit],
+        )
+        return [_image(r) for r in rows]
+
+    def thumbnail(self, image_id: int) -> bytes | None:
+        row = (
+            self._db()
+            .execute("SELECT jpeg FROM thumbnails WHERE image_id = ?", (image_id,))
+            .fetchone()
+        )
+        return bytes(row[0]) if row else None
+
     def images_by_id(self, ids: Iterable[int]) -> dict[int, ImageRecord]:
         out: dict[int, ImageRecord] = {}
         for chunk in _chunks(list(ids)):
@@ -313,6 +435,16 @@ class SqliteCatalog:
                 f"SELECT {_IMAGE_COLS} FROM images WHERE id IN ({marks})", chunk
             ):
                 out[int(row[0])] = _image(row)
+        return out
+
+    def images_with_local(self, ids: Iterable[int]) -> dict[int, tuple[ImageRecord, bytes]]:
+        out: dict[int, tuple[ImageRecord, bytes]] = {}
+        for chunk in _chunks(list(ids)):
+            marks = ",".join("?" * len(chunk))
+            for row in self._db().execute(
+                f"SELECT {_IMAGE_COLS}, local FROM images WHERE id IN ({marks})", chunk
+            ):
+                out[int(row[0])] = (_image(row), bytes(row[9]))
         return out
 
     def local_features(self, ids: Iterable[int]) -> dict[int, bytes]:
@@ -344,6 +476,7 @@ class SqliteCatalog:
                 if row is None:
                     continue
                 db.execute("DELETE FROM images WHERE id = ?", (row[0],))
+                db.execute("DELETE FROM thumbnails WHERE image_id = ?", (row[0],))
                 db.execute(
                     "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,0)",
                     (library_id, row[0]),
@@ -352,14 +485,10 @@ class SqliteCatalog:
         return deleted
 
     def ids_with_tags(self, library_id: int, tags: TagFilter) -> NDArray[np.int64]:
-        clause = " OR " if tags.any_of else " AND "
-        cond = clause.join("(tag1 = ? OR tag2 = ?)" for _ in tags.tags)
-        args: list[object] = [library_id]
-        for t in tags.tags:
-            args += [t, t]
+        cond, targs = _tag_condition(tags)
         rows = (
             self._db()
-            .execute(f"SELECT id FROM images WHERE library_id = ? AND ({cond})", args)
+            .execute(f"SELECT id FROM images WHERE library_id = ? AND {cond}", [library_id, *targs])
             .fetchall()
         )
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -400,6 +529,23 @@ class SqliteCatalog:
         ids = np.array([r[0] for r in rows], dtype=np.int64)
         vecs = np.frombuffer(b"".join(r[1] for r in rows), dtype="<f2").reshape(len(rows), -1)
         return ids, vecs.astype(np.float32)
+
+
+def _tag_condition(tags: TagFilter) -> tuple[str, list[object]]:
+    clause = " OR " if tags.any_of else " AND "
+    cond = clause.join("(tag1 = ? OR tag2 = ?)" for _ in tags.tags)
+    args: list[object] = []
+    for t in tags.tags:
+        args += [t, t]
+    return f"({cond})", args
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a catalog written by an older tongtu up to this schema."""
+    cols = {r[1] for r in db.execute("PRAGMA table_info(apps)")}
+    if "admin" not in cols:
+        db.execute("ALTER TABLE apps ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")
+    db.execute("INSERT OR IGNORE INTO grants(app_id, library_id) SELECT id, library_id FROM apps")
 
 
 def _chunks(items: list[int], size: int = 900) -> Iterator[list[int]]:

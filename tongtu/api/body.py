@@ -1,0 +1,166 @@
+"""Request bodies of the native API: JSON, multipart or urlencoded, read into one shape.
+
+Every field comes out as text (numbers, booleans and lists of a JSON body are written the
+way a form would send them, so one set of parsers in `tongtu.params` serves every front
+end), a list of such values (a repeated field), an `Upload` (a file part), or, for JSON
+lists of objects, the objects themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import Request
+from starlette.datastructures import UploadFile
+
+from tongtu.errors import ImageSizeError, InvalidParam, MissingParam
+from tongtu.imaging import decode_base64
+
+__all__ = [
+    "Fields",
+    "Upload",
+    "as_text",
+    "flag",
+    "image_bytes",
+    "read_fields",
+    "require",
+    "tags_text",
+    "text",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Upload:
+    filename: str
+    data: bytes
+
+
+Fields = dict[str, Any]
+
+
+async def read_fields(request: Request, limit: int) -> Fields:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise ImageSizeError(f"request body is larger than {limit // (1024 * 1024)} MB")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        return await _multipart(request, limit)
+    body = await _body(request, limit)
+    if not body:
+        return {}
+    if ctype in ("application/json", ""):
+        try:
+            data = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidParam(f"the body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise InvalidParam("the JSON body must be an object")
+        return {str(k): as_text(v) for k, v in data.items()}
+    if ctype == "application/x-www-form-urlencoded":
+        text = body.decode("utf-8", "surrogateescape")
+        fields: Fields = {}
+        for k, v in parse_qsl(text, keep_blank_values=True, errors="surrogateescape"):
+            _put(fields, k, v)
+        return fields
+    raise InvalidParam(f"unsupported content type {ctype!r}: use JSON or multipart/form-data")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ImageSizeError(f"request body is larger than {limit // (1024 * 1024)} MB")
+    return bytes(body)
+
+
+async def _multipart(request: Request, limit: int) -> Fields:
+    try:
+        form = await request.form(max_files=200, max_fields=200, max_part_size=limit)
+    except ImageSizeError:
+        raise
+    except Exception as exc:  # malformed multipart: the client's error, not ours
+        raise InvalidParam(f"the multipart body could not be read: {exc}") from exc
+    fields: Fields = {}
+    total = 0
+    for key, value in form.multi_items():
+        if isinstance(value, UploadFile):
+            data = await value.read()
+            total += len(data)
+            if total > limit:
+                raise ImageSizeError(f"request body is larger than {limit // (1024 * 1024)} MB")
+            _put(fields, key, Upload(value.filename or "", data))
+        else:
+            _put(fields, key, value)
+    return fields
+
+
+def _put(fields: Fields, key: str, value: Any) -> None:
+    if key in fields:
+        old = fields[key]
+        fields[key] = [*old, value] if isinstance(old, list) else [old, value]
+    else:
+        fields[key] = value
+
+
+def as_text(value: Any) -> Any:
+    """A JSON value as a form would have sent it."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, list):
+        return [as_text(v) if not isinstance(v, dict) else v for v in value]
+    return value
+
+
+def text(fields: Fields, key: str) -> str | None:
+    """A field that must be one piece of text (or absent)."""
+    value = fields.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    raise InvalidParam(f"{key} must be a single text value")
+
+
+def tags_text(fields: Fields, key: str = "tags") -> str | None:
+    """Tags as "1,2" whether sent as text or as a JSON list."""
+    value = fields.get(key)
+    if isinstance(value, list):
+        if not all(isinstance(v, str) for v in value):
+            raise InvalidParam(f"{key} must be a list of integers")
+        return ",".join(value)
+    return text(fields, key)
+
+
+def flag(fields: Fields, key: str) -> bool:
+    value = text(fields, key)
+    if value is None or value.strip() == "":
+        return False
+    v = value.strip().lower()
+    if v in ("1", "true", "yes", "on"):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise InvalidParam(f"{key} must be true or false")
+
+
+def image_bytes(value: Any, key: str) -> bytes | None:
+    """A file part, or base64 text (JSON / form)."""
+    if value is None:
+        return None
+    if isinstance(value, Upload):
+        return value.data
+    if isinstance(value, str):
+        return decode_base64(value)
+    raise InvalidParam(f"{key} must be one file or one base64 text")
+
+
+def require(value: Any, key: str) -> Any:
+    if value is None:
+        raise MissingParam(f"{key} is required")
+    return value

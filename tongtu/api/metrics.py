@@ -1,0 +1,86 @@
+"""Prometheus metrics: requests and latencies by route, search stages, library sizes."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterator
+
+from fastapi import FastAPI, Request, Response
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from tongtu.storage.sqlite import SqliteCatalog
+
+__all__ = ["Metrics"]
+
+_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class _Libraries(Collector):
+    """Read at scrape time from the catalog, so every process reports the same sizes."""
+
+    def __init__(self, catalog: SqliteCatalog) -> None:
+        self._catalog = catalog
+
+    def collect(self) -> Iterator[Metric]:
+        images = GaugeMetricFamily(
+            "tongtu_library_images", "Images in a library", labels=["library"]
+        )
+        capacity = GaugeMetricFamily(
+            "tongtu_library_capacity", "Capacity of a library", labels=["library"]
+        )
+        for lib in self._catalog.libraries():
+            images.add_metric([lib.name], self._catalog.count(lib.id))
+            capacity.add_metric([lib.name], lib.capacity)
+        yield images
+        yield capacity
+
+
+class Metrics:
+    def __init__(self, catalog: SqliteCatalog) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "tongtu_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "tongtu_request_seconds",
+            "HTTP request latency by route",
+            ["route"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.stages = Histogram(
+            "tongtu_search_stage_seconds",
+            "Time spent in each stage of a search",
+            ["stage"],
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_Libraries(catalog))
+
+    def observe_search(self, timings: dict[str, float]) -> None:
+        for stage, seconds in timings.items():
+            self.stages.labels(stage).observe(seconds)
+
+    def install(self, app: FastAPI) -> None:
+        @app.middleware("http")
+        async def count(
+            request: Request, call_next: Callable[[Request], Awaitable[Response]]
+        ) -> Response:
+            t = time.perf_counter()
+            response = await call_next(request)
+            route = request.scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.requests.labels(path, request.method, str(response.status_code)).inc()
+            self.latency.labels(path).observe(time.perf_counter() - t)
+            timings = getattr(request.state, "search_timings", None)
+            if timings:
+                self.observe_search(timings)
+            return response
+
+    def render(self) -> Response:
+        return Response(generate_latest(self.registry), media_type="text/plain; version=0.0.4")

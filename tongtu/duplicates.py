@@ -1,0 +1,162 @@
+"""Clusters of copies among many images, for a library or a folder.
+
+A self-join of the descriptors proposes near pairs (each image's k nearest neighbours
+above a low cosine), local-feature verification decides which pairs are the same picture,
+and the connected components of the verified pairs are the clusters. Only near pairs are
+verified, never all pairs: the cost is one descriptor pass plus k verifications an image.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+from numpy.typing import NDArray
+
+from tongtu.features import LocalFeatures, verify
+from tongtu.features.score import MatchKind, match_kind, score
+
+__all__ = ["Cluster", "Edge", "Item", "find_clusters"]
+
+# Neighbours proposed per image, and the cosine below which a pair is not worth verifying:
+# the score needs ~27 inliers at cosine 0.3 and more below, which unrelated pictures never
+# reach (score.py), so a lower cut would only add work.
+NEIGHBOURS = 16
+MIN_COSINE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One image taking part: its size, age and signature decide the canonical copy."""
+
+    key: int
+    width: int
+    height: int
+    created_at: float
+    cont_sign: str
+
+
+@dataclass(frozen=True, slots=True)
+class Edge:
+    a: int  # item keys
+    b: int
+    score: float
+    kind: MatchKind  # seen from a: "query_is_part_of_result" = a is a part of b
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    canonical: int  # item key: largest resolution, then oldest, then smallest key
+    members: tuple[int, ...]  # canonical first, then by key
+    edges: tuple[Edge, ...]
+
+
+def find_clusters(
+    items: Sequence[Item],
+    vectors: NDArray[np.float32],
+    local: Callable[[Sequence[int]], dict[int, LocalFeatures]],
+    threshold: float,
+    progress: Callable[[int], None] | None = None,
+) -> list[Cluster]:
+    """`local(positions)` returns the local features of the items at those positions."""
+    n = len(items)
+    if n < 2:
+        return []
+    edges: list[tuple[int, int, Edge]] = []
+    pairs = _near_pairs(vectors, min(NEIGHBOURS, n - 1), MIN_COSINE)
+    exact = _same_sign(items)
+    for i, j in exact:
+        edges.append((i, j, Edge(items[i].key, items[j].key, 1.0, MatchKind.EXACT)))
+    todo = [(i, j, c) for (i, j), c in pairs.items() if (i, j) not in exact]
+    for start in range(0, len(todo), 512):
+        chunk = todo[start : start + 512]
+        feats = local(sorted({i for i, _, _ in chunk} | {j for _, j, _ in chunk}))
+        for i, j, cosine in chunk:
+            edge = _verify_pair(items, feats, i, j, cosine, threshold)
+            if edge is not None:
+                edges.append((i, j, edge))
+        if progress is not None:
+            progress(len(chunk))
+    return _components(items, edges)
+
+
+def _near_pairs(
+    vectors: NDArray[np.float32], k: int, min_cosine: float
+) -> dict[tuple[int, int], float]:
+    vecs = np.ascontiguousarray(vectors, dtype=np.float32)
+    index = faiss.IndexFlatIP(vecs.shape[1])
+    index.add(vecs)
+    pairs: dict[tuple[int, int], float] = {}
+    for start in range(0, len(vecs), 4096):
+        sims, nn = index.search(vecs[start : start + 4096], k + 1)
+        for row, (s_row, n_row) in enumerate(zip(sims, nn, strict=True)):
+            i = start + row
+            for s, j in zip(s_row, n_row, strict=True):
+                if j < 0 or j == i or s < min_cosine:
+                    continue
+                key = (min(i, int(j)), max(i, int(j)))
+                pairs[key] = max(pairs.get(key, -1.0), float(s))
+    return pairs
+
+
+def _same_sign(items: Sequence[Item]) -> set[tuple[int, int]]:
+    first: dict[str, int] = {}
+    out: set[tuple[int, int]] = set()
+    for pos, item in enumerate(items):
+        if item.cont_sign in first:
+            out.add((first[item.cont_sign], pos))
+        else:
+            first[item.cont_sign] = pos
+    return out
+
+
+def _verify_pair(
+    items: Sequence[Item],
+    feats: dict[int, LocalFeatures],
+    i: int,
+    j: int,
+    cosine: float,
+    threshold: float,
+) -> Edge | None:
+    if i not in feats or j not in feats:
+        return None
+    match = verify(feats[i], feats[j])
+    s = score(cosine, match)
+    if s < threshold:  # the fit is not symmetric: try the pair the other way round
+        back = verify(feats[j], feats[i])
+        if score(cosine, back) >= threshold:
+            return Edge(items[j].key, items[i].key, round(score(cosine, back), 4), match_kind(back))
+        return None
+    return Edge(items[i].key, items[j].key, round(s, 4), match_kind(match))
+
+
+def _components(items: Sequence[Item], edges: Iterable[tuple[int, int, Edge]]) -> list[Cluster]:
+    parent = list(range(len(items)))
+
+    def root(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    by_root: dict[int, list[Edge]] = {}
+    edge_list = list(edges)
+    for i, j, _ in edge_list:
+        parent[root(i)] = root(j)
+    for i, _, edge in edge_list:
+        by_root.setdefault(root(i), []).append(edge)
+    groups: dict[int, list[int]] = {}
+    for pos in range(len(items)):
+        r = root(pos)
+        if r in by_root:
+            groups.setdefault(r, []).append(pos)
+    clusters = []
+    for r, positions in groups.items():
+        members = [items[p] for p in positions]
+        canonical = min(members, key=lambda m: (-m.width * m.height, m.created_at, m.key))
+        keys = [canonical.key, *sorted(m.key for m in members if m.key != canonical.key)]
+        clusters.append(Cluster(canonical.key, tuple(keys), tuple(by_root[r])))
+    clusters.sort(key=lambda c: (-len(c.members), c.canonical))
+    return clusters
