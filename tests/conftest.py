@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 
@@ -103,3 +107,62 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     srv.start()
     yield srv
     srv.kill()
+
+
+@pytest.fixture(scope="session")
+def photo_server(photos: Path) -> Iterator[str]:
+    """A loopback web server: /photos/NAME serves a photo, /redirect/NAME redirects to it.
+
+    Servers under test allow-list loopback for it (TONGTU_URL_ALLOW)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            kind, _, name = self.path.strip("/").partition("/")
+            path = photos / name
+            if "/" in name or not name or not path.is_file():
+                self.send_error(404)
+            elif kind == "photos":
+                body = path.read_bytes()
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            elif kind == "redirect":
+                self.send_response(302)
+                self.send_header("Location", f"/photos/{name}")
+                self.end_headers()
+            else:
+                self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def jpeg(img: Image.Image, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    return buf.getvalue()
+
+
+def crop(img: Image.Image, side_fraction: float) -> Image.Image:
+    """An off-centre crop (top right) keeping `side_fraction` of each side."""
+    w, h = img.size
+    cw, ch = int(w * side_fraction), int(h * side_fraction)
+    return img.crop((w - cw, 0, w, ch))
+
+
+def open_photo(name: str) -> Image.Image:
+    img = Image.open(PHOTOS / name)
+    img.load()
+    return img.convert("RGB")

@@ -9,9 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +19,7 @@ from aip import AipImageSearch
 from aip.base import AipBase
 from PIL import Image
 
-from tests.conftest import ServerProcess, photo_names
+from tests.conftest import ServerProcess, jpeg, photo_names, png
 
 pytestmark = pytest.mark.slow
 
@@ -63,27 +61,15 @@ def library(client: AipImageSearch, photos: Path) -> dict[str, dict[str, str]]:
     return added
 
 
-def _jpeg(img: Image.Image, quality: int) -> bytes:
-    buf = io.BytesIO()
-    img.convert("RGB").save(buf, "JPEG", quality=quality)
-    return buf.getvalue()
-
-
-def _png(img: Image.Image) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, "PNG")
-    return buf.getvalue()
-
-
 def _copies(path: Path) -> dict[str, bytes]:
     img = Image.open(path)
     img.load()
     w, h = img.size
     crop_w, crop_h = int(w * 0.84), int(h * 0.84)  # ~70 % of the area, off-centre
     return {
-        "reencoded": _jpeg(img, 40),
-        "resized": _png(img.convert("RGB").resize((max(60, w // 2), max(60, h // 2)))),
-        "cropped": _jpeg(img.crop((w - crop_w, 0, w, crop_h)), 85),
+        "reencoded": jpeg(img, 40),
+        "resized": png(img.convert("RGB").resize((max(60, w // 2), max(60, h // 2)))),
+        "cropped": jpeg(img.crop((w - crop_w, 0, w, crop_h)), 85),
     }
 
 
@@ -184,7 +170,7 @@ def _post(server: ServerProcess, client: AipImageSearch, op: str, data: dict[str
 def _image_b64(size: tuple[int, int]) -> str:
     rng = np.random.default_rng(0)
     arr = rng.integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
-    return base64.b64encode(_png(Image.fromarray(arr))).decode()
+    return base64.b64encode(png(Image.fromarray(arr))).decode()
 
 
 @pytest.mark.parametrize(
@@ -257,44 +243,17 @@ def test_unknown_token_is_110_and_sdk_refreshes(server: ServerProcess) -> None:
     assert r.json() == {"error": "invalid_client", "error_description": "unknown client id"}
 
 
-@pytest.fixture(scope="module")
-def image_server(photos: Path) -> Iterator[str]:
-    """A loopback web server holding one photo (the test server allow-lists loopback)."""
-    body = (photos / photo_names()[40]).read_bytes()
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/photo.jpg":
-                self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            elif self.path == "/redirect":
-                self.send_response(302)
-                self.send_header("Location", "/photo.jpg")
-                self.end_headers()
-            else:
-                self.send_error(404)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
-
-
 def test_url_add_search_and_delete(
-    client: AipImageSearch, library: dict[str, dict[str, str]], image_server: str
+    client: AipImageSearch, library: dict[str, dict[str, str]], photo_server: str
 ) -> None:
-    res = client.sameHqAddUrl(image_server + "/redirect", "from-url")
+    name = photo_names()[40]
+    res = client.sameHqAddUrl(f"{photo_server}/redirect/{name}", "from-url")
     assert "error_code" not in res, res
-    found = client.sameHqSearchUrl(image_server + "/photo.jpg")
+    found = client.sameHqSearchUrl(f"{photo_server}/photos/{name}")
     assert found["result"][0]["brief"] == "from-url"
     assert found["result"][0]["cont_sign"] == res["cont_sign"]
-    assert "error_code" not in client.sameHqDeleteByUrl(image_server + "/photo.jpg")
-    assert client.sameHqSearchUrl(image_server + "/photo.jpg")["result_num"] == 0
+    assert "error_code" not in client.sameHqDeleteByUrl(f"{photo_server}/photos/{name}")
+    assert client.sameHqSearchUrl(f"{photo_server}/photos/{name}")["result_num"] == 0
 
 
 def test_restart_keeps_every_acknowledged_write(

@@ -1,8 +1,9 @@
-"""The `tongtu` command: serve, apps, add, search, import.
+"""The `tongtu` command: serve, apps, add, search, import, dedup.
 
 Every command works on the data directory of TONGTU_DATA_DIR (default ./tongtu-data),
-so the commands of one shell share one library. Domain errors become one line on stderr
-and exit code 1; bad usage exits 2 (click's convention).
+so the commands of one shell share one library; with `--server URL` (and an app's keys)
+`add` and `search` go to a running server's native API instead. Domain errors become
+one line on stderr and exit code 1; bad usage exits 2 (click's convention).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
@@ -21,10 +23,11 @@ from tongtu.errors import ItemExists, TongtuError
 from tongtu.params import parse_brief, parse_tags
 from tongtu.settings import Settings
 
+if TYPE_CHECKING:
+    from tongtu.client import Client
+
 P = ParamSpec("P")
 R = TypeVar("R")
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".ppm"}
 
 
 def _domain_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
@@ -66,9 +69,61 @@ library_option = click.option(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class Remote:
+    server: str
+    api_key: str | None
+    secret_key: str | None
+
+    def client(self) -> Client:
+        from tongtu.client import Client
+
+        return Client(self.server, self.api_key, self.secret_key)
+
+
 @click.group()
-def main() -> None:
+@click.option(
+    "--server",
+    envvar="TONGTU_SERVER",
+    default=None,
+    help="URL of a running server: add and search use its native API (env TONGTU_SERVER).",
+)
+@click.option("--api-key", envvar="TONGTU_API_KEY", default=None, help="With --server.")
+@click.option("--secret-key", envvar="TONGTU_SECRET_KEY", default=None, help="With --server.")
+@click.pass_context
+def main(
+    ctx: click.Context, server: str | None, api_key: str | None, secret_key: str | None
+) -> None:
     """tongtu: self-hosted same-image search."""
+    ctx.obj = Remote(server, api_key, secret_key) if server else None
+
+
+def _remote_library(client: Client, name: str | None) -> str:
+    name = name or os.environ.get("TONGTU_LIBRARY")
+    if name:
+        return name
+    libs = client.libraries()
+    if len(libs) == 1:
+        return libs[0].name
+    names = ", ".join(lib.name for lib in libs) or "none"
+    raise click.UsageError(f"the app may use several libraries ({names}): pass --library")
+
+
+def _remote_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
+    @wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        from tongtu.client import ApiError
+
+        try:
+            return fn(*args, **kwargs)
+        except ApiError as exc:
+            click.echo(f"error {exc.code}: {exc.message}", err=True)
+            sys.exit(1)
+        except OSError as exc:
+            click.echo(f"error: cannot reach the server: {exc}", err=True)
+            sys.exit(1)
+
+    return wrapper
 
 
 @main.command()
@@ -128,10 +183,21 @@ def apps_create(name: str, library: str | None, admin: bool, as_json: bool) -> N
 @click.option("--brief", default=None, help="Brief (default: the file name).")
 @click.option("--tags", default=None, help='Up to two tags, "1,2".')
 @library_option
+@click.pass_obj
 @_domain_errors
-def add(images: tuple[str, ...], brief: str | None, tags: str | None, library: str | None) -> None:
+def add(
+    remote: Remote | None,
+    images: tuple[str, ...],
+    brief: str | None,
+    tags: str | None,
+    library: str | None,
+) -> None:
     """Add images to the library."""
     from tongtu.engine import Source
+
+    if remote is not None:
+        _remote_add(remote, images, brief, parse_tags(tags) or (), library)
+        return
 
     engine = _engine()
     lib = engine.library(_library_name(engine, library), create=True)
@@ -161,27 +227,37 @@ def add(images: tuple[str, ...], brief: str | None, tags: str | None, library: s
 @click.option("--rn", default=20, show_default=True, help="Number of results.")
 @click.option("--json", "as_json", is_flag=True, help="Print results as JSON.")
 @library_option
+@click.pass_obj
 @_domain_errors
 def search(
-    image: str, tags: str | None, any_tag: bool, rn: int, as_json: bool, library: str | None
+    remote: Remote | None,
+    image: str,
+    tags: str | None,
+    any_tag: bool,
+    rn: int,
+    as_json: bool,
+    library: str | None,
 ) -> None:
     """Search the library with an image."""
     from tongtu.engine import Source
 
-    engine = _engine()
-    lib = engine.library(_library_name(engine, library))
-    page = engine.search(
-        lib, Source(image=Path(image).read_bytes()), parse_tags(tags), any_tag, 0, rn
-    )
-    rows = [
-        {
-            "cont_sign": h.record.cont_sign,
-            "score": h.score,
-            "kind": h.kind.value,
-            "brief": h.record.brief,
-        }
-        for h in page.hits
-    ]
+    if remote is not None:
+        rows = _remote_search(remote, Path(image), parse_tags(tags) or (), any_tag, rn, library)
+    else:
+        engine = _engine()
+        lib = engine.library(_library_name(engine, library))
+        page = engine.search(
+            lib, Source(image=Path(image).read_bytes()), parse_tags(tags), any_tag, 0, rn
+        )
+        rows = [
+            {
+                "cont_sign": h.record.cont_sign,
+                "score": h.score,
+                "kind": h.kind.value,
+                "brief": h.record.brief,
+            }
+            for h in page.hits
+        ]
     if as_json:
         click.echo(json.dumps({"result_num": len(rows), "result": rows}, ensure_ascii=False))
         return
@@ -191,12 +267,104 @@ def search(
         click.echo(f"{r['score']:.3f}\t{r['kind']}\t{r['cont_sign']}\t{r['brief']}")
 
 
+@_remote_errors
+def _remote_add(
+    remote: Remote,
+    images: tuple[str, ...],
+    brief: str | None,
+    tags: tuple[int, ...],
+    library: str | None,
+) -> None:
+    from tongtu.client import ApiError
+
+    failed = False
+    with remote.client() as client:
+        name = _remote_library(client, library)
+        for path in images:
+            try:
+                added = client.add(name, Path(path), brief or Path(path).name, tags)
+                click.echo(f"{added.image.cont_sign}\t{path}")
+            except ApiError as exc:
+                if exc.code == ItemExists.code and exc.cont_sign:
+                    click.echo(f"{exc.cont_sign}\t{path}\t(already in the library)")
+                    continue
+                if exc.status in (401, 403):
+                    raise
+                click.echo(f"error {exc.code}: {path}: {exc.message}", err=True)
+                failed = True
+    sys.exit(1 if failed else 0)
+
+
+@_remote_errors
+def _remote_search(
+    remote: Remote,
+    image: Path,
+    tags: tuple[int, ...],
+    any_tag: bool,
+    rn: int,
+    library: str | None,
+) -> list[dict[str, Any]]:
+    with remote.client() as client:
+        found = client.search(_remote_library(client, library), image, tags, any_tag, 0, rn)
+    return [
+        {"cont_sign": r.image.cont_sign, "score": r.score, "kind": r.kind, "brief": r.image.brief}
+        for r in found.results
+    ]
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "csv", "html"]),
+    default="json",
+    show_default=True,
+    help="Report format.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report here (default: standard output).",
+)
+@_domain_errors
+def dedup(directory: Path, fmt: str, out: Path | None) -> None:
+    """Find clusters of copies among the images of DIRECTORY (no server, no library).
+
+    Each cluster names a canonical image: the largest resolution, then the oldest file.
+    """
+    from tqdm import tqdm
+
+    from tongtu.dedup import dedup_folder, walk_images
+    from tongtu.features import Extractor
+
+    settings = Settings()
+    extractor = Extractor.from_model(settings.model, settings.resolved_threads())
+    total = sum(1 for _ in walk_images(directory))
+    with tqdm(total=total, unit="img", desc="dedup", file=sys.stderr) as bar:
+        report = dedup_folder(
+            directory.resolve(), extractor, settings.threshold, lambda _p: bar.update(1)
+        )
+    text = {"json": report.to_json, "csv": report.to_csv, "html": report.to_html}[fmt]()
+    if out is None:
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
+        out.write_text(text, encoding="utf-8")
+    for path, reason in report.failed:
+        click.echo(f"unreadable: {path}: {reason}", err=True)
+    copies = sum(len(c.members) for c in report.clusters)
+    click.echo(
+        f"{len(report.files)} images, {len(report.clusters)} clusters holding {copies} copies",
+        err=True,
+    )
+
+
 def _walk(root: Path) -> Iterator[Path]:
-    for dirpath, _dirs, files in sorted(os.walk(root)):
-        for f in sorted(files):
-            p = Path(dirpath) / f
-            if p.suffix.lower() in IMAGE_SUFFIXES:
-                yield p
+    from tongtu.dedup import walk_images
+
+    return walk_images(root)
 
 
 @main.command("import")

@@ -51,8 +51,8 @@ SCOPE = "public brain_all_scope tongtu_same_hq"
 # --- OAuth ------------------------------------------------------------------------------
 
 
-@router.api_route("/oauth/2.0/token", methods=["GET", "POST"])
 async def token(request: Request) -> JSONResponse:
+    """OAuth 2.0 client_credentials: an access token for an app's API key and secret."""
     params = dict(request.query_params)
     if request.method == "POST":
         with contextlib.suppress(TongtuError):
@@ -80,6 +80,16 @@ async def token(request: Request) -> JSONResponse:
             "scope": SCOPE,
             "session_secret": secrets.token_hex(16),
         }
+    )
+
+
+for _method in ("GET", "POST"):
+    router.add_api_route(
+        "/oauth/2.0/token",
+        token,
+        methods=[_method],
+        operation_id=f"oauth_token_{_method.lower()}",
+        tags=["baidu"],
     )
 
 
