@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TONGTU_DATA_DIR ?= ./tongtu-data
 
-.PHONY: venv run test test-fast lint format bench bench-quality clean
+.PHONY: venv run test test-fast lint format bench bench-quality bench-dedup clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -26,10 +26,13 @@ format: venv
 	$(VENV)/bin/ruff format tongtu tests bench
 	$(VENV)/bin/ruff check --fix tongtu tests bench
 
-bench: bench-quality
+bench: bench-quality bench-dedup
 
 bench-quality: venv
 	$(PY) -m bench.quality
+
+bench-dedup: venv
+	$(PY) -m bench.dedup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

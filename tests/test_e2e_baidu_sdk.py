@@ -208,7 +208,7 @@ def test_bad_input_returns_its_error_code(
     server: ServerProcess,
     client: AipImageSearch,
     library: dict[str, dict[str, str]],
-    image_server: str,
+    photo_server: str,
     op: str,
     data: dict[str, str],
     code: int,
@@ -217,7 +217,7 @@ def test_bad_input_returns_its_error_code(
         "@image": _image_b64((80, 80)),
         "@tiny": _image_b64((40, 200)),
         "@huge": _image_b64((4100, 60)),
-        "@missing": image_server + "/missing.jpg",
+        "@missing": photo_server + "/photos/missing.jpg",
     }
     data = {k: substitutes.get(v, v) for k, v in data.items()}
     res = _post(server, client, op, data)
