@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TONGTU_DATA_DIR ?= ./tongtu-data
 
-.PHONY: venv run test test-fast lint format bench bench-quality bench-dedup clean
+.PHONY: venv run test test-fast lint format bench bench-quality bench-dedup bench-load fuzz clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -18,13 +18,13 @@ test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
 
 lint: venv
-	$(VENV)/bin/ruff check tongtu tests bench
-	$(VENV)/bin/ruff format --check tongtu tests bench
+	$(VENV)/bin/ruff check tongtu tests bench fuzz
+	$(VENV)/bin/ruff format --check tongtu tests bench fuzz
 	$(VENV)/bin/mypy tongtu
 
 format: venv
-	$(VENV)/bin/ruff format tongtu tests bench
-	$(VENV)/bin/ruff check --fix tongtu tests bench
+	$(VENV)/bin/ruff format tongtu tests bench fuzz
+	$(VENV)/bin/ruff check --fix tongtu tests bench fuzz
 
 bench: bench-quality bench-dedup
 
@@ -33,6 +33,15 @@ bench-quality: venv
 
 bench-dedup: venv
 	$(PY) -m bench.dedup
+
+bench-load: venv
+	$(PY) -m bench.load --clients 16 --seconds 60
+
+# The long fuzz runs (CI runs a short version of each in the test suite).
+FUZZ_EXAMPLES ?= 3000
+fuzz: venv
+	TONGTU_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/test_fuzz.py tests/test_schema_fuzz.py
+	$(PY) -m fuzz.decoder -atheris_runs=200000
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

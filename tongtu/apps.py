@@ -12,7 +12,13 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from tongtu.errors import InvalidAuthParam, InvalidParam, TokenExpired, TokenInvalid
+from tongtu.errors import (
+    InvalidAuthParam,
+    InvalidParam,
+    ItemNotFound,
+    TokenExpired,
+    TokenInvalid,
+)
 from tongtu.storage.base import AppRecord
 from tongtu.storage.sqlite import SqliteCatalog
 
@@ -48,6 +54,26 @@ class Apps:
         api_key = secrets.token_urlsafe(18)
         secret_key = secrets.token_urlsafe(24)
         app = self._catalog.create_app(name, api_key, _digest(secret_key), library_id, admin)
+        return NewApp(app, secret_key)
+
+    def by_name(self, name: str) -> AppRecord:
+        app = self._catalog.app_by_name(name)
+        if app is None:
+            raise ItemNotFound(f"no app named {name!r}")
+        return app
+
+    def revoke(self, name: str) -> AppRecord:
+        app = self.by_name(name)
+        self._catalog.revoke_app(app.id)
+        return app
+
+    def rotate(self, name: str) -> NewApp:
+        """A new secret key; the old one and every token issued with it stop working."""
+        app = self.by_name(name)
+        if app.revoked:
+            raise InvalidParam(f"app {name!r} is revoked")
+        secret_key = secrets.token_urlsafe(24)
+        self._catalog.rotate_secret(app.id, _digest(secret_key))
         return NewApp(app, secret_key)
 
     def issue_token(self, api_key: str, secret_key: str) -> Token:

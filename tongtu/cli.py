@@ -138,10 +138,17 @@ def serve(host: str | None, port: int | None) -> None:
     from tongtu.api import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from tongtu.maintenance import PID_FILE
+
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    pid_file = settings.data_dir / PID_FILE
+    pid_file.write_text(str(os.getpid()))
+    try:
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    finally:
+        pid_file.unlink(missing_ok=True)
 
 
 @main.group()
@@ -176,6 +183,79 @@ def apps_create(name: str, library: str | None, admin: bool, as_json: bool) -> N
         click.echo(f"app        {name} (id {new.app.id}), library {lib.name}")
         click.echo(f"api_key    {new.app.api_key}")
         click.echo(f"secret_key {new.secret_key}   (shown once: store it now)")
+
+
+def _apps() -> Any:
+    from tongtu.apps import Apps
+
+    engine = _engine()
+    return engine, Apps(engine.catalog, engine.settings.token_ttl)
+
+
+@apps.command("list")
+@_domain_errors
+def apps_list() -> None:
+    """List the apps: name, id, API key, default library, role, limits, state."""
+    engine, _ = _apps()
+    libs = {lib.id: lib.name for lib in engine.catalog.libraries()}
+    s = engine.settings
+    for a in engine.catalog.apps():
+        qps = f"{a.qps_limit:g}" if a.qps_limit is not None else f"{s.qps_limit:g} (default)"
+        daily = str(a.daily_limit) if a.daily_limit is not None else f"{s.daily_limit} (default)"
+        click.echo(
+            f"{a.name}\tid {a.id}\t{a.api_key}\tlibrary {libs.get(a.library_id, '?')}\t"
+            f"{'admin' if a.admin else 'app'}\tqps {qps}\tdaily {daily}\t"
+            f"{'REVOKED' if a.revoked else 'active'}"
+        )
+
+
+@apps.command("revoke")
+@click.argument("name")
+@_domain_errors
+def apps_revoke(name: str) -> None:
+    """Revoke app NAME: its tokens stop working at once and no new one is issued.
+
+    Its library and images stay."""
+    _, registry = _apps()
+    registry.revoke(name)
+    click.echo(f"app {name} revoked")
+
+
+@apps.command("rotate")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print {api_key, secret_key}.")
+@_domain_errors
+def apps_rotate(name: str, as_json: bool) -> None:
+    """Give app NAME a new secret key; the old one and its tokens stop working."""
+    _, registry = _apps()
+    new = registry.rotate(name)
+    if as_json:
+        click.echo(json.dumps({"api_key": new.app.api_key, "secret_key": new.secret_key}))
+    else:
+        click.echo(f"secret_key {new.secret_key}   (shown once: store it now)")
+
+
+@apps.command("limits")
+@click.argument("name")
+@click.option("--qps", type=float, default=None, help="Requests per second (0 = none).")
+@click.option("--daily", type=int, default=None, help="Requests a day, UTC (0 = none).")
+@click.option("--default", "reset", is_flag=True, help="Back to the server's settings.")
+@_domain_errors
+def apps_limits(name: str, qps: float | None, daily: int | None, reset: bool) -> None:
+    """Set app NAME's request limits; a running server applies them at once."""
+    engine, registry = _apps()
+    app = registry.by_name(name)
+    if reset:
+        engine.catalog.set_limits(app.id, None, None)
+    else:
+        if (qps is not None and qps < 0) or (daily is not None and daily < 0):
+            raise click.UsageError("limits are ≥ 0")
+        engine.catalog.set_limits(
+            app.id,
+            qps if qps is not None else app.qps_limit,
+            daily if daily is not None else app.daily_limit,
+        )
+    click.echo(f"app {name}: limits set")
 
 
 @main.command()
@@ -359,6 +439,55 @@ def dedup(directory: Path, fmt: str, out: Path | None) -> None:
         f"{len(report.files)} images, {len(report.clusters)} clusters holding {copies} copies",
         err=True,
     )
+
+
+@main.command()
+@_domain_errors
+def check() -> None:
+    """Check the data directory: catalog integrity, stored features, thumbnails, apps,
+    and that the vector indexes' journal gives exactly the catalog's images.
+
+    Exit code 0 when clean, 1 when a problem is found."""
+    from tongtu.maintenance import check as run_check
+
+    settings = Settings()
+    report = run_check(settings.db_path)
+    for note in report.notes:
+        click.echo(f"note: {note}")
+    for problem in report.problems:
+        click.echo(f"problem: {problem}", err=True)
+    verdict = "clean" if report.clean else f"{len(report.problems)} problems"
+    click.echo(f"{report.images} images in {report.libraries} libraries: {verdict}")
+    sys.exit(0 if report.clean else 1)
+
+
+@main.command()
+@click.argument("dest", type=click.Path(dir_okay=False, path_type=Path))
+@_domain_errors
+def backup(dest: Path) -> None:
+    """Write a consistent snapshot of the catalog to DEST, also while a server writes.
+
+    The vector indexes are derived from the catalog: the snapshot is all there is to keep."""
+    from tongtu.maintenance import backup as run_backup
+
+    report = run_backup(Settings().db_path, dest)
+    size = dest.stat().st_size / 1e6
+    click.echo(f"{report.images} images in {report.libraries} libraries -> {dest} ({size:.1f} MB)")
+
+
+@main.command()
+@click.argument("src", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_domain_errors
+def restore(src: Path) -> None:
+    """Replace the catalog with the backup SRC (checked first; the server must be stopped).
+
+    The catalog it replaces is kept beside it as catalog.db.before-restore-TIME."""
+    from tongtu.maintenance import restore as run_restore
+
+    report, kept = run_restore(src, Settings().db_path)
+    click.echo(f"restored {report.images} images in {report.libraries} libraries from {src}")
+    if kept is not None:
+        click.echo(f"the previous catalog is kept at {kept}")
 
 
 def _walk(root: Path) -> Iterator[Path]:

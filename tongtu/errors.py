@@ -6,6 +6,10 @@
     │   ├── TokenInvalid             110    Access token invalid or no longer valid
     │   ├── TokenExpired             111    Access token expired
     │   └── NoPermission             6      No permission to access data
+    ├── RateLimited                          (HTTP 429 on the native API)
+    │   ├── ServerBusy               4      Open api request limit reached
+    │   ├── DailyLimit               17     Open api daily request limit reached
+    │   └── QpsLimit                 18     Open api qps request limit reached
     ├── InvalidParam                 216100 invalid param
     ├── MissingParam                 216101 not enough param
     ├── ImageError
@@ -36,6 +40,7 @@ from __future__ import annotations
 __all__ = [
     "AuthError",
     "ConfigError",
+    "DailyLimit",
     "EmptyImage",
     "ExtractionError",
     "ImageBase64Error",
@@ -51,6 +56,9 @@ __all__ = [
     "MissingParam",
     "NameTaken",
     "NoPermission",
+    "QpsLimit",
+    "RateLimited",
+    "ServerBusy",
     "TokenExpired",
     "TokenInvalid",
     "TongtuError",
@@ -98,6 +106,25 @@ class NoPermission(AuthError):
     code = 6
     baidu_msg = "No permission to access data"
     http_status = 403
+
+
+class RateLimited(TongtuError):
+    http_status = 429
+
+
+class ServerBusy(RateLimited):
+    code = 4
+    baidu_msg = "Open api request limit reached"
+
+
+class DailyLimit(RateLimited):
+    code = 17
+    baidu_msg = "Open api daily request limit reached"
+
+
+class QpsLimit(RateLimited):
+    code = 18
+    baidu_msg = "Open api qps request limit reached"
 
 
 class InvalidParam(TongtuError):

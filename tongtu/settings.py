@@ -63,6 +63,28 @@ class Settings(BaseSettings):
     token_ttl: int = Field(
         default=2_592_000, ge=1, description="Lifetime of an access token in seconds (30 days)."
     )
+    qps_limit: float = Field(
+        default=100.0,
+        ge=0,
+        description=(
+            "Requests per second an app may make (error 18 / HTTP 429 beyond; bursts of "
+            "one second's worth pass). 0 = no limit. `tongtu apps limits` sets it per app."
+        ),
+    )
+    daily_limit: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Requests a day (UTC) an app may make (error 17 beyond). 0 = no limit. "
+            "`tongtu apps limits` sets it per app."
+        ),
+    )
+    max_qps: float = Field(
+        default=0.0,
+        ge=0,
+        description="Requests per second the server takes from all apps together (error 4 "
+        "beyond). 0 = no limit.",
+    )
     url_allow: list[str] = Field(
         default_factory=list,
         description=(

@@ -17,6 +17,7 @@ from tongtu.api.metrics import Metrics
 from tongtu.api.schemas import HealthOut
 from tongtu.apps import Apps
 from tongtu.engine import Engine
+from tongtu.limits import Limiter
 from tongtu.settings import Settings
 
 __all__ = ["create_app"]
@@ -43,6 +44,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     )
     app.state.engine = engine
     app.state.apps = Apps(engine.catalog, settings.token_ttl)
+    app.state.limiter = Limiter(settings.qps_limit, settings.daily_limit, settings.max_qps)
     metrics = Metrics(engine.catalog)
     app.state.metrics = metrics
     install_handlers(app)

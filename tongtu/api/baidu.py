@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from tongtu.api.auth import authorize
 from tongtu.api.errors import new_log_id
 from tongtu.apps import Apps, BadSecret, UnknownClient
 from tongtu.engine import Engine, Source
@@ -124,9 +125,7 @@ def _source(form: dict[str, str]) -> Source:
 
 
 def _library(request: Request, form: dict[str, str]) -> LibraryRecord:
-    app = request.app.state.apps.authenticate(
-        request.query_params.get("access_token") or form.get("access_token")
-    )
+    app = authorize(request, request.query_params.get("access_token") or form.get("access_token"))
     engine: Engine = request.app.state.engine
     lib = engine.catalog.library_by_id(app.library_id)
     if lib is None:

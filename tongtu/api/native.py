@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from tongtu.api.auth import authorize
 from tongtu.api.body import (
     Fields,
     Upload,
@@ -47,7 +48,6 @@ from tongtu.api.schemas import (
     LibraryOut,
     SearchOut,
 )
-from tongtu.apps import Apps
 from tongtu.engine import Engine, OnDuplicate, Source
 from tongtu.errors import (
     InvalidParam,
@@ -230,8 +230,7 @@ def _engine(request: Request) -> Engine:
 def caller(request: Request) -> AppRecord:
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else None
-    apps: Apps = request.app.state.apps
-    return apps.authenticate(token or request.query_params.get("access_token"))
+    return authorize(request, token or request.query_params.get("access_token"))
 
 
 def _library(request: Request, name: str) -> LibraryRecord:

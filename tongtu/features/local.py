@@ -93,7 +93,21 @@ def _work_gray(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         rgb = np.asarray(cv2.resize(rgb, size, interpolation=interp), dtype=np.uint8)
-    return np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    return _stretch(gray)
+
+
+def _stretch(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """Stretch the grey levels linearly to the full range (0.5 and 99.5 percentiles).
+
+    ORB's binary tests compare pixels, so a linear stretch leaves descriptors as they are,
+    but its corner detector has a fixed contrast threshold: a foggy or faded picture
+    (grey levels 27..67) yields 2 corners before and ~600 after, enough to verify."""
+    lo, hi = np.percentile(gray, (0.5, 99.5))
+    if hi - lo < 8 or (lo <= 2 and hi >= 253):
+        return gray
+    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)
+    return np.asarray(cv2.LUT(gray, lut.astype(np.uint8)), dtype=np.uint8)
 
 
 def extract_local(
@@ -174,6 +188,7 @@ def verify(query: LocalFeatures, ref: LocalFeatures) -> Match:
     n_inl = int(inl.sum())
     if n_inl < 6 or not _plausible(hom64):
         return NO_MATCH
+    hom64 = _simplest(hom64, src_a[inl], dst_a[inl], tol)
     # The matched region on each image: the other image's frame mapped through the
     # homography and clipped to this one's frame.
     q_poly = _clip(_frame(ref.width, ref.height), hom64, query.width, query.height)
@@ -183,6 +198,25 @@ def verify(query: LocalFeatures, ref: LocalFeatures) -> Match:
     if query.flipped:
         q_poly = [(1.0 - x, y) for x, y in q_poly]
     return Match(n_inl, tuple(q_poly), tuple(r_poly))
+
+
+def _simplest(
+    hom: NDArray[np.float64], src: NDArray[np.float32], dst: NDArray[np.float32], tol: float
+) -> NDArray[np.float64]:
+    """The similarity transform instead of the homography when it explains (nearly) the
+    same inliers. Most copies are scaled, cropped, shifted or slightly turned; a
+    homography fitted to features in one band of the picture (a ridge under a plain sky)
+    is free to tilt far from them, and the matched region it draws is then wrong."""
+    if len(src) < 6:
+        return hom
+    sim, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.LMEDS)
+    if sim is None:
+        return hom
+    mapped = src @ sim[:, :2].T + sim[:, 2]
+    fits = int((np.linalg.norm(mapped - dst, axis=1) <= tol).sum())
+    if fits < 0.9 * len(src):
+        return hom
+    return np.vstack([np.asarray(sim, dtype=np.float64), [0.0, 0.0, 1.0]])
 
 
 def _plausible(hom: NDArray[np.float64]) -> bool:

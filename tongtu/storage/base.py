@@ -44,6 +44,8 @@ class AppRecord:
     created_at: float
     revoked: bool
     admin: bool = False
+    qps_limit: float | None = None  # None: the server's setting
+    daily_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

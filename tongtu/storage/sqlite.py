@@ -45,7 +45,9 @@ CREATE TABLE IF NOT EXISTS apps (
     library_id INTEGER NOT NULL REFERENCES libraries(id),
     created_at REAL NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0,
-    admin INTEGER NOT NULL DEFAULT 0
+    admin INTEGER NOT NULL DEFAULT 0,
+    qps_limit REAL,
+    daily_limit INTEGER
 );
 CREATE TABLE IF NOT EXISTS grants (
     app_id INTEGER NOT NULL REFERENCES apps(id),
@@ -110,6 +112,8 @@ def _app(row: Any) -> AppRecord:
         created_at=float(row[4]),
         revoked=bool(row[5]),
         admin=bool(row[6]),
+        qps_limit=None if row[7] is None else float(row[7]),
+        daily_limit=None if row[8] is None else int(row[8]),
     )
 
 
@@ -258,7 +262,29 @@ class SqliteCatalog:
         )
         return row is not None
 
-    _APP_COLS = "id, name, api_key, library_id, created_at, revoked, admin"
+    _APP_COLS = "id, name, api_key, library_id, created_at, revoked, admin, qps_limit, daily_limit"
+
+    def apps(self) -> list[AppRecord]:
+        rows = self._db().execute(f"SELECT {self._APP_COLS} FROM apps ORDER BY id")
+        return [_app(r) for r in rows]
+
+    def revoke_app(self, app_id: int) -> None:
+        """The app can no longer get or use a token; its library stays."""
+        with self._write() as db:
+            db.execute("UPDATE apps SET revoked = 1 WHERE id = ?", (app_id,))
+            db.execute("DELETE FROM tokens WHERE app_id = ?", (app_id,))
+
+    def rotate_secret(self, app_id: int, secret_hash: str) -> None:
+        """A new secret; every token issued with the old one stops working."""
+        with self._write() as db:
+            db.execute("UPDATE apps SET secret_hash = ? WHERE id = ?", (secret_hash, app_id))
+            db.execute("DELETE FROM tokens WHERE app_id = ?", (app_id,))
+
+    def set_limits(self, app_id: int, qps: float | None, daily: int | None) -> None:
+        with self._write() as db:
+            db.execute(
+                "UPDATE apps SET qps_limit = ?, daily_limit = ? WHERE id = ?", (qps, daily, app_id)
+            )
 
     def app_by_key(self, api_key: str) -> tuple[AppRecord, str] | None:
         row = (
@@ -270,7 +296,7 @@ class SqliteCatalog:
         )
         if row is None:
             return None
-        return _app(row), str(row[7])
+        return _app(row), str(row[9])
 
     def app_by_name(self, name: str) -> AppRecord | None:
         row = (
@@ -545,6 +571,9 @@ def _migrate(db: sqlite3.Connection) -> None:
     cols = {r[1] for r in db.execute("PRAGMA table_info(apps)")}
     if "admin" not in cols:
         db.execute("ALTER TABLE apps ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")
+    if "qps_limit" not in cols:
+        db.execute("ALTER TABLE apps ADD COLUMN qps_limit REAL")
+        db.execute("ALTER TABLE apps ADD COLUMN daily_limit INTEGER")
     db.execute("INSERT OR IGNORE INTO grants(app_id, library_id) SELECT id, library_id FROM apps")
 
 

@@ -1,0 +1,225 @@
+"""Bounded loopback load test: concurrent clients mixing add, search, update and delete.
+
+    python -m bench.load [--clients 16] [--seconds 60]        # or: make bench-load
+
+Starts a real server process on a fresh data directory, runs the clients through the
+native API (tongtu.client) for the given time, then checks every write: each image
+acknowledged as added and not deleted is there with the brief last acknowledged, each
+acknowledged delete is gone. Prints one table: operations, throughput, p50 / p95 by
+operation, errors, lost writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tongtu.client import Client
+
+PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+MIX = (("search", 0.5), ("add", 0.2), ("update", 0.15), ("delete", 0.15))
+
+
+@dataclass
+class Outcome:
+    clients: int
+    seconds: float
+    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    errors: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    checked: int = 0
+
+    @property
+    def operations(self) -> int:
+        return sum(len(v) for v in self.latencies.values())
+
+    def table(self) -> str:
+        rows = [
+            "| operation | count | per second | p50 ms | p95 ms |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for op, _ in MIX:
+            lat = np.array(self.latencies.get(op, [0.0])) * 1000
+            rows.append(
+                f"| {op} | {len(self.latencies.get(op, []))} | "
+                f"{len(self.latencies.get(op, [])) / self.seconds:.1f} | "
+                f"{np.percentile(lat, 50):.0f} | {np.percentile(lat, 95):.0f} |"
+            )
+        every = np.array([x for v in self.latencies.values() for x in v] or [0.0]) * 1000
+        rows.append(
+            f"| **all** | {self.operations} | {self.operations / self.seconds:.1f} | "
+            f"{np.percentile(every, 50):.0f} | {np.percentile(every, 95):.0f} |"
+        )
+        rows.append("")
+        rows.append(
+            f"errors: {len(self.errors)} · writes checked: {self.checked} · "
+            f"lost writes: {len(self.lost)}"
+        )
+        return "\n".join(rows)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _bases(count: int) -> list[Image.Image]:
+    names = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in (".jpg", ".webp", ".png"))
+    out = []
+    for path in names[:count]:
+        img = Image.open(path)
+        img.draft("RGB", (640, 640))
+        img = img.convert("RGB")
+        img.thumbnail((640, 640))
+        out.append(img)
+    return out
+
+
+def _unique(base: Image.Image, rnd: random.Random) -> bytes:
+    """The base picture with a random patch: new pixels, so a new cont_sign."""
+    img = base.copy()
+    w, h = img.size
+    patch = Image.new("RGB", (24, 24), tuple(rnd.randrange(256) for _ in range(3)))
+    img.paste(patch, (rnd.randrange(w - 24), rnd.randrange(h - 24)))
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def run(clients: int = 16, seconds: float = 60.0, seed: int = 5) -> Outcome:
+    data_dir = Path(tempfile.mkdtemp(prefix="tongtu-load-"))
+    env = {**os.environ, "TONGTU_DATA_DIR": str(data_dir), "TONGTU_QPS_LIMIT": "0"}
+    creds = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "tongtu.cli", "apps", "create", "load", "--json"],
+            env=env,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    port = _free_port()
+    log = (data_dir / "server.log").open("wb")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tongtu.cli", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait(port, server)
+        bases = _bases(24)
+        outcome = Outcome(clients, seconds)
+        expected: dict[int, str | None] = {}  # image id -> last brief, None = deleted
+        lock = threading.Lock()
+        stop = time.monotonic() + seconds
+
+        def client(n: int) -> None:
+            rnd = random.Random(seed * 1000 + n)
+            mine: list[int] = []
+            with Client(base, creds["api_key"], creds["secret_key"], timeout=300) as tt:
+                while time.monotonic() < stop:
+                    op = rnd.choices([m for m, _ in MIX], [w for _, w in MIX])[0]
+                    if op in ("update", "delete") and not mine:
+                        op = "add"
+                    t = time.perf_counter()
+                    try:
+                        if op == "add":
+                            brief = f"c{n}-{rnd.randrange(10**9)}"
+                            img = tt.add("load", _unique(rnd.choice(bases), rnd), brief=brief)
+                            with lock:
+                                expected[img.image.id] = brief
+                            mine.append(img.image.id)
+                        elif op == "search":
+                            tt.search("load", _unique(rnd.choice(bases), rnd), rn=10)
+                        elif op == "update":
+                            target = rnd.choice(mine)
+                            brief = f"u{n}-{rnd.randrange(10**9)}"
+                            tt.update("load", target, brief=brief)
+                            with lock:
+                                expected[target] = brief
+                        else:
+                            target = mine.pop(rnd.randrange(len(mine)))
+                            tt.delete("load", target)
+                            with lock:
+                                expected[target] = None
+                    except Exception as exc:
+                        with lock:
+                            outcome.errors.append(f"{op}: {type(exc).__name__}: {exc}")
+                        continue
+                    with lock:
+                        outcome.latencies[op].append(time.perf_counter() - t)
+
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+        started = time.monotonic()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        outcome.seconds = time.monotonic() - started
+
+        with Client(base, creds["api_key"], creds["secret_key"], timeout=300) as tt:
+            stored = {img.id: img.brief for img in tt.images("load", page_size=200)}
+        for image_id, brief in expected.items():
+            outcome.checked += 1
+            if brief is None and image_id in stored:
+                outcome.lost.append(f"image {image_id}: deleted but still there")
+            elif brief is not None and stored.get(image_id) != brief:
+                outcome.lost.append(f"image {image_id}: {stored.get(image_id)!r} != {brief!r}")
+        return outcome
+    finally:
+        server.kill()
+        server.wait()
+        log.close()
+
+
+def _wait(port: int, server: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError("the server exited at start")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the server did not start")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--seconds", type=float, default=60.0)
+    args = ap.parse_args()
+    outcome = run(args.clients, args.seconds)
+    print(
+        f"machine: {platform.machine()} {os.cpu_count()} cores · server: one process, "
+        f"default settings · {args.clients} clients · {outcome.seconds:.0f} s · loopback"
+    )
+    print()
+    print(outcome.table())
+    for line in (outcome.errors + outcome.lost)[:20]:
+        print("  ", line)
+    sys.exit(1 if outcome.errors or outcome.lost else 0)
+
+
+if __name__ == "__main__":
+    main()
