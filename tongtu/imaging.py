@@ -139,7 +139,11 @@ def decode_image(data: bytes, max_side: int = MAX_SIDE, reduce_to: int | None = 
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageSizeError("image has too many pixels") from exc
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+    except UnidentifiedImageError as exc:
+        raise ImageFormatError(
+            "the data is not an image of an accepted format (jpg, png, bmp, webp, gif, tiff)"
+        ) from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageFormatError(f"image could not be decoded: {exc}") from exc
     except (MemoryError, Exception) as exc:  # a decoder bug must not become a 500
         raise ImageFormatError(f"image could not be decoded: {type(exc).__name__}") from exc

@@ -5,10 +5,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
 
 from tongtu import __version__
 from tongtu.api import baidu, native
@@ -52,6 +55,13 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(baidu.router)
     app.include_router(native.router)
 
+    console = Path(__file__).resolve().parents[1] / "console"
+    app.mount("/console", _Console(directory=console, html=True), name="console")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/console/")
+
     @app.get("/healthz", response_model=HealthOut, tags=["operations"])
     async def healthz() -> HealthOut:
         """The process is up."""
@@ -73,6 +83,20 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         return await run_in_threadpool(metrics.render)
 
     return app
+
+
+class _Console(StaticFiles):
+    """The console's files, with headers that keep it to its own origin."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' blob: data: http: https:; "
+            "style-src 'self'; script-src 'self'; frame-ancestors 'none'"
+        )
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        return response
 
 
 def _ready(engine: Engine) -> int:

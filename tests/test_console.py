@@ -1,0 +1,205 @@
+"""The web console in headless Chromium (Debian's), driven by Playwright, against the real
+server; the library is checked through the API after each step. Screenshots of each page
+go to test-output/console/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from tests.conftest import PHOTOS, ServerProcess, crop, jpeg, open_photo, photo_names
+from tongtu.client import Client
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+OUT = Path(__file__).resolve().parents[1] / "test-output" / "console"
+NAMES = [photo_names()[i] for i in (3, 6, 9)]
+
+
+@pytest.fixture(scope="module")
+def creds(server: ServerProcess) -> dict[str, str]:
+    return dict(json.loads(server.cli("apps", "create", "web", "--json")))
+
+
+@pytest.fixture(scope="module")
+def api(server: ServerProcess, creds: dict[str, str]) -> Iterator[Client]:
+    with Client(server.base, creds["api_key"], creds["secret_key"]) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def page(server: ServerProcess) -> Iterator[Any]:
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+
+    shutil.rmtree(OUT, ignore_errors=True)
+    OUT.mkdir(parents=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        pg = context.new_page()
+        pg.set_default_timeout(30_000)
+        errors: list[str] = []
+        pg.on("pageerror", lambda exc: errors.append(str(exc)))
+        pg.on("dialog", lambda dialog: dialog.accept())  # confirm() of deletes
+        yield pg
+        browser.close()
+        assert errors == [], errors  # no JavaScript error on any page
+
+
+def _nav(page: Any, view: str) -> None:
+    page.locator("#nav").get_by_role("button", name=view, exact=True).click()
+
+
+def test_1_sign_in(page: Any, server: ServerProcess, creds: dict[str, str]) -> None:
+    page.goto(server.base + "/")
+    page.get_by_label("API key").fill(creds["api_key"])
+    page.get_by_label("Secret key").fill("wrong")
+    page.screenshot(path=OUT / "signin.png")
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("alert").get_by_text("Sign-in failed").wait_for()
+    page.get_by_label("Secret key").fill(creds["secret_key"])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_text("The library is empty").wait_for()
+    assert page.locator("#stats").inner_text().startswith("0 of 500,000 images")
+
+
+def test_2_upload_with_progress_and_per_file_results(
+    page: Any, api: Client, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    _nav(page, "Upload")
+    bad = tmp_path_factory.mktemp("files") / "notes.jpg"
+    bad.write_bytes(b"not a picture")
+    page.locator("#view-upload").get_by_label("Tags", exact=True).fill("5")
+    with page.expect_file_chooser() as chooser:
+        page.locator("#drop").focus()
+        page.keyboard.press("Enter")  # the drop zone works from the keyboard
+    chooser.value.set_files([str(PHOTOS / n) for n in NAMES] + [str(bad)])
+    results = page.locator("#upload-results li")
+    expect(page.locator("#upload-results li.added")).to_have_count(3)
+    page.locator("#upload-results li.error").wait_for()
+    assert results.count() == 4
+    failed = page.locator("#upload-results li.error").inner_text()
+    assert "not an image of an accepted format" in failed and "(error 216201)" in failed
+    # The same file again is a duplicate, named by its cont_sign.
+    page.locator("#files").set_input_files(str(PHOTOS / NAMES[0]))
+    page.get_by_text("duplicate of").wait_for()
+    page.screenshot(path=OUT / "upload.png")
+    assert api.library("web").count == 3
+    assert sorted(i.brief for i in api.images("web")) == sorted(NAMES)
+    assert all(i.tags == [5] for i in api.images("web"))
+
+
+def test_3_gallery_shows_the_images(page: Any) -> None:
+    _nav(page, "Gallery")
+    page.locator("#grid li").nth(2).wait_for()
+    assert page.locator("#grid li").count() == 3
+    for img in page.locator("#grid img").all():
+        expect(img).to_have_js_property("complete", True)
+        assert img.evaluate("i => i.naturalWidth") > 0
+    assert page.locator("#stats").inner_text().startswith("3 of 500,000 images")
+    page.screenshot(path=OUT / "gallery.png")
+    page.get_by_label("Brief contains").fill(NAMES[1].split("__")[-1].upper())
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#grid li")).to_have_count(1)
+    page.get_by_label("Brief contains").fill("")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#grid li")).to_have_count(3)
+
+
+def test_4_edit_a_brief_inline(page: Any, api: Client) -> None:
+    page.get_by_role("button", name=f"Open {NAMES[0]}").click()
+    dialog = page.locator("#detail")
+    dialog.get_by_label("Brief", exact=True).fill("edited in the console")
+    dialog.get_by_label("Tags", exact=True).fill("5,6")
+    page.screenshot(path=OUT / "image.png")
+    dialog.get_by_role("button", name="Save").click()
+    page.get_by_role("alert").get_by_text("Saved.").wait_for()
+    page.keyboard.press("Escape")
+    edited = [i for i in api.images("web") if i.brief == "edited in the console"]
+    assert len(edited) == 1 and edited[0].tags == [5, 6]
+    page.get_by_role("button", name="Open edited in the console").wait_for()
+
+
+def test_5_search_with_a_crop_draws_the_region(
+    page: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    query = tmp_path_factory.mktemp("query") / "crop.jpg"
+    query.write_bytes(jpeg(crop(open_photo(NAMES[1]), 0.6), 85))
+    _nav(page, "Search")
+    page.locator("#view-search").get_by_label("Image", exact=True).set_input_files(str(query))
+    page.locator("#search").get_by_role("button", name="Search").click()
+    first = page.locator("#search-results li").first
+    first.wait_for()
+    assert NAMES[1] in first.inner_text()
+    assert "query is part of result" in first.inner_text()
+    first.get_by_role("button").click()
+    regions = page.locator("#pair polygon.region")
+    regions.nth(1).wait_for(state="attached")
+    assert regions.count() == 2  # outlined on the query and on the result
+    points = [
+        [tuple(map(float, p.split(","))) for p in regions.nth(i).get_attribute("points").split()]
+        for i in range(2)
+    ]
+    xs = [x for x, _ in points[1]]
+    assert len(points[1]) >= 3 and min(xs) > 0.2 and max(xs) > 0.95  # the right-hand part
+    page.locator("#pair").scroll_into_view_if_needed()
+    page.screenshot(path=OUT / "search.png")
+
+
+def test_6_compare_and_duplicates_views(
+    page: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    d = tmp_path_factory.mktemp("compare")
+    (d / "a.jpg").write_bytes(jpeg(crop(open_photo(NAMES[2]), 0.7), 85))
+    _nav(page, "Compare")
+    page.get_by_label("Image A").set_input_files(str(d / "a.jpg"))
+    page.get_by_label("Image B").set_input_files(str(PHOTOS / NAMES[2]))
+    page.locator("#compare").get_by_role("button", name="Compare").click()
+    page.get_by_text("Same picture: query is part of result").wait_for()
+    assert page.locator("#compare-pair polygon.region").count() == 2
+    page.screenshot(path=OUT / "compare.png")
+    _nav(page, "Duplicates")
+    page.get_by_role("button", name="Find duplicates").click()
+    page.get_by_text("0 cluster(s) of copies among 3 images").wait_for()
+
+
+def test_7_delete_one_then_several(page: Any, api: Client) -> None:
+    _nav(page, "Gallery")
+    page.get_by_role("button", name=f"Open {NAMES[2]}").click()
+    page.locator("#detail").get_by_role("button", name="Delete").click()
+    page.get_by_role("alert").get_by_text("Deleted.").wait_for()
+    assert api.library("web").count == 2
+    assert NAMES[2] not in [i.brief for i in api.images("web")]
+    expect(page.locator("#grid li")).to_have_count(2)
+    for box in page.get_by_role("checkbox").all():
+        box.check()
+    page.get_by_role("button", name="Delete selected (2)").click()
+    page.get_by_role("alert").get_by_text("Deleted 2 image(s).").wait_for()
+    assert api.library("web").count == 0
+
+
+def test_8_phone_width(page: Any, api: Client) -> None:
+    api.add("web", PHOTOS / NAMES[0], brief="back again")
+    page.set_viewport_size({"width": 390, "height": 844})
+    _nav(page, "Gallery")
+    page.locator("#library").select_option("web")
+    expect(page.get_by_role("button", name="Open back again")).to_have_count(1)
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.screenshot(path=OUT / "gallery-phone.png", full_page=True)
