@@ -521,23 +521,38 @@ def import_(directory: str, tags: str | None, library: str | None) -> None:
     done = set(done_file.read_text("utf-8").splitlines()) if done_file.exists() else set()
     files = [p for p in _walk(root) if str(p.relative_to(root)) not in done]
     counts = {"added": 0, "existing": 0, "failed": 0, "skipped": len(done)}
+    rels = [str(p.relative_to(root)) for p in files]
+
+    def items() -> Iterator[tuple[Source, str, tuple[int, ...]]]:
+        for path, rel in zip(files, rels, strict=True):
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                data = b""
+                tqdm.write(f"error io: {rel}: {exc}", file=sys.stderr)
+            yield (
+                Source(image=data),
+                rel.encode("utf-8")[:256].decode("utf-8", "ignore"),
+                tag_values,
+            )
+
     with (
         done_file.open("a", encoding="utf-8") as journal,
-        tqdm(files, unit="img", desc="import", file=sys.stderr) as bar,
+        tqdm(total=len(files), unit="img", desc="import", file=sys.stderr) as bar,
     ):
-        for path in bar:
-            rel = str(path.relative_to(root))
-            try:
-                brief = rel.encode("utf-8")[:256].decode("utf-8", "ignore")
-                engine.add(lib, Source(image=path.read_bytes()), brief, tag_values)
-                counts["added"] += 1
-            except ItemExists:
+        # Decoding and features of the next images overlap the current one's; each batch
+        # is committed in one transaction, then noted as done.
+        for pos, outcome in engine.add_many(lib, items(), workers=2):
+            bar.update(1)
+            rel = rels[pos]
+            if isinstance(outcome, ItemExists):
                 counts["existing"] += 1
-            except (TongtuError, OSError) as exc:
+            elif isinstance(outcome, TongtuError):
                 counts["failed"] += 1
-                code = getattr(exc, "code", "io")
-                tqdm.write(f"error {code}: {rel}: {exc}", file=sys.stderr)
+                tqdm.write(f"error {outcome.code}: {rel}: {outcome}", file=sys.stderr)
                 continue
+            else:
+                counts["added"] += 1
             journal.write(rel + "\n")
             journal.flush()
     click.echo(

@@ -10,16 +10,27 @@ serialises writes, and each vector index follows the catalog's journal.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 
 import numpy as np
 
 from tongtu.duplicates import Cluster, Item, find_clusters
-from tongtu.errors import ConfigError, InvalidParam, ItemExists, ItemNotFound, MissingParam
+from tongtu.errors import (
+    ConfigError,
+    InvalidParam,
+    ItemExists,
+    ItemNotFound,
+    MissingParam,
+    TongtuError,
+)
 from tongtu.features import DIM, Extractor, LocalFeatures, QueryFeatures, model_id, verify
 from tongtu.features.local import Match
 from tongtu.features.score import MatchKind, match_kind, score
@@ -27,8 +38,8 @@ from tongtu.fetch import Fetcher
 from tongtu.imaging import Picture, decode_image, thumbnail_jpeg
 from tongtu.params import MAX_RESULTS
 from tongtu.settings import Settings
-from tongtu.storage.base import ImageRecord, LibraryRecord, TagFilter
-from tongtu.storage.faiss import FaissIndex
+from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage, TagFilter
+from tongtu.storage.faiss import FaissIndex, IndexMeta, choose_kind
 from tongtu.storage.sqlite import SqliteCatalog
 
 __all__ = [
@@ -48,6 +59,9 @@ _FULL = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
 # the shared photos): the mirrored query's features are tried only where the descriptor
 # already says "maybe", which halves the verification cost of non-matching candidates.
 FLIP_MIN_COSINE = 0.35
+# The indexes are saved at shutdown and every this many journal entries, so a restart
+# after a crash replays at most this many.
+SAVE_EVERY = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +218,85 @@ class Engine:
             return Added(self._image(lib, existing.id), "replaced")
         raise ItemExists(existing.cont_sign)
 
+    def add_many(
+        self,
+        lib: LibraryRecord,
+        items: Iterable[tuple[Source, str, Sequence[int]]],
+        on_duplicate: OnDuplicate = OnDuplicate.REJECT,
+        workers: int = 2,
+        batch: int = 16,
+    ) -> Iterator[tuple[int, Added | TongtuError]]:
+        """Add many images; yields (position, outcome) as each batch is committed.
+
+        Decoding and features run in `workers` threads (the decoders, OpenCV and
+        onnxruntime release the GIL), so one image's decode and local features overlap
+        another's descriptor; the catalog takes each batch in one transaction."""
+
+        def prepare(item: tuple[Source, str, Sequence[int]]) -> NewImage | TongtuError:
+            source, brief, tags = item
+            try:
+                pic = self.load(source)
+                if self.catalog.image_by_sign(lib.id, pic.cont_sign) is not None:
+                    return ItemExists(pic.cont_sign)
+                feats = self._extractor.reference(pic.rgb)
+                side = self.settings.thumbnail_side
+                return NewImage(
+                    pic.cont_sign,
+                    brief,
+                    tuple(tags),
+                    (pic.width, pic.height),
+                    feats.embedding,
+                    feats.local.to_bytes(),
+                    thumbnail_jpeg(pic.rgb, side) if side > 0 else None,
+                )
+            except TongtuError as exc:
+                return exc
+
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            pending: list[tuple[int, NewImage | TongtuError, str, Sequence[int]]] = []
+            stream = enumerate(items)
+            window: deque[tuple[int, Future[NewImage | TongtuError], str, Sequence[int]]] = deque()
+            for pos, item in stream:
+                window.append((pos, pool.submit(prepare, item), item[1], item[2]))
+                while len(window) > workers * 2:
+                    p, fut, brief, tags = window.popleft()
+                    pending.append((p, fut.result(), brief, tags))
+                    if len(pending) >= batch:
+                        yield from self._commit(lib, pending, on_duplicate)
+                        pending = []
+            while window:
+                p, fut, brief, tags = window.popleft()
+                pending.append((p, fut.result(), brief, tags))
+            if pending:
+                yield from self._commit(lib, pending, on_duplicate)
+
+    def _commit(
+        self,
+        lib: LibraryRecord,
+        pending: list[tuple[int, NewImage | TongtuError, str, Sequence[int]]],
+        on_duplicate: OnDuplicate,
+    ) -> Iterator[tuple[int, Added | TongtuError]]:
+        ready = [(p, item) for p, item, _, _ in pending if isinstance(item, NewImage)]
+        stored = self.catalog.add_images(lib.id, [item for _, item in ready], lib.capacity)
+        outcome: dict[int, Added | TongtuError] = {}
+        for (p, _), stored_one in zip(ready, stored, strict=True):
+            outcome[p] = (
+                stored_one if isinstance(stored_one, TongtuError) else Added(stored_one, "added")
+            )
+        for p, item, brief, tags in pending:
+            done: Added | TongtuError = outcome.get(p) or (
+                item if isinstance(item, TongtuError) else ItemExists(item.cont_sign)
+            )
+            if isinstance(done, ItemExists) and on_duplicate is not OnDuplicate.REJECT:
+                existing = self.catalog.image_by_sign(lib.id, done.cont_sign)
+                if existing is not None and on_duplicate is OnDuplicate.RETURN_EXISTING:
+                    done = Added(existing, "existing")
+                elif existing is not None:
+                    self.catalog.update_image(existing.id, brief, tags)
+                    done = Added(self._image(lib, existing.id), "replaced")
+            yield p, done
+        self.sync()
+
     def get(self, lib: LibraryRecord, ref: str) -> ImageRecord:
         """An image by its id (digits) or its cont_sign ("n,n")."""
         if ref.isdigit() and len(ref) < 19:
@@ -249,6 +342,8 @@ class Engine:
         self.sync()
         with self._sync_lock:
             self._indexes.pop(lib.id, None)
+        for path in (self._index_path(lib.id), self._index_path(lib.id).with_suffix(".json")):
+            path.unlink(missing_ok=True)
         return deleted
 
     def delete(self, lib: LibraryRecord, cont_signs: Sequence[str]) -> int:
@@ -381,6 +476,8 @@ class Engine:
         while True:
             t = time.perf_counter()
             cosines, ids = index.search(query.embedding, k, allowed)
+            if not index.exact:  # quantised scores: re-rank with the exact descriptors
+                cosines, ids = self._rerank(query, ids)
             timings["candidates"] += time.perf_counter() - t
             counts["candidates"] = len(ids)
             fresh = [
@@ -399,6 +496,15 @@ class Engine:
             if not dense or len(ids) < k or len(hits) >= wanted or k >= MAX_RESULTS * 2:
                 return
             k *= 2
+
+    def _rerank(self, query: QueryFeatures, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        vectors = self.catalog.embeddings(ids.tolist())
+        kept = np.array([i for i in ids.tolist() if i in vectors], dtype=np.int64)
+        if len(kept) == 0:
+            return np.zeros(0, np.float32), kept
+        exact = np.stack([vectors[i] for i in kept.tolist()]) @ query.embedding
+        order = np.argsort(-exact, kind="stable")
+        return exact[order].astype(np.float32), kept[order]
 
     def _verify(
         self, query: QueryFeatures, candidates: list[tuple[int, float]], hits: dict[int, Hit]
@@ -433,16 +539,60 @@ class Engine:
 
     # the vector index follows the catalog's journal ------------------------------------
 
+    def _index_path(self, library_id: int) -> Path:
+        return self.settings.data_dir / "index" / f"lib-{library_id}.faiss"
+
     def _rebuild(self) -> None:
+        """Load each library's saved index when it is current for this catalog, else
+        build it from the catalog; then replay the journal written since."""
+        t = time.perf_counter()
+        instance = self.catalog.instance()
+        last = self.catalog.last_seq()
+        libs = self.catalog.libraries()
         with self._sync_lock:
-            self._seq = self.catalog.last_seq()
             self._indexes.clear()
-            for lib in self.catalog.libraries():
-                ids, vecs = self.catalog.all_embeddings(lib.id)
-                index = FaissIndex(DIM)
-                index.add(ids, vecs)
-                self._indexes[lib.id] = index
-        self.sync()  # replays what was written while the snapshot was read
+            self._covered: dict[int, int] = {}
+            stale = []
+            for lib in libs:
+                loaded = FaissIndex.load(self._index_path(lib.id), DIM)
+                if loaded is not None:
+                    index, meta = loaded
+                    kind = choose_kind(self.settings.index, meta.count)
+                    if (
+                        meta.library_id == lib.id
+                        and meta.catalog == instance
+                        and meta.model == lib.model
+                        and meta.seq <= last
+                        and meta.kind == kind
+                    ):
+                        self._indexes[lib.id] = index
+                        self._covered[lib.id] = meta.seq
+                        continue
+                stale.append(lib.id)
+            if stale:
+                seq, snap = self.catalog.snapshot(stale)
+                for lib_id, (ids, vecs) in snap.items():
+                    kind = choose_kind(self.settings.index, len(ids))
+                    self._indexes[lib_id] = FaissIndex.build(DIM, kind, ids, vecs)
+                    self._covered[lib_id] = seq
+            self._seq = min(self._covered.values(), default=last)
+            self._saved_seq = self._seq
+        self.sync()
+        # A loaded index must hold exactly the catalog's images once the journal is
+        # replayed; one that does not (a copied or damaged file) is rebuilt.
+        for lib in libs:
+            if len(self._indexes.get(lib.id, ())) != self.catalog.count(lib.id):
+                self._rebuild_library(lib.id)
+        self.cold_start = time.perf_counter() - t
+
+    def _rebuild_library(self, library_id: int) -> None:
+        with self._sync_lock:
+            seq, snap = self.catalog.snapshot([library_id])
+            ids, vecs = snap[library_id]
+            kind = choose_kind(self.settings.index, len(ids))
+            self._indexes[library_id] = FaissIndex.build(DIM, kind, ids, vecs)
+            self._covered[library_id] = seq
+        self.sync()
 
     def sync(self) -> None:
         """Apply every catalog write since the last sync (from any process)."""
@@ -453,6 +603,8 @@ class Engine:
             added = [e.image_id for e in entries if e.added]
             vectors = self.catalog.embeddings(added) if added else {}
             for e in entries:
+                if e.seq <= self._covered.get(e.library_id, -1):
+                    continue  # already in this library's index (a saved or built one)
                 index = self._indexes.setdefault(e.library_id, FaissIndex(DIM))
                 ids = np.array([e.image_id], dtype=np.int64)
                 if e.added and e.image_id in vectors:
@@ -460,8 +612,29 @@ class Engine:
                 elif not e.added:
                     index.remove(ids)
             self._seq = entries[-1].seq
+            for lib_id in self._indexes:
+                self._covered[lib_id] = max(self._covered.get(lib_id, 0), self._seq)
+            due = self._seq - self._saved_seq >= SAVE_EVERY
+        if due:
+            self.save_indexes()
+
+    def save_indexes(self) -> None:
+        """Persist every library's index with the journal position it includes."""
+        instance = self.catalog.instance()
+        with self._sync_lock:
+            seq = self._seq
+            for lib in self.catalog.libraries():
+                index = self._indexes.get(lib.id)
+                if index is None:
+                    continue
+                meta = IndexMeta(lib.id, seq, len(index), index.kind, lib.model, instance)
+                index.save(self._index_path(lib.id), meta)
+            self._saved_seq = seq
 
     def close(self) -> None:
+        # A read-only data directory: the index is rebuilt next time.
+        with contextlib.suppress(OSError):
+            self.save_indexes()
         self.catalog.close()
 
 

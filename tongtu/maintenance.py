@@ -54,9 +54,48 @@ def check(db_path: Path) -> CheckReport:
         _check_images(db, report)
         _check_references(db, report)
         _check_journal(db, report)
+        _check_saved_indexes(db, db_path.parent / "index", report)
     finally:
         db.close()
     return report
+
+
+def _check_saved_indexes(db: sqlite3.Connection, folder: Path, report: CheckReport) -> None:
+    """A saved index, with the journal written after it, must give the catalog's images.
+
+    One that does not is not damage (the engine rebuilds it at start) but is reported."""
+    from tongtu.storage.faiss import FaissIndex
+
+    if not folder.is_dir():
+        return
+    (instance,) = db.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+    for path in sorted(folder.glob("lib-*.faiss")):
+        loaded = FaissIndex.load(path, DIM)
+        if loaded is None:
+            report.notes.append(f"{path.name}: unreadable, will be rebuilt at start")
+            continue
+        index, meta = loaded
+        if meta.catalog != instance:
+            report.notes.append(f"{path.name}: saved for another catalog, will be rebuilt")
+            continue
+        live = set(index.ids().tolist())
+        for image_id, added in db.execute(
+            "SELECT image_id, added FROM journal WHERE library_id = ? AND seq > ? ORDER BY seq",
+            (meta.library_id, meta.seq),
+        ):
+            if added:
+                live.add(image_id)
+            else:
+                live.discard(image_id)
+        stored = {
+            i
+            for (i,) in db.execute("SELECT id FROM images WHERE library_id = ?", (meta.library_id,))
+        }
+        if live != stored:
+            report.problems.append(
+                f"{path.name}: the saved index disagrees with the catalog "
+                f"({len(live - stored)} extra, {len(stored - live)} missing)"
+            )
 
 
 def _check_sqlite(db: sqlite3.Connection, report: CheckReport) -> None:
@@ -111,6 +150,12 @@ def _check_references(db: sqlite3.Connection, report: CheckReport) -> None:
     ).fetchone()
     if stray:
         report.problems.append(f"{stray} images belong to no library")
+    for name, kept, actual in db.execute(
+        "SELECT l.name, l.images, (SELECT count(*) FROM images i WHERE i.library_id = l.id) "
+        "FROM libraries l"
+    ):
+        if kept != actual:
+            report.problems.append(f"library {name}: count {kept} but {actual} images")
 
 
 def _check_journal(db: sqlite3.Connection, report: CheckReport) -> None:
@@ -185,6 +230,7 @@ def restore(src: Path, db_path: Path) -> tuple[CheckReport, Path | None]:
     if db_path.exists():
         kept = db_path.with_name(f"{db_path.name}.before-restore-{int(time.time())}")
         _copy(db_path, kept)
+    shutil.rmtree(db_path.parent / "index", ignore_errors=True)  # derived: rebuilt at start
     tmp = db_path.with_name(db_path.name + ".restoring")
     shutil.copyfile(src, tmp)
     for suffix in ("-wal", "-shm"):

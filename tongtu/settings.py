@@ -48,6 +48,15 @@ class Settings(BaseSettings):
         le=1000,
         description="Vector-index candidates verified per round of a search.",
     )
+    index: str = Field(
+        default="auto",
+        pattern="^(auto|flat|ivf_sq8)$",
+        description=(
+            "Vector index of a library: `flat` (exact, 2 KB an image), `ivf_sq8` (8-bit "
+            "quantised inverted lists, 512 B an image, shortlist re-ranked exactly), or "
+            "`auto` (flat below 100,000 images). Chosen when the index is built."
+        ),
+    )
     default_capacity: int = Field(
         default=500_000, ge=1, description="Capacity of a new library (images)."
     )

@@ -419,7 +419,8 @@ async def add_images(name: str, request: Request) -> BatchOut:
         on_dup = _on_duplicate(text(fields, "on_duplicate"))
         common_tags = tags_text(fields)
         items = _batch_items(fields, common_tags)
-        out: list[BatchItemOut] = []
+        results: dict[int, BatchItemOut] = {}
+        valid: list[tuple[int, tuple[Source, str, tuple[int, ...]]]] = []
         for index, item in enumerate(items):
             try:
                 source = _source(item)
@@ -427,23 +428,29 @@ async def add_images(name: str, request: Request) -> BatchOut:
                     raise MissingParam("image or url is required")
                 brief = parse_brief(text(item, "brief")) or ""
                 tags = parse_tags(tags_text(item)) or ()
-                added = engine.add(lib, source, brief, tags, on_dup)
-                out.append(
-                    BatchItemOut(
-                        index=index,
-                        status=added.status,  # type: ignore[arg-type]
-                        image=ImageOut.of(added.record),
-                    )
-                )
+                valid.append((index, (source, brief, tags)))
             except TongtuError as exc:
-                out.append(
-                    BatchItemOut(index=index, status="error", error=error_detail(exc, new_log_id()))
+                results[index] = _item_error(index, exc)
+        for pos, outcome in engine.add_many(lib, [v for _, v in valid], on_dup):
+            index = valid[pos][0]
+            if isinstance(outcome, TongtuError):
+                results[index] = _item_error(index, outcome)
+            else:
+                results[index] = BatchItemOut(
+                    index=index,
+                    status=outcome.status,  # type: ignore[arg-type]
+                    image=ImageOut.of(outcome.record),
                 )
+        out = [results[i] for i in range(len(items))]
         failed = sum(1 for o in out if o.status == "error")
         added_n = sum(1 for o in out if o.status == "added")
         return BatchOut(added=added_n, failed=failed, items=out)
 
     return await run_in_threadpool(run)
+
+
+def _item_error(index: int, exc: TongtuError) -> BatchItemOut:
+    return BatchItemOut(index=index, status="error", error=error_detail(exc, new_log_id()))
 
 
 def _batch_items(fields: Fields, common_tags: str | None) -> list[Fields]:

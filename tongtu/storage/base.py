@@ -21,6 +21,7 @@ __all__ = [
     "ImageRecord",
     "JournalEntry",
     "LibraryRecord",
+    "NewImage",
     "TagFilter",
     "VectorIndex",
 ]
@@ -58,6 +59,19 @@ class ImageRecord:
     width: int
     height: int
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewImage:
+    """An image to add: its signature, metadata and features."""
+
+    cont_sign: str
+    brief: str
+    tags: tuple[int, ...]
+    size: tuple[int, int]
+    embedding: NDArray[np.float32]
+    local: bytes
+    thumbnail: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,12 +19,13 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.errors import ItemExists, LibraryFull, LibraryInUse
+from tongtu.errors import ItemExists, LibraryFull, LibraryInUse, TongtuError
 from tongtu.storage.base import (
     AppRecord,
     ImageRecord,
     JournalEntry,
     LibraryRecord,
+    NewImage,
     TagFilter,
 )
 
@@ -35,7 +37,8 @@ CREATE TABLE IF NOT EXISTS libraries (
     name TEXT NOT NULL UNIQUE,
     model TEXT NOT NULL,
     capacity INTEGER NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    images INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS apps (
     id INTEGER PRIMARY KEY,
@@ -78,6 +81,10 @@ CREATE INDEX IF NOT EXISTS images_tag2 ON images(library_id, tag2);
 CREATE TABLE IF NOT EXISTS thumbnails (
     image_id INTEGER PRIMARY KEY,
     jpeg BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS journal (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -335,10 +342,10 @@ class SqliteCatalog:
     def count(self, library_id: int) -> int:
         row = (
             self._db()
-            .execute("SELECT count(*) FROM images WHERE library_id = ?", (library_id,))
+            .execute("SELECT images FROM libraries WHERE id = ?", (library_id,))
             .fetchone()
         )
-        return int(row[0])
+        return int(row[0]) if row else 0
 
     def add_image(
         self,
@@ -352,48 +359,74 @@ class SqliteCatalog:
         capacity: int,
         thumbnail: bytes | None = None,
     ) -> ImageRecord:
-        now = time.time()
-        t1, t2 = ([*list(tags), None, None])[:2]
+        item = NewImage(cont_sign, brief, tuple(tags), size, embedding, local, thumbnail)
+        (out,) = self.add_images(library_id, [item], capacity)
+        if isinstance(out, TongtuError):
+            raise out
+        return out
+
+    def add_images(
+        self, library_id: int, items: Sequence[NewImage], capacity: int
+    ) -> list[ImageRecord | TongtuError]:
+        """Add several images in one transaction (one sync to disk); an image already
+        there (ItemExists) or beyond the capacity (LibraryFull) fails alone."""
+        out: list[ImageRecord | TongtuError] = []
         with self._write() as db:
-            row = db.execute(
-                "SELECT cont_sign FROM images WHERE library_id = ? AND cont_sign = ?",
-                (library_id, cont_sign),
-            ).fetchone()
-            if row is not None:
-                raise ItemExists(cont_sign)
-            (n,) = db.execute(
-                "SELECT count(*) FROM images WHERE library_id = ?", (library_id,)
-            ).fetchone()
-            if n >= capacity:
-                raise LibraryFull(f"the library is full ({capacity} images)")
-            cur = db.execute(
-                "INSERT INTO images(library_id, cont_sign, brief, tag1, tag2, width, height, "
-                "created_at, embedding, local) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    library_id,
-                    cont_sign,
-                    brief,
-                    t1,
-                    t2,
-                    size[0],
-                    size[1],
-                    now,
-                    embedding.astype("<f2").tobytes(),
-                    local,
-                ),
-            )
-            image_id = int(cur.lastrowid or 0)
-            if thumbnail is not None:
-                db.execute(
-                    "INSERT INTO thumbnails(image_id, jpeg) VALUES (?,?)", (image_id, thumbnail)
+            (n,) = db.execute("SELECT images FROM libraries WHERE id = ?", (library_id,)).fetchone()
+            for item in items:
+                row = db.execute(
+                    "SELECT cont_sign FROM images WHERE library_id = ? AND cont_sign = ?",
+                    (library_id, item.cont_sign),
+                ).fetchone()
+                if row is not None:
+                    out.append(ItemExists(item.cont_sign))
+                    continue
+                if n >= capacity:
+                    out.append(LibraryFull(f"the library is full ({capacity} images)"))
+                    continue
+                now = time.time()
+                t1, t2 = ([*item.tags, None, None])[:2]
+                cur = db.execute(
+                    "INSERT INTO images(library_id, cont_sign, brief, tag1, tag2, width, "
+                    "height, created_at, embedding, local) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        library_id,
+                        item.cont_sign,
+                        item.brief,
+                        t1,
+                        t2,
+                        item.size[0],
+                        item.size[1],
+                        now,
+                        item.embedding.astype("<f2").tobytes(),
+                        item.local,
+                    ),
                 )
-            db.execute(
-                "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,1)",
-                (library_id, image_id),
-            )
-        return ImageRecord(
-            image_id, library_id, cont_sign, brief, tuple(tags), size[0], size[1], now
-        )
+                image_id = int(cur.lastrowid or 0)
+                if item.thumbnail is not None:
+                    db.execute(
+                        "INSERT INTO thumbnails(image_id, jpeg) VALUES (?,?)",
+                        (image_id, item.thumbnail),
+                    )
+                db.execute(
+                    "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,1)",
+                    (library_id, image_id),
+                )
+                n += 1
+                out.append(
+                    ImageRecord(
+                        image_id,
+                        library_id,
+                        item.cont_sign,
+                        item.brief,
+                        item.tags,
+                        item.size[0],
+                        item.size[1],
+                        now,
+                    )
+                )
+            db.execute("UPDATE libraries SET images = ? WHERE id = ?", (n, library_id))
+        return out
 
     def image_by_sign(self, library_id: int, cont_sign: str) -> ImageRecord | None:
         row = (
@@ -503,6 +536,7 @@ class SqliteCatalog:
                     continue
                 db.execute("DELETE FROM images WHERE id = ?", (row[0],))
                 db.execute("DELETE FROM thumbnails WHERE image_id = ?", (row[0],))
+                db.execute("UPDATE libraries SET images = images - 1 WHERE id = ?", (library_id,))
                 db.execute(
                     "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,0)",
                     (library_id, row[0]),
@@ -527,6 +561,24 @@ class SqliteCatalog:
             (seq,),
         )
         return [JournalEntry(int(a), int(b), int(c), bool(d)) for a, b, c, d in rows]
+
+    def instance(self) -> str:
+        row = self._db().execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()
+        return str(row[0])
+
+    def snapshot(
+        self, library_ids: Sequence[int]
+    ) -> tuple[int, dict[int, tuple[NDArray[np.int64], NDArray[np.float32]]]]:
+        """The journal position and the descriptors of these libraries, read in one
+        transaction: replaying the journal after that position then adds nothing twice."""
+        db = self._db()
+        db.execute("BEGIN")
+        try:
+            seq = self.last_seq()
+            out = {lib: self.all_embeddings(lib) for lib in library_ids}
+        finally:
+            db.execute("COMMIT")
+        return seq, out
 
     def last_seq(self) -> int:
         row = self._db().execute("SELECT coalesce(max(seq), 0) FROM journal").fetchone()
@@ -568,6 +620,13 @@ def _tag_condition(tags: TagFilter) -> tuple[str, list[object]]:
 
 def _migrate(db: sqlite3.Connection) -> None:
     """Bring a catalog written by an older tongtu up to this schema."""
+    lib_cols = {r[1] for r in db.execute("PRAGMA table_info(libraries)")}
+    if "images" not in lib_cols:  # the count kept with each write, not counted per add
+        db.execute("ALTER TABLE libraries ADD COLUMN images INTEGER NOT NULL DEFAULT 0")
+        db.execute(
+            "UPDATE libraries SET images = "
+            "(SELECT count(*) FROM images WHERE images.library_id = libraries.id)"
+        )
     cols = {r[1] for r in db.execute("PRAGMA table_info(apps)")}
     if "admin" not in cols:
         db.execute("ALTER TABLE apps ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")
@@ -575,6 +634,8 @@ def _migrate(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE apps ADD COLUMN qps_limit REAL")
         db.execute("ALTER TABLE apps ADD COLUMN daily_limit INTEGER")
     db.execute("INSERT OR IGNORE INTO grants(app_id, library_id) SELECT id, library_id FROM apps")
+    # Names this catalog: an index saved for another one (a restored backup) is not used.
+    db.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('instance', ?)", (uuid.uuid4().hex,))
 
 
 def _chunks(items: list[int], size: int = 900) -> Iterator[list[int]]:

@@ -1,0 +1,111 @@
+"""The persisted vector index: used when current, rebuilt when stale, and the IVF-SQ8 kind."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from tests.conftest import PHOTOS, jpeg, open_photo, photo_names
+from tongtu.engine import Engine, Source
+from tongtu.maintenance import check
+from tongtu.settings import Settings
+from tongtu.storage.faiss import FaissIndex
+
+NAMES = photo_names()[:8]
+
+
+def _engine(data_dir: Path, **kw: Any) -> Engine:
+    return Engine.open(Settings(data_dir=data_dir, **kw))
+
+
+def _fill(data_dir: Path, names: list[str]) -> None:
+    engine = _engine(data_dir)
+    lib = engine.library("lib", create=True)
+    for name in names:
+        engine.add(lib, Source(image=(PHOTOS / name).read_bytes()), name)
+    engine.close()
+
+
+def _no_rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kw: object) -> None:
+        raise AssertionError("the index was rebuilt from the catalog")
+
+    monkeypatch.setattr("tongtu.storage.sqlite.SqliteCatalog.snapshot", refuse)
+
+
+def _found(engine: Engine, name: str) -> list[str]:
+    lib = engine.library("lib")
+    page = engine.search(lib, Source(image=jpeg(open_photo(name), 70)), rn=5)
+    return [h.record.brief for h in page.hits]
+
+
+def test_saved_index_is_used_and_follows_later_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fill(tmp_path, NAMES[:5])
+    assert (tmp_path / "index" / "lib-1.faiss").is_file()
+    with monkeypatch.context() as m:
+        _no_rebuild(m)
+        engine = _engine(tmp_path)  # loads the saved index: no rebuild
+        lib = engine.library("lib")
+        engine.add(lib, Source(image=(PHOTOS / NAMES[5]).read_bytes()), NAMES[5])
+        engine.delete(lib, [engine.catalog.list_images(lib.id, None, 10)[-1].cont_sign])
+        # Killed: no close, so the saved index is behind the journal.
+    with monkeypatch.context() as m:
+        _no_rebuild(m)
+        engine = _engine(tmp_path)
+        assert _found(engine, NAMES[5])[0] == NAMES[5]
+        assert NAMES[0] not in _found(engine, NAMES[0])  # the delete is replayed too
+        assert len(engine._indexes[1]) == 5
+    assert check(tmp_path / "catalog.db").clean
+
+
+def test_index_of_another_catalog_or_damaged_is_rebuilt(tmp_path: Path) -> None:
+    _fill(tmp_path / "a", NAMES[:3])
+    _fill(tmp_path / "b", NAMES[3:6])
+    shutil.rmtree(tmp_path / "b" / "index")
+    shutil.copytree(tmp_path / "a" / "index", tmp_path / "b" / "index")  # a's index in b
+    assert any("another catalog" in n for n in check(tmp_path / "b" / "catalog.db").notes)
+    engine = _engine(tmp_path / "b")
+    assert _found(engine, NAMES[4])[0] == NAMES[4]
+    assert _found(engine, NAMES[0]) == []
+    engine.close()
+    saved = tmp_path / "b" / "index" / "lib-1.faiss"
+    saved.write_bytes(saved.read_bytes()[:200])  # torn file
+    engine = _engine(tmp_path / "b")
+    assert _found(engine, NAMES[3])[0] == NAMES[3]
+
+
+def test_saved_index_that_disagrees_is_reported_and_rebuilt(tmp_path: Path) -> None:
+    _fill(tmp_path, NAMES[:3])
+    index, meta = FaissIndex.load(tmp_path / "index" / "lib-1.faiss", 512) or (None, None)
+    assert index is not None and meta is not None
+    index.remove(np.array([1], dtype=np.int64))
+    index.save(tmp_path / "index" / "lib-1.faiss", meta.__class__(**{**_asdict(meta), "count": 2}))
+    report = check(tmp_path / "catalog.db")
+    assert any("disagrees" in p for p in report.problems)
+    engine = _engine(tmp_path)
+    assert _found(engine, NAMES[0])[0] == NAMES[0]  # rebuilt: the image is found again
+    engine.close()
+    assert check(tmp_path / "catalog.db").clean
+
+
+def _asdict(meta: Any) -> dict[str, Any]:
+    return {f: getattr(meta, f) for f in meta.__slots__}
+
+
+def test_ivf_sq8_finds_what_flat_finds_with_exact_scores(tmp_path: Path) -> None:
+    _fill(tmp_path, NAMES)
+    flat = _engine(tmp_path, index="flat")
+    ivf = _engine(tmp_path, index="ivf_sq8")
+    assert ivf._indexes[1].kind == "ivf_sq8" and flat._indexes[1].kind == "flat"
+    lib = flat.library("lib")
+    for name in NAMES[::3]:
+        query = Source(image=jpeg(open_photo(name), 70))
+        a = [(h.record.id, h.score) for h in flat.search(lib, query).hits]
+        b = [(h.record.id, h.score) for h in ivf.search(lib, query).hits]
+        assert a == b and a[0][0] == NAMES.index(name) + 1
