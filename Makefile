@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TONGTU_DATA_DIR ?= ./tongtu-data
 
-.PHONY: venv run test test-fast lint format bench bench-quality bench-dedup bench-load fuzz clean
+.PHONY: venv run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-load fuzz clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -26,13 +26,16 @@ format: venv
 	$(VENV)/bin/ruff format tongtu tests bench fuzz
 	$(VENV)/bin/ruff check --fix tongtu tests bench fuzz
 
-bench: bench-quality bench-dedup
+bench: bench-quality bench-dedup bench-perf
 
 bench-quality: venv
 	$(PY) -m bench.quality
 
 bench-dedup: venv
 	$(PY) -m bench.dedup
+
+bench-perf: venv
+	$(PY) -m bench.perf --sizes 10000,100000
 
 bench-load: venv
 	$(PY) -m bench.load --clients 16 --seconds 60

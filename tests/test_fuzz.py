@@ -97,6 +97,7 @@ raw_text = st.one_of(
     st.binary(max_size=40),  # invalid UTF-8 too
     st.sampled_from(["", "0", "1", "-1", "1,2", "1,2,3", "65536", "1;2", "1,2;3,4", "9" * 30]),
     st.just("x" * 300),
+    st.just("é" * 600_000),  # a megabyte-long field
 )
 image_field = st.one_of(
     image_bytes.map(lambda b: base64.b64encode(b)),

@@ -1,0 +1,309 @@
+"""Performance and scale on this machine: ingest, search latency and throughput, recall,
+memory, disk and cold start, at several library sizes.
+
+    python -m bench.perf [--sizes 10000,100000] [--ingest 48] [--queries 40]
+
+Ingest: photos from ../shared/photos at their own sizes through the engine (one by one,
+and through the threaded pipeline of `tongtu import`), for `sscd` and `sscd_distilled`,
+beside the floor measured in the same run: decode + descriptor alone, same images, same
+threads.
+
+Library sizes beyond what can be ingested here are filled through the storage layer: the
+real photos (two thirds of ../shared/photos, with their real features) plus synthetic
+distractors whose descriptors are drawn from a Gaussian fitted to real SSCD descriptors
+(mean and covariance of crops of the photos), L2-normalised, each with 500 random local
+features (the stored size of real ones, ~18 KB). The queries are real edits of real
+library photos (bench/edits.py), fixed by the seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.edits import FAMILIES
+from bench.quality import load_photos
+from tongtu.engine import Engine, Source
+from tongtu.features import Extractor
+from tongtu.features.local import REF_FEATURES
+from tongtu.imaging import decode_image
+from tongtu.settings import Settings
+from tongtu.storage.base import NewImage
+
+PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+CACHE = Path(__file__).resolve().parent / ".cache"
+QUERY_FAMILIES = ("reencode_jpeg", "resize_0.3", "crop_50", "rotate_small", "overlay_text")
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _photo_files() -> list[Path]:
+    files = []
+    for p in sorted(PHOTOS.iterdir()):
+        if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp", ".bmp"):
+            try:
+                decode_image(p.read_bytes())
+            except Exception:
+                continue
+            files.append(p)
+    return files
+
+
+# --- ingest --------------------------------------------------------------------------------
+
+
+def ingest(model: str, files: list[Path], threads: int) -> dict[str, float]:
+    datas = [f.read_bytes() for f in files]
+    extractor = Extractor.from_model(model, threads)
+    extractor.reference(decode_image(datas[0]).rgb)  # warm up
+    t = time.perf_counter()
+    for d in datas:
+        extractor._descriptor.embed(decode_image(d).rgb)
+    floor = len(datas) / (time.perf_counter() - t)
+    out = {"floor": floor}
+    for mode in ("one by one", "pipeline"):
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = Engine.open(Settings(data_dir=Path(tmp), model=model, threads=threads))
+            lib = engine.library("ingest", create=True)
+            t = time.perf_counter()
+            if mode == "one by one":
+                for n, d in enumerate(datas):
+                    engine.add(lib, Source(image=d), str(n))
+            else:
+                for _ in engine.add_many(
+                    lib, ((Source(image=d), str(n), ()) for n, d in enumerate(datas))
+                ):
+                    pass
+            out[mode] = len(datas) / (time.perf_counter() - t)
+            engine.close()
+    return out
+
+
+# --- libraries at scale ----------------------------------------------------------------------
+
+
+def _fitted(
+    extractor: Extractor, photos: dict[str, np.ndarray], per_photo: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and covariance of SSCD descriptors of random crops of the photos (cached)."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"sscd-crops-{len(photos)}-{per_photo}.npy"
+    if path.exists():
+        vecs = np.load(path)
+    else:
+        rng = np.random.default_rng(3)
+        out = []
+        for rgb in photos.values():
+            h, w = rgb.shape[:2]
+            for _ in range(per_photo):
+                f = rng.uniform(0.3, 1.0)
+                ch, cw = max(60, int(h * f)), max(60, int(w * f))
+                y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+                out.append(
+                    extractor._descriptor.embed(np.ascontiguousarray(rgb[y : y + ch, x : x + cw]))
+                )
+        vecs = np.stack(out).astype(np.float32)
+        np.save(path, vecs)
+    return vecs.mean(axis=0), np.cov(vecs, rowvar=False)
+
+
+def _distractors(
+    n: int, mean: np.ndarray, cov: np.ndarray, rng: np.random.Generator
+) -> list[NewImage]:
+    vecs = rng.multivariate_normal(mean, cov, size=n, method="cholesky").astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    header = np.array([REF_FEATURES, 800, 600], dtype="<u2").tobytes()
+    out = []
+    for v in vecs:
+        pos = rng.integers(0, 6400, size=(REF_FEATURES, 2), dtype=np.uint16).astype("<u2").tobytes()
+        desc = rng.integers(0, 256, size=(REF_FEATURES, 32), dtype=np.uint8).tobytes()
+        sign = f"{rng.integers(0, 2**32)},{rng.integers(0, 2**32)}"
+        out.append(NewImage(sign, "distractor", (), (800, 600), v, header + pos + desc))
+    return out
+
+
+def scale(
+    size: int,
+    threads: int,
+    queries: list[tuple[str, bytes]],
+    library: dict[str, np.ndarray],
+    mean: np.ndarray,
+    cov: np.ndarray,
+) -> dict[str, float]:
+    root = Path(tempfile.mkdtemp(prefix=f"tongtu-perf-{size}-"))
+    settings = Settings(data_dir=root, threads=threads, thumbnail_side=0)
+    try:
+        engine = Engine.open(settings)
+        lib = engine.library("perf", create=True)
+        for name, rgb in library.items():
+            engine.add(lib, Source(image=_png(rgb)), name)
+        rng = np.random.default_rng(size)
+        left = size - len(library)
+        t = time.perf_counter()
+        while left > 0:
+            chunk = _distractors(min(5000, left), mean, cov, rng)
+            engine.catalog.add_images(lib.id, chunk, lib.capacity)
+            left -= len(chunk)
+        fill = time.perf_counter() - t
+        engine.close()  # builds nothing new: the index is rebuilt at the next open
+
+        shutil.rmtree(root / "index", ignore_errors=True)
+        t = time.perf_counter()
+        engine = Engine.open(settings)
+        rebuild = time.perf_counter() - t
+        engine.close()  # saves the index
+        rss_before = _rss_mb()
+        t = time.perf_counter()
+        engine = Engine.open(settings)
+        cold = time.perf_counter() - t
+        lib = engine.library("perf")
+        kind = engine._indexes[lib.id].kind
+        index_mb = (root / "index" / f"lib-{lib.id}.faiss").stat().st_size / 1e6
+
+        # Floor: decode + one descriptor of each query.
+        t = time.perf_counter()
+        for _, q in queries:
+            engine._extractor._descriptor.embed(decode_image(q).rgb)
+        floor = (time.perf_counter() - t) / len(queries)
+
+        lat, right = [], 0
+        for name, q in queries:
+            t = time.perf_counter()
+            page = engine.search(lib, Source(image=q), rn=10)
+            lat.append(time.perf_counter() - t)
+            right += bool(page.hits) and page.hits[0].record.brief == name
+        lat_a = np.array(lat)
+
+        done = [0]
+        stop = time.monotonic() + max(10.0, 4 * float(lat_a.mean()) * 4)
+        lock = threading.Lock()
+
+        def client(i: int) -> None:
+            j = i
+            while time.monotonic() < stop:
+                engine.search(lib, Source(image=queries[j % len(queries)][1]), rn=10)
+                j += 4
+                with lock:
+                    done[0] += 1
+
+        workers = [threading.Thread(target=client, args=(i,)) for i in range(4)]
+        t = time.perf_counter()
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        qps4 = done[0] / (time.perf_counter() - t)
+        rss = _rss_mb()
+        count = engine.catalog.count(lib.id)
+        engine.close()
+        disk = sum(f.stat().st_size for f in root.glob("catalog.db*"))
+        return {
+            "size": count,
+            "kind": kind,  # type: ignore[dict-item]
+            "fill_s": fill,
+            "p50": float(np.percentile(lat_a, 50)),
+            "p95": float(np.percentile(lat_a, 95)),
+            "floor": floor,
+            "qps1": 1 / float(lat_a.mean()),
+            "qps4": qps4,
+            "recall": right / len(queries),
+            "rss_mb": rss,
+            "rss_delta_mb": rss - rss_before,
+            "index_mb": index_mb,
+            "disk_per_image_kb": disk / count / 1024,
+            "cold_s": cold,
+            "rebuild_s": rebuild,
+        }
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--sizes", default="10000,100000")
+    ap.add_argument("--ingest", type=int, default=48, help="photos for the ingest runs")
+    ap.add_argument("--queries", type=int, default=40)
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args()
+    threads = args.threads or (os.cpu_count() or 1)
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; threads {threads}; default settings otherwise"
+    )
+    print()
+
+    files = _photo_files()[: args.ingest]
+    print(f"Ingest: {len(files)} photos of ../shared/photos at their own sizes (images/s)")
+    print()
+    print("| model | floor: decode + descriptor | engine, one by one | engine, pipeline (import) |")
+    print("|---|---:|---:|---:|")
+    for model in ("sscd", "sscd_distilled"):
+        r = ingest(model, files, threads)
+        print(f"| {model} | {r['floor']:.1f} | {r['one by one']:.1f} | {r['pipeline']:.1f} |")
+    print()
+
+    photos = load_photos()
+    names = sorted(photos)
+    rng = np.random.default_rng(7)
+    order = rng.permutation(len(names))
+    lib_names = [names[i] for i in order[: len(names) * 2 // 3]]
+    library = {n: photos[n] for n in lib_names}
+    pool = [photos[names[i]] for i in order[len(names) * 2 // 3 :]]
+    queries = []
+    for i in range(args.queries):
+        name = lib_names[int(rng.integers(len(lib_names)))]
+        fam = QUERY_FAMILIES[i % len(QUERY_FAMILIES)]
+        queries.append((name, _jpeg(FAMILIES[fam](photos[name], rng, pool))))
+    extractor = Extractor.from_model("sscd", threads)
+    mean, cov = _fitted(extractor, photos, 12)
+    print(
+        f"Search (model sscd): {len(library)} real photos + synthetic distractors; "
+        f"{len(queries)} real edited queries ({', '.join(QUERY_FAMILIES)}); in-process engine"
+    )
+    print()
+    print(
+        "| images | index | p50 ms | p95 ms | floor ms | p50 / floor | searches/s, 1 client "
+        "| searches/s, 4 clients | recall as served | RSS MB | index file MB "
+        "| disk KB / image | cold start s | rebuild s |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for size in (int(s) for s in args.sizes.split(",")):
+        r = scale(size, threads, queries, library, mean, cov)
+        print(
+            f"| {r['size']:,} | {r['kind']} | {r['p50'] * 1000:.0f} | {r['p95'] * 1000:.0f} "
+            f"| {r['floor'] * 1000:.0f} | {r['p50'] / r['floor']:.2f} | {r['qps1']:.1f} "
+            f"| {r['qps4']:.1f} | {r['recall']:.1%} | {r['rss_mb']:.0f} | {r['index_mb']:.0f} "
+            f"| {r['disk_per_image_kb']:.1f} | {r['cold_s']:.2f} | {r['rebuild_s']:.1f} |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
