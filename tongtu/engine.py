@@ -530,10 +530,10 @@ class Engine:
         self, query: QueryFeatures, ref: LocalFeatures, cosine: float
     ) -> tuple[float, Match] | None:
         """(score, match) when the reference is the same picture as the query."""
-        match = verify(query.local, ref)
+        match = verify(query.local, ref, query.matcher)
         s = score(cosine, match)
         if s < self.settings.threshold and cosine >= FLIP_MIN_COSINE:
-            match = _best(match, verify(query.local_flipped, ref))
+            match = _best(match, verify(query.local_flipped, ref, query.matcher_flipped))
             s = score(cosine, match)
         return (s, match) if s >= self.settings.threshold else None
 

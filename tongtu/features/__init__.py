@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import cv2
+import faiss
 import numpy as np
 from numpy.typing import NDArray
 
@@ -18,6 +19,7 @@ from tongtu.features.local import (
     REF_FEATURES,
     LocalFeatures,
     Match,
+    binary_index,
     extract_local,
     verify,
 )
@@ -54,6 +56,14 @@ class QueryFeatures:
     def local_flipped(self) -> LocalFeatures:
         return extract_local(self._rgb, QUERY_FEATURES, flip=True)
 
+    @cached_property
+    def matcher(self) -> faiss.IndexBinaryFlat:
+        return binary_index(self.local)
+
+    @cached_property
+    def matcher_flipped(self) -> faiss.IndexBinaryFlat:
+        return binary_index(self.local_flipped)
+
 
 class Extractor:
     def __init__(self, runtime: Runtime) -> None:
@@ -63,8 +73,10 @@ class Extractor:
     def from_model(cls, model: str, threads: int) -> Extractor:
         from tongtu.features.onnx import OnnxRuntime
 
-        # OpenCV's own thread pool would fight onnxruntime's for the same cores.
+        # OpenCV's and FAISS's own thread pools would fight onnxruntime's for the same
+        # cores; their work here is small per call and runs in the callers' threads.
         cv2.setNumThreads(1)
+        faiss.omp_set_num_threads(1)
         return cls(OnnxRuntime(model_path(model), threads))
 
     def reference(self, rgb: NDArray[np.uint8]) -> ReferenceFeatures:

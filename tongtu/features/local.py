@@ -11,10 +11,11 @@ import struct
 from dataclasses import dataclass
 
 import cv2
+import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["LocalFeatures", "Match", "extract_local", "verify"]
+__all__ = ["LocalFeatures", "Match", "binary_index", "extract_local", "verify"]
 
 # Features are computed on a copy whose longer side is at most this many pixels: ORB's
 # pyramid then covers crops down to ~15 % of the area without a 4 MP decode per image.
@@ -151,28 +152,36 @@ def _spread(
     return np.concatenate([first, rest])[:n]
 
 
-_matcher = cv2.BFMatcher(cv2.NORM_HAMMING)
+def binary_index(features: LocalFeatures) -> faiss.IndexBinaryFlat:
+    """The query side of matching: FAISS's popcount search is ~2.5x OpenCV's brute force
+    here, and gives the same two nearest neighbours."""
+    index = faiss.IndexBinaryFlat(256)
+    if len(features):
+        index.add(np.ascontiguousarray(features.descriptors))
+    return index
 
 
-def verify(query: LocalFeatures, ref: LocalFeatures) -> Match:
-    """Match features and fit a homography from reference to query (USAC MAGSAC)."""
+def verify(
+    query: LocalFeatures, ref: LocalFeatures, index: faiss.IndexBinaryFlat | None = None
+) -> Match:
+    """Match features and fit a homography from reference to query (USAC MAGSAC).
+
+    `index`: binary_index(query), when one query is verified against many references."""
     if len(query) < 8 or len(ref) < 8:
         return NO_MATCH
-    pairs = _matcher.knnMatch(ref.descriptors, query.descriptors, k=2)
-    src, dst = [], []
-    seen_q: set[int] = set()
-    for pair in pairs:
-        if len(pair) < 2:
-            continue
-        m, second = pair
-        if m.distance < RATIO * second.distance and m.trainIdx not in seen_q:
-            seen_q.add(m.trainIdx)
-            src.append(ref.points[m.queryIdx])
-            dst.append(query.points[m.trainIdx])
+    if index is None:
+        index = binary_index(query)
+    dist, nearest = index.search(np.ascontiguousarray(ref.descriptors), 2)
+    # Lowe's ratio test, then one reference feature per query feature (the first).
+    good = np.flatnonzero(dist[:, 0] < RATIO * dist[:, 1])
+    _, first = np.unique(nearest[good, 0], return_index=True)
+    good = np.sort(good[first])
+    src = ref.points[good]
+    dst = query.points[nearest[good, 0]]
     if len(src) < 8:
         return NO_MATCH
-    src_a = np.asarray(src, dtype=np.float32)
-    dst_a = np.asarray(dst, dtype=np.float32)
+    src_a = np.ascontiguousarray(src, dtype=np.float32)
+    dst_a = np.ascontiguousarray(dst, dtype=np.float32)
     # Reprojection tolerance scales with the query's work size (~0.6 % of the longer side).
     tol = max(3.0, 0.006 * max(query.width, query.height))
     try:
