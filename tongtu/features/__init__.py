@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -47,10 +48,12 @@ class ReferenceFeatures:
 class QueryFeatures:
     """What a search computes for its query; the mirrored features only when asked."""
 
-    def __init__(self, rgb: NDArray[np.uint8], embedding: NDArray[np.float32]) -> None:
+    def __init__(
+        self, rgb: NDArray[np.uint8], embedding: NDArray[np.float32], local: LocalFeatures
+    ) -> None:
         self._rgb = rgb
         self.embedding = embedding
-        self.local = extract_local(rgb, QUERY_FEATURES)
+        self.local = local
 
     @cached_property
     def local_flipped(self) -> LocalFeatures:
@@ -63,6 +66,9 @@ class QueryFeatures:
     @cached_property
     def matcher_flipped(self) -> faiss.IndexBinaryFlat:
         return binary_index(self.local_flipped)
+
+
+_LOCAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tongtu-local")
 
 
 class Extractor:
@@ -83,4 +89,8 @@ class Extractor:
         return ReferenceFeatures(self._descriptor.embed(rgb), extract_local(rgb, REF_FEATURES))
 
     def query(self, rgb: NDArray[np.uint8]) -> QueryFeatures:
-        return QueryFeatures(rgb, self._descriptor.embed(rgb))
+        """The descriptor here while the local features are found in another thread (both
+        release the GIL): a search waits for the slower of the two, not for their sum."""
+        local = _LOCAL_POOL.submit(extract_local, rgb, QUERY_FEATURES)
+        embedding = self._descriptor.embed(rgb)
+        return QueryFeatures(rgb, embedding, local.result())
