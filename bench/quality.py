@@ -53,6 +53,11 @@ class Report:
     system: str
     per_family: dict[str, dict[str, float]] = field(default_factory=dict)
     overall: dict[str, float] = field(default_factory=dict)
+    # score threshold -> (served right, served wrong, recall as served)
+    calibration: dict[float, tuple[int, int, float]] = field(default_factory=dict)
+
+
+CALIBRATION = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 
 def load_photos() -> dict[str, RGB]:
@@ -238,7 +243,29 @@ def report(system: str, queries: list[Query], outcomes: list[Outcome]) -> Report
     rep.overall["r_at_p99"] = r99
     served = rep.overall["served"]
     rep.overall["precision_served"] = (served - rep.overall["wrong"]) / served if served else 1.0
+    pos = [(q, o) for q, o in zip(queries, outcomes, strict=True) if q.truth is not None]
+    for t in CALIBRATION:
+        kept = [
+            (q, r) for q, o in zip(queries, outcomes, strict=True) for r, s in o.served if s >= t
+        ]
+        right = sum(1 for q, r in kept if r == q.truth)
+        first = sum(
+            1 for q, o in pos if o.served and o.served[0][0] == q.truth and o.served[0][1] >= t
+        )
+        rep.calibration[t] = (right, len(kept) - right, first / len(pos) if pos else 0.0)
     return rep
+
+
+def calibration_table(rep: Report) -> str:
+    """What a score means: precision and recall of what scores at least t."""
+    rows = [
+        f"| {rep.system}: score ≥ | served right | served wrong | precision | recall as served |",
+        "|---|---|---|---|---|",
+    ]
+    for t, (right, wrong, recall) in rep.calibration.items():
+        precision = right / (right + wrong) if right + wrong else 1.0
+        rows.append(f"| {t:g} | {right} | {wrong} | {100 * precision:.2f}% | {100 * recall:.1f}% |")
+    return "\n".join(rows)
 
 
 def table(reports: list[Report]) -> str:
@@ -338,6 +365,8 @@ def main() -> None:
     )
     print()
     print(table(reports))
+    print()
+    print(calibration_table(reports[0]))
 
 
 if __name__ == "__main__":

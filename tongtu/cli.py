@@ -490,12 +490,6 @@ def restore(src: Path) -> None:
         click.echo(f"the previous catalog is kept at {kept}")
 
 
-def _walk(root: Path) -> Iterator[Path]:
-    from tongtu.dedup import walk_images
-
-    return walk_images(root)
-
-
 @main.command("import")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--tags", default=None, help='Tags for every image, "1,2".')
@@ -519,7 +513,9 @@ def import_(directory: str, tags: str | None, library: str | None) -> None:
     done_file = engine.settings.data_dir / "imports" / f"{lib.name}-{_stable_id(str(root))}.done"
     done_file.parent.mkdir(parents=True, exist_ok=True)
     done = set(done_file.read_text("utf-8").splitlines()) if done_file.exists() else set()
-    files = [p for p in _walk(root) if str(p.relative_to(root)) not in done]
+    from tongtu.dedup import walk_images
+
+    files = [p for p in walk_images(root) if str(p.relative_to(root)) not in done]
     counts = {"added": 0, "existing": 0, "failed": 0, "skipped": len(done)}
     rels = [str(p.relative_to(root)) for p in files]
 

@@ -187,36 +187,10 @@ class Engine:
         tags: Sequence[int] = (),
         on_duplicate: OnDuplicate = OnDuplicate.REJECT,
     ) -> Added:
-        pic = self.load(source)
-        existing = self.catalog.image_by_sign(lib.id, pic.cont_sign)
-        if existing is None:  # checked before paying for features
-            feats = self._extractor.reference(pic.rgb)
-            side = self.settings.thumbnail_side
-            try:
-                record = self.catalog.add_image(
-                    lib.id,
-                    pic.cont_sign,
-                    brief,
-                    tags,
-                    (pic.width, pic.height),
-                    feats.embedding,
-                    feats.local.to_bytes(),
-                    lib.capacity,
-                    thumbnail_jpeg(pic.rgb, side) if side > 0 else None,
-                )
-            except ItemExists:  # added by another request meanwhile
-                existing = self.catalog.image_by_sign(lib.id, pic.cont_sign)
-                if existing is None:
-                    raise
-            else:
-                self.sync()
-                return Added(record, "added")
-        if on_duplicate is OnDuplicate.RETURN_EXISTING:
-            return Added(existing, "existing")
-        if on_duplicate is OnDuplicate.REPLACE:
-            self.catalog.update_image(existing.id, brief, tags)
-            return Added(self._image(lib, existing.id), "replaced")
-        raise ItemExists(existing.cont_sign)
+        [(_, outcome)] = list(self.add_many(lib, [(source, brief, tags)], on_duplicate, workers=1))
+        if isinstance(outcome, TongtuError):
+            raise outcome
+        return outcome
 
     def add_many(
         self,
@@ -275,7 +249,8 @@ class Engine:
         lib: LibraryRecord,
         pending: list[tuple[int, NewImage | TongtuError, str, Sequence[int]]],
         on_duplicate: OnDuplicate,
-    ) -> Iterator[tuple[int, Added | TongtuError]]:
+    ) -> list[tuple[int, Added | TongtuError]]:
+        """Write one batch; the outcomes, in order, once the index has them too."""
         ready = [(p, item) for p, item, _, _ in pending if isinstance(item, NewImage)]
         stored = self.catalog.add_images(lib.id, [item for _, item in ready], lib.capacity)
         outcome: dict[int, Added | TongtuError] = {}
@@ -283,6 +258,7 @@ class Engine:
             outcome[p] = (
                 stored_one if isinstance(stored_one, TongtuError) else Added(stored_one, "added")
             )
+        results: list[tuple[int, Added | TongtuError]] = []
         for p, item, brief, tags in pending:
             done: Added | TongtuError = outcome.get(p) or (
                 item if isinstance(item, TongtuError) else ItemExists(item.cont_sign)
@@ -294,8 +270,9 @@ class Engine:
                 elif existing is not None:
                     self.catalog.update_image(existing.id, brief, tags)
                     done = Added(self._image(lib, existing.id), "replaced")
-            yield p, done
+            results.append((p, done))
         self.sync()
+        return results
 
     def get(self, lib: LibraryRecord, ref: str) -> ImageRecord:
         """An image by its id (digits) or its cont_sign ("n,n")."""

@@ -195,12 +195,6 @@ _BATCH_DOC = {
         },
     }
 }
-_JSON_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": {"type": "object"}}},
-    }
-}
 
 
 def _json_doc(properties: dict[str, Any], required: list[str]) -> Any:
