@@ -59,7 +59,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     settings = Settings(threads=args.threads)
-    extractor = Extractor.from_model(settings.model, settings.resolved_threads())
+    extractor = Extractor.from_model(
+        settings.model, settings.resolved_threads(), settings.local_features
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         planted = _plant(root, args.copies)

@@ -319,6 +319,7 @@ def run(
     families: list[str],
     model: str = "sscd",
     log: Callable[[str], None] = print,
+    local_features: int = 500,
 ) -> list[Report]:
     photos = load_photos()
     library, _outside, queries, extra = build_queries(photos, seed, per_family, families)
@@ -328,7 +329,9 @@ def run(
         f"{len(queries)} queries"
     )
     with tempfile.TemporaryDirectory() as tmp:
-        engine = Engine.open(Settings(data_dir=Path(tmp), model=model))
+        engine = Engine.open(
+            Settings(data_dir=Path(tmp), model=model, local_features=local_features)
+        )
         t = time.perf_counter()
         ours, _ = run_tongtu(engine, items, queries)
         log(f"tongtu done in {time.perf_counter() - t:.0f} s")
@@ -348,6 +351,7 @@ def main() -> None:
     ap.add_argument("--per-family", type=int, default=10)
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--model", default="sscd")
+    ap.add_argument("--local-features", type=int, default=500)
     args = ap.parse_args()
     start = time.perf_counter()
     reports = run(
@@ -356,10 +360,11 @@ def main() -> None:
         args.families.split(","),
         args.model,
         log=lambda s: print(s, file=sys.stderr),
+        local_features=args.local_features,
     )
     print(
         f"bench/quality — seed {args.seed}, {args.per_family} positives per family, "
-        f"model {args.model}; "
+        f"model {args.model}, {args.local_features} local features; "
         f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}; "
         f"{time.perf_counter() - start:.0f} s"
     )

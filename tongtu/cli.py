@@ -421,7 +421,9 @@ def dedup(directory: Path, fmt: str, out: Path | None) -> None:
     from tongtu.features import Extractor
 
     settings = Settings()
-    extractor = Extractor.from_model(settings.model, settings.resolved_threads())
+    extractor = Extractor.from_model(
+        settings.model, settings.resolved_threads(), settings.local_features
+    )
     total = sum(1 for _ in walk_images(directory))
     with tqdm(total=total, unit="img", desc="dedup", file=sys.stderr) as bar:
         report = dedup_folder(

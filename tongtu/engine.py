@@ -143,7 +143,9 @@ class Engine:
         return cls(
             settings,
             SqliteCatalog(settings.db_path),
-            Extractor.from_model(settings.model, settings.resolved_threads()),
+            Extractor.from_model(
+                settings.model, settings.resolved_threads(), settings.local_features
+            ),
             Fetcher(
                 timeout=settings.url_timeout,
                 max_bytes=settings.url_max_bytes,

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
         le=1.0,
         description="Results scoring below this are not served (see README, 'Scores').",
     )
+    local_features: int = Field(
+        default=500,
+        ge=100,
+        le=2000,
+        description=(
+            "Local features stored per image (36 B each: 500 ≈ 18 KB). More find smaller "
+            "crops and pastes (bench/README.md has the measured trade-off) at that disk "
+            "cost; applies to images added from then on."
+        ),
+    )
     candidates: int = Field(
         default=32,
         ge=1,

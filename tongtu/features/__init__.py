@@ -72,21 +72,22 @@ _LOCAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tongtu-local
 
 
 class Extractor:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, ref_features: int = REF_FEATURES) -> None:
         self._descriptor = Descriptor(runtime)
+        self.ref_features = ref_features
 
     @classmethod
-    def from_model(cls, model: str, threads: int) -> Extractor:
+    def from_model(cls, model: str, threads: int, ref_features: int = REF_FEATURES) -> Extractor:
         from tongtu.features.onnx import OnnxRuntime
 
         # OpenCV's and FAISS's own thread pools would fight onnxruntime's for the same
         # cores; their work here is small per call and runs in the callers' threads.
         cv2.setNumThreads(1)
         faiss.omp_set_num_threads(1)
-        return cls(OnnxRuntime(model_path(model), threads))
+        return cls(OnnxRuntime(model_path(model), threads), ref_features)
 
     def reference(self, rgb: NDArray[np.uint8]) -> ReferenceFeatures:
-        return ReferenceFeatures(self._descriptor.embed(rgb), extract_local(rgb, REF_FEATURES))
+        return ReferenceFeatures(self._descriptor.embed(rgb), extract_local(rgb, self.ref_features))
 
     def query(self, rgb: NDArray[np.uint8]) -> QueryFeatures:
         """The descriptor here while the local features are found in another thread (both
