@@ -54,3 +54,24 @@ def test_import_is_resumable_and_reports_bad_files(tmp_path: Path, photos: Path)
 
     again = _tongtu(env, "add", str(photos / names[0]))
     assert "already in the library" in again.stdout
+
+
+def test_apps_list_limits_rotate_and_revoke(tmp_path: Path) -> None:
+    env = {**os.environ, "TONGTU_DATA_DIR": str(tmp_path)}
+    creds = json.loads(_tongtu(env, "apps", "create", "shop", "--json").stdout)
+    _tongtu(env, "apps", "create", "boss", "--admin")
+    _tongtu(env, "apps", "limits", "shop", "--qps", "5", "--daily", "1000")
+    listed = _tongtu(env, "apps", "list").stdout.splitlines()
+    shop = next(line for line in listed if line.startswith("shop\t"))
+    assert creds["api_key"] in shop and "qps 5\t" in shop and "daily 1000\t" in shop
+    assert "active" in shop
+    boss = next(line for line in listed if line.startswith("boss\t"))
+    assert "\tadmin\t" in boss and "qps 100 (default)" in boss
+
+    rotated = json.loads(_tongtu(env, "apps", "rotate", "shop", "--json").stdout)
+    assert rotated["api_key"] == creds["api_key"]
+    assert rotated["secret_key"] != creds["secret_key"]
+    _tongtu(env, "apps", "revoke", "shop")
+    assert "REVOKED" in _tongtu(env, "apps", "list").stdout
+    missing = _tongtu(env, "apps", "revoke", "nobody", check=False)
+    assert missing.returncode == 1 and "216682" in missing.stderr

@@ -109,3 +109,16 @@ def test_ivf_sq8_finds_what_flat_finds_with_exact_scores(tmp_path: Path) -> None
         a = [(h.record.id, h.score) for h in flat.search(lib, query).hits]
         b = [(h.record.id, h.score) for h in ivf.search(lib, query).hits]
         assert a == b and a[0][0] == NAMES.index(name) + 1
+
+
+def test_local_features_setting_sets_what_is_stored(tmp_path: Path) -> None:
+    from tongtu.features import LocalFeatures
+
+    sizes = {}
+    for n in (500, 1000):
+        engine = _engine(tmp_path / str(n), local_features=n)
+        lib = engine.library("lib", create=True)
+        rec = engine.add(lib, Source(image=(PHOTOS / NAMES[3]).read_bytes()), "x").record
+        sizes[n] = len(LocalFeatures.from_bytes(engine.catalog.local_features([rec.id])[rec.id]))
+        engine.close()
+    assert sizes == {500: 500, 1000: 1000}
