@@ -122,3 +122,24 @@ def test_local_features_setting_sets_what_is_stored(tmp_path: Path) -> None:
         sizes[n] = len(LocalFeatures.from_bytes(engine.catalog.local_features([rec.id])[rec.id]))
         engine.close()
     assert sizes == {500: 500, 1000: 1000}
+
+
+def test_index_is_saved_in_the_background_every_so_many_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    monkeypatch.setattr("tongtu.engine.SAVE_EVERY", 3)
+    engine = _engine(tmp_path)
+    lib = engine.library("lib", create=True)
+    saved = tmp_path / "index" / "lib-1.json"
+    for name in NAMES[:4]:
+        engine.add(lib, Source(image=(PHOTOS / name).read_bytes()), name)
+    deadline = time.monotonic() + 30
+    while not saved.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert saved.exists()  # written without a close
+    with monkeypatch.context() as m:
+        _no_rebuild(m)
+        again = _engine(tmp_path)  # the saved index is used, the journal after it replayed
+        assert len(again._indexes[1]) == 4

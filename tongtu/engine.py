@@ -136,6 +136,7 @@ class Engine:
         self._indexes: dict[int, FaissIndex] = {}
         self._seq = 0
         self._sync_lock = threading.Lock()
+        self._saving = threading.Lock()
         self._rebuild()
 
     @classmethod
@@ -593,22 +594,26 @@ class Engine:
             self._seq = entries[-1].seq
             for lib_id in self._indexes:
                 self._covered[lib_id] = max(self._covered.get(lib_id, 0), self._seq)
-            due = self._seq - self._saved_seq >= SAVE_EVERY
-        if due:
-            self.save_indexes()
+            due = self._seq - self._saved_seq >= SAVE_EVERY and not self._saving.locked()
+        if due:  # in the background: the request that crossed the mark does not wait
+            threading.Thread(target=self.save_indexes, daemon=True).start()
 
     def save_indexes(self) -> None:
         """Persist every library's index with the journal position it includes."""
-        instance = self.catalog.instance()
-        with self._sync_lock:
-            seq = self._seq
-            for lib in self.catalog.libraries():
-                index = self._indexes.get(lib.id)
-                if index is None:
-                    continue
-                meta = IndexMeta(lib.id, seq, len(index), index.kind, lib.model, instance)
+        with self._saving:
+            instance = self.catalog.instance()
+            with self._sync_lock:  # a consistent position: no journal entry applied meanwhile
+                seq = self._seq
+                jobs = [
+                    (lib, self._indexes[lib.id], len(self._indexes[lib.id]))
+                    for lib in self.catalog.libraries()
+                    if lib.id in self._indexes
+                ]
+                copies = [(lib, index.copy(), n) for lib, index, n in jobs]
+                self._saved_seq = seq
+            for lib, index, n in copies:
+                meta = IndexMeta(lib.id, seq, n, index.kind, lib.model, instance)
                 index.save(self._index_path(lib.id), meta)
-            self._saved_seq = seq
 
     def close(self) -> None:
         # A read-only data directory: the index is rebuilt next time.

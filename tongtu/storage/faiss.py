@@ -177,6 +177,11 @@ class FaissIndex:
 
     # persistence ---------------------------------------------------------------------
 
+    def copy(self) -> FaissIndex:
+        """A copy in memory (quick), so that writing it to disk holds up no search."""
+        with self._lock:
+            return FaissIndex(self._dim, self.kind, faiss.clone_index(self._index))
+
     def save(self, path: Path, meta: IndexMeta) -> None:
         """Write the index and its meta atomically (a crash leaves the old pair)."""
         path.parent.mkdir(parents=True, exist_ok=True)
