@@ -104,7 +104,10 @@ def _stretch(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
     ORB's binary tests compare pixels, so a linear stretch leaves descriptors as they are,
     but its corner detector has a fixed contrast threshold: a foggy or faded picture
     (grey levels 27..67) yields 2 corners before and ~600 after, enough to verify."""
-    lo, hi = np.percentile(gray, (0.5, 99.5))
+    # Percentiles from the histogram: a sort of the pixels costs 10x more.
+    cdf = np.cumsum(np.bincount(gray.ravel(), minlength=256)) / gray.size
+    lo = float(np.searchsorted(cdf, 0.005))
+    hi = float(np.searchsorted(cdf, 0.995))
     if hi - lo < 8 or (lo <= 2 and hi >= 253):
         return gray
     lut = np.clip((np.arange(256, dtype=np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)
