@@ -31,7 +31,15 @@ from tongtu.errors import (
     MissingParam,
     TongtuError,
 )
-from tongtu.features import DIM, Extractor, LocalFeatures, QueryFeatures, model_id, verify
+from tongtu.features import (
+    DIM,
+    Extractor,
+    LocalFeatures,
+    QueryFeatures,
+    model_id,
+    shrink,
+    verify,
+)
 from tongtu.features.local import Match
 from tongtu.features.score import MatchKind, match_kind, score
 from tongtu.fetch import Fetcher
@@ -215,8 +223,10 @@ class Engine:
                 pic = self.load(source)
                 if self.catalog.image_by_sign(lib.id, pic.cont_sign) is not None:
                     return ItemExists(pic.cont_sign)
-                feats = self._extractor.reference(pic.rgb)
+                small = shrink(pic.rgb)  # one resize of the full picture serves all below
+                feats = self._extractor.reference(small)
                 side = self.settings.thumbnail_side
+                thumb_from = small if side <= max(small.shape[:2]) else pic.rgb
                 return NewImage(
                     pic.cont_sign,
                     brief,
@@ -224,7 +234,7 @@ class Engine:
                     (pic.width, pic.height),
                     feats.embedding,
                     feats.local.to_bytes(),
-                    thumbnail_jpeg(pic.rgb, side) if side > 0 else None,
+                    thumbnail_jpeg(thumb_from, side) if side > 0 else None,
                 )
             except TongtuError as exc:
                 return exc

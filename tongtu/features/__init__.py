@@ -33,6 +33,7 @@ __all__ = [
     "QueryFeatures",
     "ReferenceFeatures",
     "model_id",
+    "shrink",
     "verify",
 ]
 
@@ -66,6 +67,21 @@ class QueryFeatures:
     @cached_property
     def matcher_flipped(self) -> faiss.IndexBinaryFlat:
         return binary_index(self.local_flipped)
+
+
+# Every feature works on at most this many pixels a side (descriptor 864, ORB 800,
+# thumbnail 512 by default): one area-resize of a large picture serves them all.
+WORK_MAX = 1024
+
+
+def shrink(rgb: NDArray[np.uint8], side: int = WORK_MAX) -> NDArray[np.uint8]:
+    """The picture with its longer side at most `side` (area-averaged), else itself."""
+    h, w = rgb.shape[:2]
+    if max(h, w) <= side:
+        return rgb
+    scale = side / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
 
 
 _LOCAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tongtu-local")
