@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TONGTU_DATA_DIR ?= ./tongtu-data
 
-.PHONY: venv run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-load fuzz clean
+.PHONY: venv browser run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-load fuzz clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -11,8 +11,11 @@ venv:
 run: venv
 	$(VENV)/bin/tongtu serve
 
-test: venv lint
+test: venv lint browser
 	$(PY) -m pytest -q
+
+browser:
+	@scripts/chromium.sh
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
