@@ -50,18 +50,24 @@ def _engine() -> Any:
 
 def _library_name(engine: Any, name: str | None) -> str:
     """--library, else TONGTU_LIBRARY, else the only library, else 'default'."""
+    return _choose_library(
+        name, lambda: [lib.name for lib in engine.catalog.libraries()], "default"
+    )
+
+
+def _choose_library(name: str | None, names: Callable[[], list[str]], none: str | None) -> str:
+    """--library, else TONGTU_LIBRARY, else the only one of `names()`, else `none`."""
+    name = name or os.environ.get("TONGTU_LIBRARY")
     if name:
         return name
-    env = os.environ.get("TONGTU_LIBRARY")
-    if env:
-        return env
-    libs = engine.catalog.libraries()
-    if len(libs) == 1:
-        return str(libs[0].name)
-    if len(libs) > 1:
-        names = ", ".join(lib.name for lib in libs)
-        raise click.UsageError(f"several libraries exist ({names}): pass --library")
-    return "default"
+    found = names()
+    if len(found) == 1:
+        return found[0]
+    if not found and none is not None:
+        return none
+    if not found:
+        raise click.UsageError("there is no library: pass --library")
+    raise click.UsageError(f"several libraries exist ({', '.join(found)}): pass --library")
 
 
 library_option = click.option(
@@ -99,14 +105,7 @@ def main(
 
 
 def _remote_library(client: Client, name: str | None) -> str:
-    name = name or os.environ.get("TONGTU_LIBRARY")
-    if name:
-        return name
-    libs = client.libraries()
-    if len(libs) == 1:
-        return libs[0].name
-    names = ", ".join(lib.name for lib in libs) or "none"
-    raise click.UsageError(f"the app may use several libraries ({names}): pass --library")
+    return _choose_library(name, lambda: [lib.name for lib in client.libraries()], None)
 
 
 def _remote_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:

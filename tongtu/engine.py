@@ -241,9 +241,8 @@ class Engine:
 
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             pending: list[tuple[int, NewImage | TongtuError, str, Sequence[int]]] = []
-            stream = enumerate(items)
             window: deque[tuple[int, Future[NewImage | TongtuError], str, Sequence[int]]] = deque()
-            for pos, item in stream:
+            for pos, item in enumerate(items):
                 window.append((pos, pool.submit(prepare, item), item[1], item[2]))
                 while len(window) > workers * 2:
                     p, fut, brief, tags = window.popleft()
@@ -397,13 +396,11 @@ class Engine:
         timings["features"] = time.perf_counter() - t
         t = time.perf_counter()
         cosine = float(np.dot(query.embedding, ref.embedding))
-        hit = self._judge(query, ref.local, cosine)
+        s, match = self._judge(query, ref.local, cosine)
         timings["verification"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
-        if hit is None:
-            s = score(cosine, verify(query.local, ref.local))
+        if s < self.settings.threshold:
             return Comparison(False, round(s, 4), None, round(cosine, 4), (), (), timings)
-        s, match = hit
         return Comparison(
             True,
             round(s, 4),
@@ -507,9 +504,8 @@ class Engine:
             if image_id not in stored:
                 continue  # deleted since the index answered
             record, blob = stored[image_id]
-            judged = self._judge(query, LocalFeatures.from_bytes(blob), cosine)
-            if judged is not None:
-                s, match = judged
+            s, match = self._judge(query, LocalFeatures.from_bytes(blob), cosine)
+            if s >= self.settings.threshold:
                 hits[image_id] = Hit(
                     record, round(s, 4), match_kind(match), match.query_region, match.ref_region
                 )
@@ -518,14 +514,15 @@ class Engine:
 
     def _judge(
         self, query: QueryFeatures, ref: LocalFeatures, cosine: float
-    ) -> tuple[float, Match] | None:
-        """(score, match) when the reference is the same picture as the query."""
+    ) -> tuple[float, Match]:
+        """The score of the reference against the query and the match behind it; the
+        mirrored query is tried too when the plain one falls short."""
         match = verify(query.local, ref, query.matcher)
         s = score(cosine, match)
         if s < self.settings.threshold and cosine >= FLIP_MIN_COSINE:
             match = _best(match, verify(query.local_flipped, ref, query.matcher_flipped))
             s = score(cosine, match)
-        return (s, match) if s >= self.settings.threshold else None
+        return s, match
 
     # the vector index follows the catalog's journal ------------------------------------
 

@@ -250,6 +250,14 @@ def _source(fields: Fields, image_key: str = "image", url_key: str = "url") -> S
     return Source(url=url) if url else Source()
 
 
+def _new_image(fields: Fields) -> tuple[Source, str, tuple[int, ...]]:
+    """What to add: the image (or its url), brief and tags of one add."""
+    source = _source(fields)
+    if not source.given:
+        raise MissingParam("image or url is required")
+    return source, parse_brief(text(fields, "brief")) or "", parse_tags(tags_text(fields)) or ()
+
+
 def _on_duplicate(value: str | None) -> OnDuplicate:
     if value is None or value == "":
         return OnDuplicate.REJECT
@@ -381,13 +389,9 @@ async def add_image(name: str, request: Request, response: Response) -> AddOut:
 
     def run() -> AddOut:
         lib = _library(request, name)
-        engine = _engine(request)
-        source = _source(fields)
-        if not source.given:
-            raise MissingParam("image or url is required")
-        brief = parse_brief(text(fields, "brief")) or ""
-        tags = parse_tags(tags_text(fields)) or ()
-        added = engine.add(lib, source, brief, tags, _on_duplicate(text(fields, "on_duplicate")))
+        source, brief, tags = _new_image(fields)
+        on_dup = _on_duplicate(text(fields, "on_duplicate"))
+        added = _engine(request).add(lib, source, brief, tags, on_dup)
         return AddOut(status=added.status, image=ImageOut.of(added.record))  # type: ignore[arg-type]
 
     out = await run_in_threadpool(run)
@@ -417,12 +421,7 @@ async def add_images(name: str, request: Request) -> BatchOut:
         valid: list[tuple[int, tuple[Source, str, tuple[int, ...]]]] = []
         for index, item in enumerate(items):
             try:
-                source = _source(item)
-                if not source.given:
-                    raise MissingParam("image or url is required")
-                brief = parse_brief(text(item, "brief")) or ""
-                tags = parse_tags(tags_text(item)) or ()
-                valid.append((index, (source, brief, tags)))
+                valid.append((index, _new_image(item)))
             except TongtuError as exc:
                 results[index] = _item_error(index, exc)
         for pos, outcome in engine.add_many(lib, [v for _, v in valid], on_dup):

@@ -66,11 +66,6 @@ class Descriptor:
             raise ExtractionError("descriptor is empty")
         return np.asarray(vec / norm, dtype=np.float32)
 
-    def embed_many(self, images: list[NDArray[np.uint8]]) -> NDArray[np.float32]:
-        if not images:
-            return np.zeros((0, DIM), dtype=np.float32)
-        return np.stack([self.embed(im) for im in images]).astype(np.float32)
-
 
 def _resize_for_descriptor(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
     h, w = rgb.shape[:2]
