@@ -143,3 +143,12 @@ def test_index_is_saved_in_the_background_every_so_many_writes(
         _no_rebuild(m)
         again = _engine(tmp_path)  # the saved index is used, the journal after it replayed
         assert len(again._indexes[1]) == 4
+
+
+def test_auto_index_kind_switches_at_the_documented_size() -> None:
+    from tongtu.storage.faiss import IVF_FROM, choose_kind
+
+    assert IVF_FROM == 100_000  # README, TONGTU_INDEX
+    assert choose_kind("auto", IVF_FROM - 1) == "flat"
+    assert choose_kind("auto", IVF_FROM) == "ivf_sq8"
+    assert choose_kind("flat", 10**7) == "flat" and choose_kind("ivf_sq8", 10) == "ivf_sq8"
