@@ -184,7 +184,7 @@ def scale(
         engine = Engine.open(settings)
         cold = time.perf_counter() - t
         lib = engine.library("perf")
-        kind = engine._indexes[lib.id].kind
+        kind = engine.vectors.kind(lib.id)
         index_mb = (root / "index" / f"lib-{lib.id}.faiss").stat().st_size / 1e6
 
         # Floor: decode + one descriptor of each query.

@@ -34,7 +34,7 @@ def _no_rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kw: object) -> None:
         raise AssertionError("the index was rebuilt from the catalog")
 
-    monkeypatch.setattr("tongtu.storage.sqlite.SqliteCatalog.snapshot", refuse)
+    monkeypatch.setattr("tongtu.storage.sql.SqlCatalog.snapshot", refuse)
 
 
 def _found(engine: Engine, name: str) -> list[str]:
@@ -60,7 +60,7 @@ def test_saved_index_is_used_and_follows_later_writes(
         engine = _engine(tmp_path)
         assert _found(engine, NAMES[5])[0] == NAMES[5]
         assert NAMES[0] not in _found(engine, NAMES[0])  # the delete is replayed too
-        assert len(engine._indexes[1]) == 5
+        assert engine.vectors.size(1) == 5
     assert check(tmp_path / "catalog.db").clean
 
 
@@ -102,7 +102,7 @@ def test_ivf_sq8_finds_what_flat_finds_with_exact_scores(tmp_path: Path) -> None
     _fill(tmp_path, NAMES)
     flat = _engine(tmp_path, index="flat")
     ivf = _engine(tmp_path, index="ivf_sq8")
-    assert ivf._indexes[1].kind == "ivf_sq8" and flat._indexes[1].kind == "flat"
+    assert ivf.vectors.kind(1) == "ivf_sq8" and flat.vectors.kind(1) == "flat"
     lib = flat.library("lib")
     for name in NAMES[::3]:
         query = Source(image=jpeg(open_photo(name), 70))
@@ -129,7 +129,7 @@ def test_index_is_saved_in_the_background_every_so_many_writes(
 ) -> None:
     import time
 
-    monkeypatch.setattr("tongtu.engine.SAVE_EVERY", 3)
+    monkeypatch.setattr("tongtu.storage.vectors.SAVE_EVERY", 3)
     engine = _engine(tmp_path)
     lib = engine.library("lib", create=True)
     saved = tmp_path / "index" / "lib-1.json"
@@ -142,7 +142,7 @@ def test_index_is_saved_in_the_background_every_so_many_writes(
     with monkeypatch.context() as m:
         _no_rebuild(m)
         again = _engine(tmp_path)  # the saved index is used, the journal after it replayed
-        assert len(again._indexes[1]) == 4
+        assert again.vectors.size(1) == 4
 
 
 def test_auto_index_kind_switches_at_the_documented_size() -> None:

@@ -20,7 +20,7 @@ from tongtu.errors import (
     TokenInvalid,
 )
 from tongtu.storage.base import AppRecord
-from tongtu.storage.sqlite import SqliteCatalog
+from tongtu.storage.sql import SqlCatalog
 
 __all__ = ["Apps", "NewApp", "Token"]
 
@@ -42,7 +42,7 @@ class Token:
 
 
 class Apps:
-    def __init__(self, catalog: SqliteCatalog, token_ttl: int) -> None:
+    def __init__(self, catalog: SqlCatalog, token_ttl: int) -> None:
         self._catalog = catalog
         self._ttl = token_ttl
 

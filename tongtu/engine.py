@@ -10,15 +10,12 @@ serialises writes, and each vector index follows the catalog's journal.
 
 from __future__ import annotations
 
-import contextlib
-import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
-from pathlib import Path
 
 import numpy as np
 
@@ -46,9 +43,9 @@ from tongtu.fetch import Fetcher
 from tongtu.imaging import Picture, decode_image, thumbnail_jpeg
 from tongtu.params import MAX_RESULTS
 from tongtu.settings import Settings
-from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage, TagFilter
-from tongtu.storage.faiss import FaissIndex, IndexMeta, choose_kind
-from tongtu.storage.sqlite import SqliteCatalog
+from tongtu.storage import open_catalog, open_vectors
+from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage, TagFilter, VectorStore
+from tongtu.storage.sql import SqlCatalog
 
 __all__ = [
     "Added",
@@ -67,9 +64,6 @@ _FULL = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
 # the shared photos): the mirrored query's features are tried only where the descriptor
 # already says "maybe", which halves the verification cost of non-matching candidates.
 FLIP_MIN_COSINE = 0.35
-# The indexes are saved at shutdown and every this many journal entries, so a restart
-# after a crash replays at most this many.
-SAVE_EVERY = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,26 +126,29 @@ class Engine:
     def __init__(
         self,
         settings: Settings,
-        catalog: SqliteCatalog,
+        catalog: SqlCatalog,
+        vectors: VectorStore,
         extractor: Extractor,
         fetcher: Fetcher,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
+        self.vectors = vectors
         self._extractor = extractor
         self._fetcher = fetcher
         self._model = model_id(settings.model)
-        self._indexes: dict[int, FaissIndex] = {}
-        self._seq = 0
-        self._sync_lock = threading.Lock()
-        self._saving = threading.Lock()
-        self._rebuild()
+
+    @property
+    def cold_start(self) -> float:
+        return self.vectors.cold_start
 
     @classmethod
     def open(cls, settings: Settings) -> Engine:
+        catalog = open_catalog(settings)
         return cls(
             settings,
-            SqliteCatalog(settings.db_path),
+            catalog,
+            open_vectors(settings, catalog, DIM),
             Extractor.from_model(
                 settings.model, settings.resolved_threads(), settings.local_features
             ),
@@ -329,10 +326,7 @@ class Engine:
     def delete_library(self, lib: LibraryRecord) -> int:
         deleted = self.catalog.delete_library(lib.id)
         self.sync()
-        with self._sync_lock:
-            self._indexes.pop(lib.id, None)
-        for path in (self._index_path(lib.id), self._index_path(lib.id).with_suffix(".json")):
-            path.unlink(missing_ok=True)
+        self.vectors.drop_library(lib.id)
         return deleted
 
     def delete(self, lib: LibraryRecord, cont_signs: Sequence[str]) -> int:
@@ -357,14 +351,13 @@ class Engine:
         pic = self.load(source)
         timings["decode"] = time.perf_counter() - t0
         tag_filter = TagFilter(tuple(tags), any_tag) if tags else None
-        allowed = self.catalog.ids_with_tags(lib.id, tag_filter) if tag_filter else None
         wanted = min(pn + rn, MAX_RESULTS)
 
         hits: dict[int, Hit] = {}
         counts = {"exact": 0, "candidates": 0, "verified": 0, "matched": 0}
         t = time.perf_counter()
         exact = self.catalog.image_by_sign(lib.id, pic.cont_sign)
-        if exact is not None and (allowed is None or exact.id in set(allowed.tolist())):
+        if exact is not None and (tag_filter is None or tag_filter.accepts(exact.tags)):
             hits[exact.id] = Hit(exact, 1.0, MatchKind.EXACT, _FULL, _FULL)
             counts["exact"] = 1
         timings["exact"] = time.perf_counter() - t
@@ -373,9 +366,7 @@ class Engine:
         query = self._extractor.query(pic.rgb)
         timings["features"] = time.perf_counter() - t
         self.sync()
-        index = self._indexes.get(lib.id)
-        if index is not None and len(index) > 0:
-            self._candidates(index, query, allowed, wanted, hits, timings, counts)
+        self._candidates(lib.id, query, tag_filter, wanted, hits, timings, counts)
 
         ranked = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))[:MAX_RESULTS]
         page = ranked[pn : pn + rn][: max(0, MAX_RESULTS - pn)]
@@ -447,9 +438,9 @@ class Engine:
 
     def _candidates(
         self,
-        index: FaissIndex,
+        library_id: int,
         query: QueryFeatures,
-        allowed: np.ndarray | None,
+        tags: TagFilter | None,
         wanted: int,
         hits: dict[int, Hit],
         timings: dict[str, float],
@@ -462,9 +453,7 @@ class Engine:
         timings.setdefault("verification", 0.0)
         while True:
             t = time.perf_counter()
-            cosines, ids = index.search(query.embedding, k, allowed)
-            if not index.exact:  # quantised scores: re-rank with the exact descriptors
-                cosines, ids = self._rerank(query, ids)
+            cosines, ids = self.vectors.search(library_id, query.embedding, k, tags)
             timings["candidates"] += time.perf_counter() - t
             counts["candidates"] = len(ids)
             fresh = [
@@ -483,15 +472,6 @@ class Engine:
             if not dense or len(ids) < k or len(hits) >= wanted or k >= MAX_RESULTS * 2:
                 return
             k *= 2
-
-    def _rerank(self, query: QueryFeatures, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        vectors = self.catalog.embeddings(ids.tolist())
-        kept = np.array([i for i in ids.tolist() if i in vectors], dtype=np.int64)
-        if len(kept) == 0:
-            return np.zeros(0, np.float32), kept
-        exact = np.stack([vectors[i] for i in kept.tolist()]) @ query.embedding
-        order = np.argsort(-exact, kind="stable")
-        return exact[order].astype(np.float32), kept[order]
 
     def _verify(
         self, query: QueryFeatures, candidates: list[tuple[int, float]], hits: dict[int, Hit]
@@ -524,108 +504,19 @@ class Engine:
             s = score(cosine, match)
         return s, match
 
-    # the vector index follows the catalog's journal ------------------------------------
-
-    def _index_path(self, library_id: int) -> Path:
-        return self.settings.data_dir / "index" / f"lib-{library_id}.faiss"
-
-    def _rebuild(self) -> None:
-        """Load each library's saved index when it is current for this catalog, else
-        build it from the catalog; then replay the journal written since."""
-        t = time.perf_counter()
-        instance = self.catalog.instance()
-        last = self.catalog.last_seq()
-        libs = self.catalog.libraries()
-        with self._sync_lock:
-            self._indexes.clear()
-            self._covered: dict[int, int] = {}
-            stale = []
-            for lib in libs:
-                loaded = FaissIndex.load(self._index_path(lib.id), DIM)
-                if loaded is not None:
-                    index, meta = loaded
-                    kind = choose_kind(self.settings.index, meta.count)
-                    if (
-                        meta.library_id == lib.id
-                        and meta.catalog == instance
-                        and meta.model == lib.model
-                        and meta.seq <= last
-                        and meta.kind == kind
-                    ):
-                        self._indexes[lib.id] = index
-                        self._covered[lib.id] = meta.seq
-                        continue
-                stale.append(lib.id)
-            if stale:
-                seq, snap = self.catalog.snapshot(stale)
-                for lib_id, (ids, vecs) in snap.items():
-                    kind = choose_kind(self.settings.index, len(ids))
-                    self._indexes[lib_id] = FaissIndex.build(DIM, kind, ids, vecs)
-                    self._covered[lib_id] = seq
-            self._seq = min(self._covered.values(), default=last)
-            self._saved_seq = self._seq
-        self.sync()
-        # A loaded index must hold exactly the catalog's images once the journal is
-        # replayed; one that does not (a copied or damaged file) is rebuilt.
-        for lib in libs:
-            if len(self._indexes.get(lib.id, ())) != self.catalog.count(lib.id):
-                self._rebuild_library(lib.id)
-        self.cold_start = time.perf_counter() - t
-
-    def _rebuild_library(self, library_id: int) -> None:
-        with self._sync_lock:
-            seq, snap = self.catalog.snapshot([library_id])
-            ids, vecs = snap[library_id]
-            kind = choose_kind(self.settings.index, len(ids))
-            self._indexes[library_id] = FaissIndex.build(DIM, kind, ids, vecs)
-            self._covered[library_id] = seq
-        self.sync()
+    # the vector store follows the catalog's journal ----------------------------------
 
     def sync(self) -> None:
         """Apply every catalog write since the last sync (from any process)."""
-        with self._sync_lock:
-            entries = self.catalog.journal_since(self._seq)
-            if not entries:
-                return
-            added = [e.image_id for e in entries if e.added]
-            vectors = self.catalog.embeddings(added) if added else {}
-            for e in entries:
-                if e.seq <= self._covered.get(e.library_id, -1):
-                    continue  # already in this library's index (a saved or built one)
-                index = self._indexes.setdefault(e.library_id, FaissIndex(DIM))
-                ids = np.array([e.image_id], dtype=np.int64)
-                if e.added and e.image_id in vectors:
-                    index.add(ids, vectors[e.image_id][None])
-                elif not e.added:
-                    index.remove(ids)
-            self._seq = entries[-1].seq
-            for lib_id in self._indexes:
-                self._covered[lib_id] = max(self._covered.get(lib_id, 0), self._seq)
-            due = self._seq - self._saved_seq >= SAVE_EVERY and not self._saving.locked()
-        if due:  # in the background: the request that crossed the mark does not wait
-            threading.Thread(target=self.save_indexes, daemon=True).start()
+        self.vectors.sync()
 
     def save_indexes(self) -> None:
-        """Persist every library's index with the journal position it includes."""
-        with self._saving:
-            instance = self.catalog.instance()
-            with self._sync_lock:  # a consistent position: no journal entry applied meanwhile
-                seq = self._seq
-                jobs = [
-                    (lib, self._indexes[lib.id], len(self._indexes[lib.id]))
-                    for lib in self.catalog.libraries()
-                    if lib.id in self._indexes
-                ]
-                copies = [(lib, index.copy(), n) for lib, index, n in jobs]
-                self._saved_seq = seq
-            for lib, index, n in copies:
-                meta = IndexMeta(lib.id, seq, n, index.kind, lib.model, instance)
-                index.save(self._index_path(lib.id), meta)
+        save = getattr(self.vectors, "save", None)
+        if save is not None:
+            save()
 
     def close(self) -> None:
-        # A read-only data directory: the index is rebuilt next time.
-        with contextlib.suppress(OSError):
-            self.save_indexes()
+        self.vectors.close()
         self.catalog.close()
 
 

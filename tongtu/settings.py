@@ -22,6 +22,47 @@ class Settings(BaseSettings):
         default=Path("./tongtu-data"),
         description="Directory holding the catalog (SQLite) and everything derived from it.",
     )
+    catalog: str = Field(
+        default="",
+        description=(
+            "Where the catalog lives: `sqlite:///path.db` or `postgresql://user@host/db` "
+            "(scale-out, docs/deploy.md). Empty = SQLite `catalog.db` in the data directory."
+        ),
+    )
+    vectors: str = Field(
+        default="faiss",
+        description=(
+            "Where the vectors live: `faiss` (in each process, saved in the data "
+            "directory), `milvus:///abs/path/milvus.db` (milvus-lite in this process) or "
+            "`milvus://host:19530` (a Milvus server or cluster, shared by every worker)."
+        ),
+    )
+    milvus_collection: str = Field(
+        default="tongtu_images", description="Milvus collection holding every library."
+    )
+    milvus_index: str = Field(
+        default="HNSW",
+        pattern="^(HNSW|IVF_SQ8|IVF_FLAT|FLAT|DISKANN|AUTOINDEX)$",
+        description=(
+            "Milvus index type: `HNSW` (default), `IVF_SQ8` (quantised, shortlist "
+            "re-ranked exactly), `IVF_FLAT`, `FLAT`, `DISKANN` (a cluster with local "
+            "disks) or `AUTOINDEX` (Zilliz Cloud). Set when the collection is created."
+        ),
+    )
+    milvus_index_params: dict[str, int | float | str] = Field(
+        default_factory=dict,
+        description=(
+            'Build parameters of the Milvus index, JSON (e.g. `{"M": 16, '
+            '"efConstruction": 200}`); empty = tongtu\'s defaults for the type.'
+        ),
+    )
+    milvus_search_params: dict[str, int | float | str] = Field(
+        default_factory=dict,
+        description=(
+            'Search parameters of the Milvus index, JSON (e.g. `{"ef": 128}` or '
+            '`{"nprobe": 32}`); empty = tongtu\'s defaults for the type.'
+        ),
+    )
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
     port: int = Field(default=8000, description="Port the server listens on.")
     model: str = Field(

@@ -23,7 +23,8 @@ __all__ = [
     "LibraryRecord",
     "NewImage",
     "TagFilter",
-    "VectorIndex",
+    "VectorStore",
+    "exact_cosines",
 ]
 
 
@@ -81,6 +82,12 @@ class TagFilter:
     tags: tuple[int, ...]
     any_of: bool = False
 
+    def accepts(self, tags: Sequence[int]) -> bool:
+        have = set(tags)
+        if self.any_of:
+            return any(t in have for t in self.tags)
+        return all(t in have for t in self.tags)
+
 
 @dataclass(frozen=True, slots=True)
 class JournalEntry:
@@ -88,6 +95,7 @@ class JournalEntry:
     library_id: int
     image_id: int
     added: bool  # False: deleted
+    retag: bool = False  # the image's tags changed (it was added before)
 
 
 class Catalog(Protocol):
@@ -133,10 +141,38 @@ class Catalog(Protocol):
     def last_seq(self) -> int: ...
 
 
-class VectorIndex(Protocol):
-    def add(self, ids: NDArray[np.int64], vectors: NDArray[np.float32]) -> None: ...
-    def remove(self, ids: NDArray[np.int64]) -> None: ...
+class VectorStore(Protocol):
+    """The descriptors, searchable: derived from the catalog, following its journal.
+
+    `sync` applies every catalog write since the last one (from any process); the engine
+    calls it after each of its writes and before each search, so a write acknowledged
+    by any process is visible to the next search anywhere."""
+
+    url: str
+    cold_start: float  # seconds the store took to open (load or rebuild)
+
+    def sync(self) -> None: ...
     def search(
-        self, vector: NDArray[np.float32], k: int, allowed: NDArray[np.int64] | None
-    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]: ...
-    def __len__(self) -> int: ...
+        self, library_id: int, vector: NDArray[np.float32], k: int, tags: TagFilter | None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        """Up to k (exact cosine, image id), best first; only images with the tags."""
+        ...
+
+    def size(self, library_id: int) -> int: ...
+    def kind(self, library_id: int) -> str: ...
+    def drop_library(self, library_id: int) -> None: ...
+    def close(self) -> None: ...
+
+
+def exact_cosines(
+    catalog: Catalog, vector: NDArray[np.float32], ids: NDArray[np.int64]
+) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+    """Re-rank a shortlist from a quantised index with the catalog's exact descriptors
+    (images deleted since the index answered drop out)."""
+    vectors = catalog.embeddings(ids.tolist())
+    kept = np.array([i for i in ids.tolist() if i in vectors], dtype=np.int64)
+    if len(kept) == 0:
+        return np.zeros(0, np.float32), kept
+    exact = np.stack([vectors[i] for i in kept.tolist()]) @ vector
+    order = np.argsort(-exact, kind="stable")
+    return exact[order].astype(np.float32), kept[order]

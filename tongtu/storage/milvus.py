@@ -1,0 +1,229 @@
+"""The shared vector store: Milvus (a server, a cluster, or milvus-lite in-process).
+
+One collection holds every library: `id` (the catalog's image id), `library` (the
+partition key), `tags` (an ARRAY filtered inside the search) and `vector`. Milvus
+follows the catalog's journal like the embedded store, but it is shared: the position
+it has applied is kept in the catalog (`meta`), and one process at a time applies the
+entries after it, under a catalog-wide lock. A write is applied before the engine
+acknowledges it, so every worker's next search sees it.
+
+Searches use consistency level `Strong`: Milvus waits until every insert and delete
+acknowledged before the search is visible to it (read-your-writes across workers). It
+costs a wait for the latest timestamp on each search (milliseconds on an idle cluster,
+up to the sync interval under heavy writes); `Bounded` would skip it but could serve a
+deleted image for a moment, which tongtu never does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from tongtu.errors import ConfigError
+from tongtu.storage.base import JournalEntry, TagFilter, exact_cosines
+from tongtu.storage.sql import SqlCatalog
+
+__all__ = ["MilvusVectors"]
+
+_INDEX_DEFAULTS: dict[str, dict[str, Any]] = {
+    "HNSW": {"M": 16, "efConstruction": 200},
+    "IVF_SQ8": {"nlist": 1024},
+    "IVF_FLAT": {"nlist": 1024},
+    "FLAT": {},
+    "DISKANN": {},
+    "AUTOINDEX": {},
+}
+# Scores from these are quantised: the shortlist is re-ranked with exact descriptors.
+_QUANTISED = {"IVF_SQ8", "DISKANN", "AUTOINDEX"}
+_BATCH = 500
+
+
+def _search_defaults(index_type: str, k: int) -> dict[str, Any]:
+    if index_type == "HNSW":
+        return {"ef": max(64, 2 * k)}
+    if index_type.startswith("IVF"):
+        return {"nprobe": 32}
+    if index_type == "DISKANN":
+        return {"search_list": max(100, 2 * k)}
+    return {}
+
+
+class MilvusVectors:
+    def __init__(
+        self,
+        url: str,
+        catalog: SqlCatalog,
+        dim: int,
+        collection: str = "tongtu_images",
+        index_type: str = "HNSW",
+        index_params: dict[str, Any] | None = None,
+        search_params: dict[str, Any] | None = None,
+    ) -> None:
+        try:
+            from pymilvus import MilvusClient
+        except ImportError as exc:  # pragma: no cover - an install without the extra
+            raise ConfigError("Milvus needs pymilvus: pip install 'tongtu[scale]'") from exc
+        t = time.perf_counter()
+        self.url = url
+        self._catalog = catalog
+        self._dim = dim
+        self._name = collection
+        self._index_type = index_type
+        self._index_params = {**_INDEX_DEFAULTS.get(index_type, {}), **(index_params or {})}
+        self._search_params = dict(search_params or {})
+        self._mark_key = f"vectors:{url}#{collection}"
+        self._lock = threading.Lock()
+        self._known = 0  # the journal position this process knows to be applied
+        rest = url.removeprefix("milvus://")
+        uri = rest if rest.startswith("/") else f"http://{rest}"
+        try:
+            self._client = MilvusClient(uri)
+            self._ensure_collection()
+        except ConfigError:
+            raise
+        except Exception as exc:  # pymilvus raises its own MilvusException and gRPC errors
+            raise ConfigError(f"cannot open the Milvus store {url!r}: {exc}") from exc
+        self.sync()
+        self.cold_start = time.perf_counter() - t
+
+    def _ensure_collection(self) -> None:
+        from pymilvus import DataType
+
+        if self._client.has_collection(self._name):
+            self._client.load_collection(self._name)
+            return
+        schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        schema.add_field("library", DataType.INT64)
+        schema.add_field("tags", DataType.ARRAY, element_type=DataType.INT64, max_capacity=2)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=self._dim)
+        index = self._client.prepare_index_params()
+        index.add_index(
+            "vector", index_type=self._index_type, metric_type="IP", params=self._index_params
+        )
+        index.add_index("library", index_type="INVERTED")
+        self._client.create_collection(
+            self._name, schema=schema, index_params=index, consistency_level="Strong"
+        )
+
+    # following the journal ----------------------------------------------------------
+
+    def sync(self) -> None:
+        """Apply the journal after the shared mark. Cheap when nothing is pending: one
+        read of the journal's end."""
+        with self._lock:
+            last = self._catalog.last_seq()
+            if last <= self._known:
+                return
+            with self._catalog.exclusive(self._mark_key):
+                mark = int(self._catalog.meta(self._mark_key) or 0)
+                while mark < last:
+                    entries = self._catalog.journal_since(mark)[:_BATCH]
+                    if not entries:
+                        break
+                    self._apply(entries)
+                    mark = entries[-1].seq
+                    self._catalog.set_meta(self._mark_key, str(mark))
+            self._known = max(mark, last)
+
+    def _apply(self, entries: Sequence[JournalEntry]) -> None:
+        """Replay entries in order. An add whose image is gone from the catalog is
+        skipped (its delete follows); replaying an applied entry changes nothing."""
+        upsert = [e.image_id for e in entries if e.added]
+        vectors = self._catalog.embeddings(upsert) if upsert else {}
+        records = self._catalog.images_by_id(upsert) if upsert else {}
+        rows: dict[int, dict[str, Any]] = {}
+        deletes: list[int] = []
+
+        def flush() -> None:
+            if rows:
+                self._client.upsert(self._name, list(rows.values()))
+                rows.clear()
+            if deletes:
+                self._client.delete(self._name, ids=list(deletes))
+                deletes.clear()
+
+        for e in entries:
+            if e.added:
+                if e.image_id in deletes:
+                    flush()  # keep the order: a delete before an add of the same id
+                rec = records.get(e.image_id)
+                vec = vectors.get(e.image_id)
+                if rec is not None and vec is not None:
+                    rows[e.image_id] = {
+                        "id": e.image_id,
+                        "library": e.library_id,
+                        "tags": list(rec.tags),
+                        "vector": vec.tolist(),
+                    }
+            else:
+                rows.pop(e.image_id, None)
+                deletes.append(e.image_id)
+        flush()
+
+    # searching -------------------------------------------------------------------------
+
+    def search(
+        self, library_id: int, vector: NDArray[np.float32], k: int, tags: TagFilter | None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
+        expr = f"library == {int(library_id)}"
+        if tags:
+            fn = "array_contains_any" if tags.any_of else "array_contains_all"
+            expr += f" and {fn}(tags, [{', '.join(str(int(t)) for t in tags.tags)}])"
+        params = {**_search_defaults(self._index_type, k), **self._search_params}
+        result = self._client.search(
+            self._name,
+            [np.asarray(vector, dtype=np.float32).tolist()],
+            limit=k,
+            filter=expr,
+            output_fields=["id"],
+            search_params={"metric_type": "IP", "params": params},
+            consistency_level="Strong",
+        )
+        hits = list(result[0]) if result else []
+        ids = np.array([int(h["id"]) for h in hits], dtype=np.int64)
+        cosines = np.array([float(h["distance"]) for h in hits], dtype=np.float32)
+        if self._index_type in _QUANTISED:
+            return exact_cosines(self._catalog, vector, ids)
+        order = np.lexsort((ids, -cosines))  # ties in id order, as the embedded store
+        return cosines[order], ids[order]
+
+    def size(self, library_id: int) -> int:
+        out = self._client.query(
+            self._name,
+            filter=f"library == {int(library_id)}",
+            output_fields=["count(*)"],
+            consistency_level="Strong",
+        )
+        return int(out[0]["count(*)"]) if out else 0
+
+    def ids(self, library_id: int) -> set[int]:
+        """Every image id stored for a library (`tongtu check`, tests)."""
+        out: set[int] = set()
+        it = self._client.query_iterator(
+            self._name,
+            filter=f"library == {int(library_id)}",
+            output_fields=["id"],
+            batch_size=1000,
+        )
+        try:
+            while batch := it.next():
+                out.update(int(r["id"]) for r in batch)
+        finally:
+            it.close()
+        return out
+
+    def kind(self, library_id: int) -> str:
+        return f"milvus {self._index_type}"
+
+    def drop_library(self, library_id: int) -> None:
+        self.sync()  # its images' deletes are in the journal
+        self._client.delete(self._name, filter=f"library == {int(library_id)}")
+
+    def close(self) -> None:
+        self._client.close()
