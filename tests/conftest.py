@@ -166,3 +166,42 @@ def open_photo(name: str) -> Image.Image:
     img = Image.open(PHOTOS / name)
     img.load()
     return img.convert("RGB")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A throw-away PostgreSQL cluster (Debian's package, scripts/postgres.sh): the URL
+    of its server; `new_database` gives each test a database of its own."""
+    import shutil
+    import tempfile
+
+    # Not under pytest's temp folder: as root the cluster runs as `postgres`, which must
+    # be able to reach it.
+    folder = Path(tempfile.mkdtemp(prefix="tongtu-pg-"))
+    script = str(ROOT / "scripts" / "postgres.sh")
+    url = subprocess.run(
+        [script, "start", str(folder), str(free_port())],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    yield url
+    subprocess.run([script, "stop", str(folder)], check=False, capture_output=True)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def new_database(postgres: str) -> Iterator[str]:
+    import uuid
+
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield postgres.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
