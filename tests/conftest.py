@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -53,6 +54,7 @@ class ServerProcess:
     port: int
     env: dict[str, str]
     proc: subprocess.Popen[bytes] | None = None
+    args: tuple[str, ...] = ()
 
     @property
     def base(self) -> str:
@@ -71,10 +73,11 @@ class ServerProcess:
     def start(self) -> None:
         log = (self.data_dir / "server.log").open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tongtu.cli", "serve", "--port", str(self.port)],
+            [sys.executable, "-m", "tongtu.cli", "serve", "--port", str(self.port), *self.args],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: workers included in kill()
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -88,9 +91,12 @@ class ServerProcess:
         raise RuntimeError("server did not start within 60 s")
 
     def kill(self) -> None:
-        """SIGKILL: no shutdown hook runs, as in a crash."""
+        """SIGKILL to the server and its workers: no shutdown hook runs, as in a crash."""
         if self.proc is not None:
-            self.proc.kill()
+            import signal
+
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=30)
             self.proc = None
 

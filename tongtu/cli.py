@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
-from tongtu.errors import ItemExists, TongtuError
+from tongtu.errors import ConfigError, ItemExists, TongtuError
 from tongtu.params import parse_brief, parse_tags
 from tongtu.settings import Settings
 
@@ -128,24 +128,50 @@ def _remote_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
 @main.command()
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", default=None, type=int, help="Port (default 8000).")
-def serve(host: str | None, port: int | None) -> None:
-    """Run the HTTP server (Baidu-compatible routes)."""
+@click.option(
+    "--workers",
+    default=1,
+    type=click.IntRange(1, 64),
+    show_default=True,
+    help="Server processes sharing the port. Each loads the model; with the scale-out "
+    "back ends they share the catalog and the vectors (docs/deploy.md).",
+)
+@_domain_errors
+def serve(host: str | None, port: int | None, workers: int) -> None:
+    """Run the HTTP server (Baidu-compatible routes, native API, console)."""
     import logging
 
     import uvicorn
 
     from tongtu.api import create_app
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from tongtu.maintenance import PID_FILE
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings = Settings(**overrides)  # type: ignore[arg-type]
-    app = create_app(settings)
+    if workers > 1 and settings.vectors.startswith("milvus:///"):
+        raise ConfigError(
+            "milvus-lite (TONGTU_VECTORS=milvus:///path) opens its data in one process only: "
+            "for several workers run `milvus-lite server --data-dir DIR --port 19530` (or a "
+            "Milvus server) and set TONGTU_VECTORS=milvus://127.0.0.1:19530"
+        )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     pid_file = settings.data_dir / PID_FILE
     pid_file.write_text(str(os.getpid()))
     try:
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        if workers == 1:
+            app = create_app(settings)
+            uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        else:  # each worker builds its app from the same TONGTU_* environment
+            os.environ.update({f"TONGTU_{k.upper()}": str(v) for k, v in overrides.items()})
+            uvicorn.run(
+                "tongtu.api:app_from_environment",
+                factory=True,
+                workers=workers,
+                host=settings.host,
+                port=settings.port,
+                log_level="info",
+            )
     finally:
         pid_file.unlink(missing_ok=True)
 

@@ -23,9 +23,14 @@ from tongtu.engine import Engine
 from tongtu.limits import Limiter
 from tongtu.settings import Settings
 
-__all__ = ["create_app"]
+__all__ = ["app_from_environment", "create_app"]
 
 log = logging.getLogger("tongtu")
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker of `tongtu serve --workers N` (settings from TONGTU_*)."""
+    return create_app(Settings())
 
 
 def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:

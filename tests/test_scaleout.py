@@ -1,0 +1,138 @@
+"""Scale-out end to end: stateless API processes on PostgreSQL + a Milvus server.
+
+The Milvus server is milvus-lite's own gRPC server (`milvus-lite server`), which speaks
+the protocol of a Milvus standalone or cluster: the workers use the same pymilvus code
+they would against a cluster. An add through one process is found through another at
+once; a delete through one is gone from the other at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import PHOTOS, ServerProcess, crop, free_port, jpeg, open_photo, photo_names
+from tongtu.client import ApiError, Client
+
+pytestmark = pytest.mark.slow
+
+NAMES = photo_names()[30:34]
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, what: str) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited: {log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{what} did not start within 90 s")
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path / "milvus.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "milvus_lite",
+            "server",
+            "--data-dir",
+            str(tmp_path / "milvus"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+    )
+    _wait_port(port, proc, log, "milvus-lite server")
+    yield f"milvus://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def _found(tt: Client, query: bytes) -> list[str]:
+    return [r.image.brief for r in tt.search("shop", query).results]
+
+
+def test_two_server_processes_share_catalog_and_vectors(
+    tmp_path: Path, new_database: str, milvus_server: str
+) -> None:
+    env = {
+        **os.environ,
+        "TONGTU_CATALOG": new_database,
+        "TONGTU_VECTORS": milvus_server,
+        "TONGTU_THREADS": "1",
+    }
+    servers = []
+    for name, args in (("a", ("--workers", "2")), ("b", ())):
+        data_dir = tmp_path / name  # nothing shared on disk: only the pid file lives here
+        data_dir.mkdir()
+        srv = ServerProcess(
+            data_dir, free_port(), {**env, "TONGTU_DATA_DIR": str(data_dir)}, args=args
+        )
+        servers.append(srv)
+    a, b = servers
+    creds = json.loads(a.cli("apps", "create", "shop", "--json"))
+    for srv in servers:
+        srv.start()
+    try:
+        with (
+            Client(a.base, creds["api_key"], creds["secret_key"]) as ta,
+            Client(b.base, creds["api_key"], creds["secret_key"]) as tb,
+        ):
+            first = ta.add("shop", PHOTOS / NAMES[0], brief="first").image
+            query = jpeg(crop(open_photo(NAMES[0]), 0.8), 80)
+            assert _found(tb, query) == ["first"]  # added through a, found through b at once
+
+            second = tb.add("shop", PHOTOS / NAMES[1], brief="second").image
+            q2 = jpeg(open_photo(NAMES[1]), 60)
+            # through a's two workers (requests land on either): every answer has it
+            assert all(_found(ta, q2) == ["second"] for _ in range(4))
+            with pytest.raises(ApiError) as dup:
+                ta.add("shop", PHOTOS / NAMES[1])  # the duplicate check spans processes
+            assert dup.value.code == 216681
+
+            tb.update("shop", second.id, tags=[5])
+            assert [r.image.id for r in ta.search("shop", q2, tags=[5]).results] == [second.id]
+
+            ta.delete("shop", first.id)
+            assert _found(tb, query) == []  # deleted through a, gone through b at once
+            assert tb.library("shop").count == 1
+            with pytest.raises(ApiError) as gone:
+                tb.image("shop", first.id)
+            assert gone.value.status == 404
+    finally:
+        for srv in servers:
+            srv.kill()
+
+
+def test_workers_refuse_in_process_milvus_lite(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "TONGTU_DATA_DIR": str(tmp_path),
+        "TONGTU_VECTORS": f"milvus:///{tmp_path}/m.db",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "tongtu.cli", "serve", "--workers", "2", "--port", str(free_port())],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1 and "milvus-lite server" in out.stderr
