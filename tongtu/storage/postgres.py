@@ -166,8 +166,6 @@ class PostgresCatalog(SqlCatalog):
         self._local = threading.local()
 
     def reset_ids(self) -> None:
-        """After rows were written with explicit ids (`tongtu migrate`): new ids
-        continue above them."""
         with self._write() as db:
             for table in ("libraries", "apps", "images"):
                 db.execute(
