@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TONGTU_DATA_DIR ?= ./tongtu-data
 
-.PHONY: venv browser run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-load fuzz clean
+.PHONY: venv browser postgres run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-load fuzz clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -11,11 +11,15 @@ venv:
 run: venv
 	$(VENV)/bin/tongtu serve
 
-test: venv lint browser
+test: venv lint browser postgres
 	$(PY) -m pytest -q
 
 browser:
 	@scripts/chromium.sh
+
+# The scale-out tests start throw-away PostgreSQL clusters from Debian's package.
+postgres:
+	@scripts/postgres.sh install
 
 test-fast: venv
 	$(PY) -m pytest -q -m "not slow"

@@ -179,7 +179,7 @@ def _engine(kind: str, tmp_path: Path, request: pytest.FixtureRequest, ex: Extra
         settings = Settings(
             data_dir=tmp_path / "scale",
             catalog=url,
-            vectors=f"milvus:///{tmp_path / 'milvus.db'}",
+            vectors=f"milvus://{tmp_path / 'milvus.db'}",
         )
         catalog = open_catalog_url(url)
     return Engine(settings, catalog, open_vectors(settings, catalog, DIM), ex, Fetcher())
@@ -279,7 +279,7 @@ def test_milvus_store_catches_up_after_a_crash_between_catalog_and_vectors(
     """A write committed to the catalog but never applied to Milvus (the process died
     in between) is applied by the next process that syncs: nothing is lost or kept."""
     settings = Settings(
-        data_dir=tmp_path, catalog=new_database, vectors=f"milvus:///{tmp_path / 'm.db'}"
+        data_dir=tmp_path, catalog=new_database, vectors=f"milvus://{tmp_path / 'm.db'}"
     )
     catalog = open_catalog_url(new_database)
     store = open_vectors(settings, catalog, DIM)

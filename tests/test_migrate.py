@@ -40,7 +40,7 @@ def test_migrate_embedded_to_scale_out_and_back(
 ) -> None:
     src = tmp_path / "embedded"
     ids, api_key, secret = _fill(src)
-    milvus = f"milvus:///{tmp_path / 'milvus.db'}"
+    milvus = f"milvus://{tmp_path / 'milvus.db'}"
 
     # interrupted after the first batch ...
     monkeypatch.setattr(migration, "BATCH", 3)
@@ -89,6 +89,17 @@ def test_migrate_embedded_to_scale_out_and_back(
         assert added.record.id > max(ids.values())  # new ids continue above the copied ones
     finally:
         engine.close()
+
+    # `tongtu check` on the scale-out deployment: journal, counts and Milvus agree
+    checked = subprocess.run(
+        [sys.executable, "-m", "tongtu.cli", "check"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TONGTU_CATALOG": new_database, "TONGTU_VECTORS": milvus},
+        timeout=300,
+    )
+    assert checked.returncode == 0, checked.stderr
+    assert f"{len(NAMES) + 1} images in 2 libraries: clean" in checked.stdout
 
     # and back into a new embedded data directory
     back = tmp_path / "back"

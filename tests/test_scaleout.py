@@ -126,7 +126,7 @@ def test_workers_refuse_in_process_milvus_lite(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "TONGTU_DATA_DIR": str(tmp_path),
-        "TONGTU_VECTORS": f"milvus:///{tmp_path}/m.db",
+        "TONGTU_VECTORS": f"milvus://{tmp_path}/m.db",
     }
     out = subprocess.run(
         [sys.executable, "-m", "tongtu.cli", "serve", "--workers", "2", "--port", str(free_port())],

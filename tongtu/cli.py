@@ -42,6 +42,16 @@ def _domain_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
+def _embedded_db() -> Path:
+    settings = Settings()
+    if not settings.embedded_catalog:
+        raise ConfigError(
+            "backup and restore are for the embedded (SQLite) catalog; a PostgreSQL "
+            "catalog is backed up with pg_dump / pg_basebackup (docs/deploy.md)"
+        )
+    return settings.db_path
+
+
 def _engine() -> Any:
     from tongtu.engine import Engine
 
@@ -536,9 +546,22 @@ def check() -> None:
 
     Exit code 0 when clean, 1 when a problem is found."""
     from tongtu.maintenance import check as run_check
+    from tongtu.maintenance import check_shared
 
     settings = Settings()
-    report = run_check(settings.db_path)
+    if settings.embedded_catalog:
+        report = run_check(settings.db_path, settings.data_dir / "index")
+    else:  # PostgreSQL checks its own pages; what is checked is what tongtu keeps
+        from tongtu.features import DIM
+        from tongtu.storage import open_catalog, open_vectors
+
+        catalog = open_catalog(settings)
+        vectors = open_vectors(settings, catalog, DIM)
+        try:
+            report = check_shared(catalog, vectors)
+        finally:
+            vectors.close()
+            catalog.close()
     for note in report.notes:
         click.echo(f"note: {note}")
     for problem in report.problems:
@@ -557,7 +580,7 @@ def backup(dest: Path) -> None:
     The vector indexes are derived from the catalog: the snapshot is all there is to keep."""
     from tongtu.maintenance import backup as run_backup
 
-    report = run_backup(Settings().db_path, dest)
+    report = run_backup(_embedded_db(), dest)
     size = dest.stat().st_size / 1e6
     click.echo(f"{report.images} images in {report.libraries} libraries -> {dest} ({size:.1f} MB)")
 
@@ -571,7 +594,7 @@ def restore(src: Path) -> None:
     The catalog it replaces is kept beside it as catalog.db.before-restore-TIME."""
     from tongtu.maintenance import restore as run_restore
 
-    report, kept = run_restore(src, Settings().db_path)
+    report, kept = run_restore(src, _embedded_db())
     click.echo(f"restored {report.images} images in {report.libraries} libraries from {src}")
     if kept is not None:
         click.echo(f"the previous catalog is kept at {kept}")

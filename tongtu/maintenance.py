@@ -21,8 +21,10 @@ import numpy as np
 
 from tongtu.errors import ConfigError
 from tongtu.features import DIM
+from tongtu.storage.base import VectorStore
+from tongtu.storage.sql import SqlCatalog
 
-__all__ = ["CheckReport", "backup", "check", "restore", "server_running"]
+__all__ = ["CheckReport", "backup", "check", "check_shared", "restore", "server_running"]
 
 _LOCAL_HEADER = struct.Struct("<HHH")
 PID_FILE = "server.pid"
@@ -46,7 +48,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30.0)
 
 
-def check(db_path: Path) -> CheckReport:
+def check(db_path: Path, index_dir: Path | None = None) -> CheckReport:
     report = CheckReport()
     db = _connect(db_path)
     try:
@@ -54,7 +56,7 @@ def check(db_path: Path) -> CheckReport:
         _check_images(db, report)
         _check_references(db, report)
         _check_journal(db, report)
-        _check_saved_indexes(db, db_path.parent / "index", report)
+        _check_saved_indexes(db, index_dir or db_path.parent / "index", report)
     finally:
         db.close()
     return report
@@ -173,6 +175,38 @@ def _check_journal(db: sqlite3.Connection, report: CheckReport) -> None:
         report.problems.append(f"image {image_id} (library {lib}) is missing from the journal")
     for lib, image_id in sorted(live - stored)[:20]:
         report.problems.append(f"journal keeps image {image_id} (library {lib}) that is gone")
+
+
+def check_shared(catalog: SqlCatalog, vectors: VectorStore) -> CheckReport:
+    """The checks that hold for any catalog (PostgreSQL included): counts, the journal
+    replayed gives exactly the catalog's images, and the vector store holds them."""
+    report = CheckReport()
+    live: set[tuple[int, int]] = set()
+    for e in catalog.journal_since(0):
+        if e.added:
+            live.add((e.library_id, e.image_id))
+        else:
+            live.discard((e.library_id, e.image_id))
+    stored: set[tuple[int, int]] = set()
+    for lib in catalog.libraries():
+        report.libraries += 1
+        ids = {int(i) for i in catalog.all_embeddings(lib.id)[0].tolist()}
+        report.images += len(ids)
+        stored |= {(lib.id, i) for i in ids}
+        if catalog.count(lib.id) != len(ids):
+            report.problems.append(
+                f"library {lib.name}: count {catalog.count(lib.id)} but {len(ids)} images"
+            )
+        in_store = vectors.size(lib.id)
+        if in_store != len(ids):
+            report.problems.append(
+                f"library {lib.name}: {in_store} vectors in {vectors.url} for {len(ids)} images"
+            )
+    for lib_id, image_id in sorted(stored - live)[:20]:
+        report.problems.append(f"image {image_id} (library {lib_id}) is missing from the journal")
+    for lib_id, image_id in sorted(live - stored)[:20]:
+        report.problems.append(f"journal keeps image {image_id} (library {lib_id}) that is gone")
+    return report
 
 
 def backup(db_path: Path, dest: Path) -> CheckReport:

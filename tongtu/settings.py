@@ -164,7 +164,14 @@ class Settings(BaseSettings):
 
     @property
     def db_path(self) -> Path:
+        """The SQLite catalog's file (TONGTU_CATALOG=sqlite:///…, else in the data dir)."""
+        if self.catalog.startswith("sqlite:///"):
+            return Path(self.catalog.removeprefix("sqlite:///"))
         return self.data_dir / "catalog.db"
+
+    @property
+    def embedded_catalog(self) -> bool:
+        return not self.catalog or self.catalog.startswith("sqlite:///")
 
     def resolved_threads(self) -> int:
         return self.threads if self.threads > 0 else (os.cpu_count() or 1)

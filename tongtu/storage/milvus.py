@@ -80,7 +80,9 @@ class MilvusVectors:
         self._lock = threading.Lock()
         self._known = 0  # the journal position this process knows to be applied
         rest = url.removeprefix("milvus://")
-        uri = rest if rest.startswith("/") else f"http://{rest}"
+        # milvus:///abs/path.db: milvus-lite in this process; milvus://host:port: a server.
+        self._local_path = "/" + rest.lstrip("/") if rest.startswith("/") else None
+        uri = self._local_path or f"http://{rest}"
         try:
             self._client = MilvusClient(uri)
             self._ensure_collection()
@@ -227,3 +229,7 @@ class MilvusVectors:
 
     def close(self) -> None:
         self._client.close()
+        if self._local_path is not None:  # let another process open the data directory
+            from milvus_lite.server_manager import server_manager_instance
+
+            server_manager_instance.release_server(self._local_path)
