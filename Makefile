@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TONGTU_DATA_DIR ?= ./tongtu-data
 
-.PHONY: venv browser postgres run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-load fuzz clean
+.PHONY: venv browser postgres run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-scaleout bench-load fuzz clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -43,6 +43,9 @@ bench-dedup: venv
 
 bench-perf: venv
 	$(PY) -m bench.perf --sizes 10000,100000
+
+bench-scaleout: venv postgres
+	$(PY) -m bench.scaleout --images 10000
 
 bench-load: venv
 	$(PY) -m bench.load --clients 16 --seconds 60

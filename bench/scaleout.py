@@ -1,0 +1,260 @@
+"""Embedded vs scale-out back ends, side by side on the same library and queries.
+
+    python -m bench.scaleout [--images 10000] [--queries 20]
+
+Both deployments hold the same library: real photos with their real features, then
+synthetic distractors (bench/perf's descriptors fitted to real SSCD crops, local
+features of realistic size) written through the storage layer. The scale-out one runs on
+a throw-away PostgreSQL cluster (scripts/postgres.sh) and `milvus-lite server` (the
+gRPC protocol of a Milvus server, but a Python re-implementation on FAISS: its latency
+is not a Milvus cluster's). Prints one table with the machine and the conditions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from bench.edits import FAMILIES
+from bench.perf import QUERY_FAMILIES, _distractors, _fitted, _jpeg, _png
+from bench.quality import load_photos
+from tongtu.engine import Engine, Source
+from tongtu.features import Extractor
+from tongtu.settings import Settings
+from tongtu.storage.base import TagFilter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(port: int) -> None:
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+def _pct(xs: list[float], q: float) -> float:
+    return float(np.percentile(np.array(xs), q)) if xs else float("nan")
+
+
+def run(
+    name: str,
+    settings: Settings,
+    library: dict[str, np.ndarray],
+    queries: list[tuple[str, bytes]],
+    size: int,
+    mean: np.ndarray,
+    cov: np.ndarray,
+    catalog_bytes: Callable[[Engine], float],
+) -> dict[str, float | str]:
+    engine = Engine.open(settings)
+    lib = engine.library("bench", create=True)
+    signs = {}
+    for photo, rgb in library.items():
+        signs[photo] = engine.add(lib, Source(image=_png(rgb)), photo, (1,)).record.cont_sign
+    rng = np.random.default_rng(size)
+    left = size - len(library)
+    t = time.perf_counter()
+    while left > 0:
+        chunk = _distractors(min(1000, left), mean, cov, rng)
+        engine.catalog.add_images(lib.id, chunk, lib.capacity)
+        left -= len(chunk)
+    write = time.perf_counter() - t
+    t = time.perf_counter()
+    engine.sync()
+    apply = time.perf_counter() - t
+    n = engine.catalog.count(lib.id)
+
+    lat, right = [], 0
+    for photo, q in queries:
+        t = time.perf_counter()
+        page = engine.search(lib, Source(image=q), rn=10)
+        lat.append(time.perf_counter() - t)
+        right += bool(page.hits) and page.hits[0].record.brief == photo
+    # the vector store alone, without and with a tag filter inside the search
+    _, vecs = engine.catalog.all_embeddings(lib.id)
+    probe = [
+        vecs[i] / np.linalg.norm(vecs[i]) for i in range(0, len(vecs), max(1, len(vecs) // 20))
+    ]
+    plain, tagged = [], []
+    for v in probe:
+        t = time.perf_counter()
+        engine.vectors.search(lib.id, v, 32, None)
+        plain.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        engine.vectors.search(lib.id, v, 32, TagFilter((1,)))
+        tagged.append(time.perf_counter() - t)
+    # an acknowledged write, then visible to a second engine (another worker)
+    other = Engine.open(settings)
+    adds, deletes = [], []
+    for photo, rgb in list(library.items())[:5]:
+        t = time.perf_counter()
+        engine.delete(lib, [signs[photo]])
+        deletes.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        engine.add(lib, Source(image=_png(rgb)), photo, (1,))
+        adds.append(time.perf_counter() - t)
+        seen = other.search(lib, Source(image=_png(rgb)), rn=1).hits
+        assert seen and seen[0].record.brief == photo, "a write was not visible to another worker"
+    other.close()
+    out: dict[str, float | str] = {
+        "name": name,
+        "images": n,
+        "write": (size - len(library)) / write,
+        "apply": (size - len(library)) / apply if apply > 0 else float("inf"),
+        "p50": _pct(lat, 50),
+        "p95": _pct(lat, 95),
+        "recall": right / len(queries),
+        "vec": _pct(plain, 50),
+        "vec_tag": _pct(tagged, 50),
+        "add": _pct(adds, 50),
+        "delete": _pct(deletes, 50),
+        "bytes": catalog_bytes(engine) / n,
+    }
+    engine.close()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--images", type=int, default=10_000)
+    ap.add_argument("--queries", type=int, default=20)
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args()
+    threads = args.threads or (os.cpu_count() or 1)
+
+    photos = load_photos()
+    names = sorted(photos)
+    rng = np.random.default_rng(7)
+    order = rng.permutation(len(names))
+    lib_names = [names[i] for i in order[:40]]
+    library = {n: photos[n] for n in lib_names}
+    pool = [photos[names[i]] for i in order[len(names) * 2 // 3 :]]
+    queries = []
+    for i in range(args.queries):
+        photo = lib_names[int(rng.integers(len(lib_names)))]
+        fam = QUERY_FAMILIES[i % len(QUERY_FAMILIES)]
+        queries.append((photo, _jpeg(FAMILIES[fam](photos[photo], rng, pool))))
+    mean, cov = _fitted(Extractor.from_model("sscd", threads), photos, 12)
+
+    root = Path(tempfile.mkdtemp(prefix="tongtu-scaleout-"))
+    pg_dir = Path(tempfile.mkdtemp(prefix="tongtu-pg-"))
+    script = str(ROOT / "scripts" / "postgres.sh")
+    pg_url = subprocess.run(
+        [script, "start", str(pg_dir), str(_free_port())],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    port = _free_port()
+    milvus = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "milvus_lite",
+            "server",
+            "--data-dir",
+            str(root / "milvus"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait(port)
+        import psycopg
+
+        def sqlite_bytes(engine: Engine) -> float:
+            engine.catalog._db().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            return float((root / "embedded" / "catalog.db").stat().st_size)
+
+        def pg_bytes(engine: Engine) -> float:
+            with psycopg.connect(pg_url) as c:
+                return float(c.execute("SELECT pg_database_size(current_database())").fetchone()[0])  # type: ignore[index]
+
+        embedded = Settings(data_dir=root / "embedded", threads=threads, thumbnail_side=0)
+        scale = Settings(
+            data_dir=root / "scale",
+            threads=threads,
+            thumbnail_side=0,
+            catalog=pg_url,
+            vectors=f"milvus://127.0.0.1:{port}",
+        )
+        rows = [
+            run(
+                "embedded: SQLite + FAISS",
+                embedded,
+                library,
+                queries,
+                args.images,
+                mean,
+                cov,
+                sqlite_bytes,
+            ),
+            run(
+                "scale-out: PostgreSQL + Milvus (milvus-lite server)",
+                scale,
+                library,
+                queries,
+                args.images,
+                mean,
+                cov,
+                pg_bytes,
+            ),
+        ]
+    finally:
+        milvus.terminate()
+        milvus.wait(timeout=30)
+        subprocess.run([script, "stop", str(pg_dir)], check=False, capture_output=True)
+        shutil.rmtree(pg_dir, ignore_errors=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; threads {threads}; library {args.images:,} images "
+        f"({len(library)} real photos + synthetic distractors); {len(queries)} real edited "
+        f"queries ({', '.join(QUERY_FAMILIES)}); one process, loopback"
+    )
+    print()
+    print(
+        "| back ends | catalog writes img/s | vectors applied img/s | search p50 ms | p95 ms "
+        "| recall as served | vector search ms | with tag filter ms | add ms | delete ms "
+        "| catalog KB / image |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(
+            f"| {r['name']} | {r['write']:.0f} | {r['apply']:.0f} | {float(r['p50']) * 1e3:.0f} "
+            f"| {float(r['p95']) * 1e3:.0f} | {float(r['recall']):.0%} "
+            f"| {float(r['vec']) * 1e3:.1f} "
+            f"| {float(r['vec_tag']) * 1e3:.1f} | {float(r['add']) * 1e3:.0f} "
+            f"| {float(r['delete']) * 1e3:.0f} | {float(r['bytes']) / 1024:.1f} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
