@@ -19,8 +19,7 @@ from tongtu.errors import (
     TokenExpired,
     TokenInvalid,
 )
-from tongtu.storage.base import AppRecord
-from tongtu.storage.sql import SqlCatalog
+from tongtu.storage.base import AppRecord, Catalog
 
 __all__ = ["Apps", "NewApp", "Token"]
 
@@ -42,7 +41,7 @@ class Token:
 
 
 class Apps:
-    def __init__(self, catalog: SqlCatalog, token_ttl: int) -> None:
+    def __init__(self, catalog: Catalog, token_ttl: int) -> None:
         self._catalog = catalog
         self._ttl = token_ttl
 

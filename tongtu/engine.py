@@ -44,8 +44,14 @@ from tongtu.imaging import Picture, decode_image, thumbnail_jpeg
 from tongtu.params import MAX_RESULTS
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog, open_vectors
-from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage, TagFilter, VectorStore
-from tongtu.storage.sql import SqlCatalog
+from tongtu.storage.base import (
+    Catalog,
+    ImageRecord,
+    LibraryRecord,
+    NewImage,
+    TagFilter,
+    VectorStore,
+)
 
 __all__ = [
     "Added",
@@ -126,7 +132,7 @@ class Engine:
     def __init__(
         self,
         settings: Settings,
-        catalog: SqlCatalog,
+        catalog: Catalog,
         vectors: VectorStore,
         extractor: Extractor,
         fetcher: Fetcher,

@@ -21,8 +21,7 @@ import numpy as np
 
 from tongtu.errors import ConfigError
 from tongtu.features import DIM
-from tongtu.storage.base import VectorStore
-from tongtu.storage.sql import SqlCatalog
+from tongtu.storage.base import Catalog, VectorStore
 
 __all__ = ["CheckReport", "backup", "check", "check_shared", "restore", "server_running"]
 
@@ -177,7 +176,7 @@ def _check_journal(db: sqlite3.Connection, report: CheckReport) -> None:
         report.problems.append(f"journal keeps image {image_id} (library {lib}) that is gone")
 
 
-def check_shared(catalog: SqlCatalog, vectors: VectorStore) -> CheckReport:
+def check_shared(catalog: Catalog, vectors: VectorStore) -> CheckReport:
     """The checks that hold for any catalog (PostgreSQL included): counts, the journal
     replayed gives exactly the catalog's images, and the vector store holds them."""
     report = CheckReport()

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tongtu.storage.sql import SqlCatalog
+from tongtu.storage.base import Catalog
 
 __all__ = ["Metrics"]
 
@@ -20,7 +20,7 @@ _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 class _Libraries(Collector):
     """Read at scrape time from the catalog, so every process reports the same sizes."""
 
-    def __init__(self, catalog: SqlCatalog) -> None:
+    def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
 
     def collect(self) -> Iterator[Metric]:
@@ -38,7 +38,7 @@ class _Libraries(Collector):
 
 
 class Metrics:
-    def __init__(self, catalog: SqlCatalog) -> None:
+    def __init__(self, catalog: Catalog) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "tongtu_requests",

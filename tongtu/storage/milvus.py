@@ -25,8 +25,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.errors import ConfigError
-from tongtu.storage.base import JournalEntry, TagFilter, exact_cosines
-from tongtu.storage.sql import SqlCatalog
+from tongtu.storage.base import Catalog, JournalEntry, TagFilter, exact_cosines
 
 __all__ = ["MilvusVectors"]
 
@@ -41,6 +40,11 @@ _INDEX_DEFAULTS: dict[str, dict[str, Any]] = {
 # Scores from these are quantised: the shortlist is re-ranked with exact descriptors.
 _QUANTISED = {"IVF_SQ8", "DISKANN", "AUTOINDEX"}
 _BATCH = 500
+# Rows written since the last flush are searched by brute force until their segment is
+# sealed and indexed (milvus-lite seals only on flush: ~0.9 s a search at 10k unsealed
+# rows against ~30 ms sealed). A flush after this many keeps the unsealed part small;
+# Milvus compacts the segments it makes.
+FLUSH_EVERY = 1000
 
 
 def _search_defaults(index_type: str, k: int) -> dict[str, Any]:
@@ -57,7 +61,7 @@ class MilvusVectors:
     def __init__(
         self,
         url: str,
-        catalog: SqlCatalog,
+        catalog: Catalog,
         dim: int,
         collection: str = "tongtu_images",
         index_type: str = "HNSW",
@@ -79,6 +83,7 @@ class MilvusVectors:
         self._mark_key = f"vectors:{url}#{collection}"
         self._lock = threading.Lock()
         self._known = 0  # the journal position this process knows to be applied
+        self._unflushed = 0
         rest = url.removeprefix("milvus://")
         # milvus:///abs/path.db: milvus-lite in this process; milvus://host:port: a server.
         self._local_path = "/" + rest.lstrip("/") if rest.startswith("/") else None
@@ -129,6 +134,10 @@ class MilvusVectors:
                     if not entries:
                         break
                     self._apply(entries)
+                    self._unflushed += len(entries)
+                    if self._unflushed >= FLUSH_EVERY:
+                        self._client.flush(self._name)
+                        self._unflushed = 0
                     mark = entries[-1].seq
                     self._catalog.set_meta(self._mark_key, str(mark))
             self._known = max(mark, last)

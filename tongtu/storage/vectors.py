@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.storage.base import TagFilter, exact_cosines
+from tongtu.storage.base import Catalog, TagFilter, exact_cosines
 from tongtu.storage.faiss import FaissIndex, IndexMeta, choose_kind
-from tongtu.storage.sql import SqlCatalog
 
 __all__ = ["SAVE_EVERY", "FaissVectors"]
 
@@ -29,7 +28,7 @@ SAVE_EVERY = 5000
 class FaissVectors:
     url = "faiss"
 
-    def __init__(self, catalog: SqlCatalog, folder: Path, dim: int, kind: str = "auto") -> None:
+    def __init__(self, catalog: Catalog, folder: Path, dim: int, kind: str = "auto") -> None:
         self._catalog = catalog
         self._folder = folder
         self._dim = dim
