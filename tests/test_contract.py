@@ -47,7 +47,14 @@ def _vec(seed: int) -> np.ndarray:
 
 
 def _item(sign: str, tags: tuple[int, ...] = (), brief: str = "") -> NewImage:
-    return NewImage(sign, brief or sign, tags, (64, 48), _vec(len(sign)), b"local-" + sign.encode())
+    return NewImage(
+        sign,
+        brief or sign,
+        tags,
+        (64, 48),
+        _vec(int(sign.split(",")[0])),
+        b"local-" + sign.encode(),
+    )
 
 
 # -- the catalog ---------------------------------------------------------------------
@@ -79,7 +86,7 @@ def test_catalog_contract(catalog: SqlCatalog) -> None:
     assert catalog.image_by_id(lib.id, first.id) == first
     assert catalog.image_by_id(other.id, first.id) is None
     assert catalog.local_features([first.id]) == {first.id: b"local-1,1"}
-    assert np.allclose(catalog.embeddings([first.id])[first.id], _vec(3), atol=1e-3)
+    assert np.allclose(catalog.embeddings([first.id])[first.id], _vec(1), atol=1e-3)
 
     # tags, listing, text filter, cursor
     assert sorted(catalog.ids_with_tags(lib.id, TagFilter((1, 2))).tolist()) == [out[1].id]  # type: ignore[union-attr]
@@ -273,13 +280,19 @@ def test_embedded_and_scale_out_give_the_same_results(
     assert [NAMES[0], "copy of a"] in steps["duplicates"]
 
 
+@pytest.mark.parametrize("index", ["HNSW", "IVF_SQ8"])
 def test_milvus_store_catches_up_after_a_crash_between_catalog_and_vectors(
-    tmp_path: Path, new_database: str
+    tmp_path: Path, new_database: str, index: str
 ) -> None:
     """A write committed to the catalog but never applied to Milvus (the process died
-    in between) is applied by the next process that syncs: nothing is lost or kept."""
+    in between) is applied by the next process that syncs: nothing is lost or kept.
+    Scores are exact cosines with either index type (IVF_SQ8's are re-ranked)."""
     settings = Settings(
-        data_dir=tmp_path, catalog=new_database, vectors=f"milvus://{tmp_path / 'm.db'}"
+        data_dir=tmp_path,
+        catalog=new_database,
+        vectors=f"milvus://{tmp_path / 'm.db'}",
+        milvus_index=index,
+        milvus_index_params={"nlist": 4} if index == "IVF_SQ8" else {},
     )
     catalog = open_catalog_url(new_database)
     store = open_vectors(settings, catalog, DIM)
@@ -299,9 +312,12 @@ def test_milvus_store_catches_up_after_a_crash_between_catalog_and_vectors(
     catalog = open_catalog_url(new_database)
     store = open_vectors(settings, catalog, DIM)  # opening syncs
     assert store.ids(lib.id) == {two.id, two.id + 1}  # type: ignore[attr-defined]
-    _, found = store.search(lib.id, _vec(3), 5, TagFilter((5,)))
+    cosines, found = store.search(lib.id, _vec(2), 5, TagFilter((5,)))
     assert found.tolist() == [two.id]
-    _, found = store.search(lib.id, _vec(3), 5, TagFilter((4,)))
+    assert cosines[0] == pytest.approx(
+        float(_vec(2) @ catalog.embeddings([two.id])[two.id]), abs=1e-5
+    )
+    _, found = store.search(lib.id, _vec(2), 5, TagFilter((4,)))
     assert found.tolist() == []
     store.close()
     catalog.close()
