@@ -136,3 +136,31 @@ def test_workers_refuse_in_process_milvus_lite(tmp_path: Path) -> None:
         timeout=60,
     )
     assert out.returncode == 1 and "milvus-lite server" in out.stderr
+
+
+def test_readyz_says_unavailable_when_the_catalog_is_gone(tmp_path: Path, postgres: str) -> None:
+    """A worker whose PostgreSQL database disappears answers /readyz with 503 and the
+    reason (a load balancer then stops sending it requests); /healthz stays up."""
+    import uuid
+
+    import psycopg
+    from fastapi.testclient import TestClient
+
+    from tongtu.api import create_app
+    from tongtu.settings import Settings
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    url = postgres.rsplit("/", 1)[0] + f"/{name}"
+    app = create_app(
+        Settings(data_dir=tmp_path, catalog=url, vectors=f"milvus://{tmp_path / 'm.db'}")
+    )
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+        with psycopg.connect(postgres, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+        answer = client.get("/readyz")
+        assert answer.status_code == 503
+        assert answer.json()["status"] == "unavailable" and answer.json()["detail"]["reason"]
+        assert client.get("/healthz").status_code == 200
