@@ -38,7 +38,7 @@ from tongtu.features import Extractor
 from tongtu.features.local import REF_FEATURES
 from tongtu.imaging import decode_image
 from tongtu.settings import Settings
-from tongtu.storage.base import NewImage
+from tongtu.storage.base import Catalog, LibraryRecord, NewImage
 
 PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -149,6 +149,37 @@ def _distractors(
     return out
 
 
+def workload(
+    photos: dict[str, np.ndarray], n_library: int, n_queries: int
+) -> tuple[dict[str, np.ndarray], list[tuple[str, bytes]]]:
+    """The library's real photos and real edited queries of them (seed 7)."""
+    names = sorted(photos)
+    rng = np.random.default_rng(7)
+    order = rng.permutation(len(names))
+    lib_names = [names[i] for i in order[:n_library]]
+    library = {n: photos[n] for n in lib_names}
+    pool = [photos[names[i]] for i in order[len(names) * 2 // 3 :]]
+    queries = []
+    for i in range(n_queries):
+        name = lib_names[int(rng.integers(len(lib_names)))]
+        fam = QUERY_FAMILIES[i % len(QUERY_FAMILIES)]
+        queries.append((name, _jpeg(FAMILIES[fam](photos[name], rng, pool))))
+    return library, queries
+
+
+def fill(
+    catalog: Catalog, lib: LibraryRecord, n: int, mean: np.ndarray, cov: np.ndarray, chunk: int
+) -> float:
+    """Write n synthetic distractors through the storage layer; the seconds it took."""
+    rng = np.random.default_rng(n)
+    t = time.perf_counter()
+    while n > 0:
+        batch = _distractors(min(chunk, n), mean, cov, rng)
+        catalog.add_images(lib.id, batch, lib.capacity)
+        n -= len(batch)
+    return time.perf_counter() - t
+
+
 def scale(
     size: int,
     threads: int,
@@ -164,14 +195,7 @@ def scale(
         lib = engine.library("perf", create=True)
         for name, rgb in library.items():
             engine.add(lib, Source(image=_png(rgb)), name)
-        rng = np.random.default_rng(size)
-        left = size - len(library)
-        t = time.perf_counter()
-        while left > 0:
-            chunk = _distractors(min(5000, left), mean, cov, rng)
-            engine.catalog.add_images(lib.id, chunk, lib.capacity)
-            left -= len(chunk)
-        fill = time.perf_counter() - t
+        filled = fill(engine.catalog, lib, size - len(library), mean, cov, 5000)
         engine.close()  # builds nothing new: the index is rebuilt at the next open
 
         shutil.rmtree(root / "index", ignore_errors=True)
@@ -227,7 +251,7 @@ def scale(
         return {
             "size": count,
             "kind": kind,  # type: ignore[dict-item]
-            "fill_s": fill,
+            "fill_s": filled,
             "p50": float(np.percentile(lat_a, 50)),
             "p95": float(np.percentile(lat_a, 95)),
             "floor": floor,
@@ -270,17 +294,7 @@ def main() -> None:
     print()
 
     photos = load_photos()
-    names = sorted(photos)
-    rng = np.random.default_rng(7)
-    order = rng.permutation(len(names))
-    lib_names = [names[i] for i in order[: len(names) * 2 // 3]]
-    library = {n: photos[n] for n in lib_names}
-    pool = [photos[names[i]] for i in order[len(names) * 2 // 3 :]]
-    queries = []
-    for i in range(args.queries):
-        name = lib_names[int(rng.integers(len(lib_names)))]
-        fam = QUERY_FAMILIES[i % len(QUERY_FAMILIES)]
-        queries.append((name, _jpeg(FAMILIES[fam](photos[name], rng, pool))))
+    library, queries = workload(photos, len(photos) * 2 // 3, args.queries)
     extractor = Extractor.from_model("sscd", threads)
     mean, cov = _fitted(extractor, photos, 12)
     print(

@@ -26,8 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.edits import FAMILIES
-from bench.perf import QUERY_FAMILIES, _distractors, _fitted, _jpeg, _png
+from bench.perf import QUERY_FAMILIES, _fitted, _png, fill, workload
 from bench.quality import load_photos
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor
@@ -73,14 +72,7 @@ def run(
     signs = {}
     for photo, rgb in library.items():
         signs[photo] = engine.add(lib, Source(image=_png(rgb)), photo, (1,)).record.cont_sign
-    rng = np.random.default_rng(size)
-    left = size - len(library)
-    t = time.perf_counter()
-    while left > 0:
-        chunk = _distractors(min(1000, left), mean, cov, rng)
-        engine.catalog.add_images(lib.id, chunk, lib.capacity)
-        left -= len(chunk)
-    write = time.perf_counter() - t
+    write = fill(engine.catalog, lib, size - len(library), mean, cov, 1000)
     t = time.perf_counter()
     engine.sync()
     apply = time.perf_counter() - t
@@ -145,17 +137,7 @@ def main() -> None:
     threads = args.threads or (os.cpu_count() or 1)
 
     photos = load_photos()
-    names = sorted(photos)
-    rng = np.random.default_rng(7)
-    order = rng.permutation(len(names))
-    lib_names = [names[i] for i in order[:40]]
-    library = {n: photos[n] for n in lib_names}
-    pool = [photos[names[i]] for i in order[len(names) * 2 // 3 :]]
-    queries = []
-    for i in range(args.queries):
-        photo = lib_names[int(rng.integers(len(lib_names)))]
-        fam = QUERY_FAMILIES[i % len(QUERY_FAMILIES)]
-        queries.append((photo, _jpeg(FAMILIES[fam](photos[photo], rng, pool))))
+    library, queries = workload(photos, 40, args.queries)
     mean, cov = _fitted(Extractor.from_model("sscd", threads), photos, 12)
 
     root = Path(tempfile.mkdtemp(prefix="tongtu-scaleout-"))
