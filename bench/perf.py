@@ -175,7 +175,11 @@ def fill(
     t = time.perf_counter()
     while n > 0:
         batch = _distractors(min(chunk, n), mean, cov, rng)
-        catalog.add_images(lib.id, batch, lib.capacity)
+        failed = [
+            r for r in catalog.add_images(lib.id, batch, lib.capacity) if isinstance(r, Exception)
+        ]
+        if failed:
+            raise RuntimeError(f"the fill stopped: {failed[0]}")
         n -= len(batch)
     return time.perf_counter() - t
 
@@ -189,7 +193,9 @@ def scale(
     cov: np.ndarray,
 ) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix=f"tongtu-perf-{size}-"))
-    settings = Settings(data_dir=root, threads=threads, thumbnail_side=0)
+    settings = Settings(
+        data_dir=root, threads=threads, thumbnail_side=0, default_capacity=max(size, 500_000)
+    )
     try:
         engine = Engine.open(settings)
         lib = engine.library("perf", create=True)
