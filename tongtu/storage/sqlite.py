@@ -99,6 +99,11 @@ class SqliteCatalog(SqlCatalog):
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+            # A new catalog gets 2 KB pages: an image's row (~19 KB: descriptor, 500 local
+            # features) then fills its overflow pages closely, 19.1 KB an image on disk
+            # against 20.1 KB with the default 4 KB pages (measured on 20,000 rows; reads
+            # of 32 candidates' rows 0.86 against 0.70 ms). An existing file keeps its own.
+            db.execute("PRAGMA page_size=2048")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
