@@ -17,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import cv2
 import numpy as np
 
 from tongtu.duplicates import Cluster, Item, find_clusters
@@ -37,7 +38,7 @@ from tongtu.features import (
     shrink,
     verify,
 )
-from tongtu.features.local import Match
+from tongtu.features.local import Match, extract_local
 from tongtu.features.score import MatchKind, match_kind, score
 from tongtu.fetch import Fetcher
 from tongtu.imaging import Picture, decode_image, thumbnail_jpeg
@@ -70,6 +71,17 @@ _FULL = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
 # the shared photos): the mirrored query's features are tried only where the descriptor
 # already says "maybe", which halves the verification cost of non-matching candidates.
 FLIP_MIN_COSINE = 0.35
+# A second look for the closest candidates that verification refused: their stored 500
+# features are spread over the whole picture, so a small part of it (a 15 % crop, a
+# picture pasted small into another) holds few of them. Denser features are then found
+# on the stored thumbnail, for at most SECOND_LOOK candidates whose descriptor cosine
+# is in [SECOND_LOOK_MIN, SECOND_LOOK_MAX): a partial copy scores low on the whole-picture
+# descriptor, while a high-cosine candidate that failed is a look-alike the stored
+# features already covered.
+SECOND_LOOK = 2
+SECOND_LOOK_FEATURES = 1500
+SECOND_LOOK_MIN = 0.2
+SECOND_LOOK_MAX = 0.6
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,6 +497,7 @@ class Engine:
         if not candidates:
             return 0
         found = 0
+        refused: list[tuple[float, ImageRecord]] = []
         stored = self.catalog.images_with_local([i for i, _ in candidates])
         for image_id, cosine in candidates:
             if image_id not in stored:
@@ -496,7 +509,31 @@ class Engine:
                     record, round(s, 4), match_kind(match), match.query_region, match.ref_region
                 )
                 found += 1
+            elif SECOND_LOOK_MIN <= cosine < SECOND_LOOK_MAX:
+                refused.append((cosine, record))
+        refused.sort(key=lambda c: (-c[0], c[1].id))
+        for cosine, record in refused[:SECOND_LOOK]:
+            dense = self._dense_features(record)
+            if dense is None:
+                continue
+            s, match = self._judge(query, dense, cosine)
+            if s >= self.settings.threshold:
+                hits[record.id] = Hit(
+                    record, round(s, 4), match_kind(match), match.query_region, match.ref_region
+                )
+                found += 1
         return found
+
+    def _dense_features(self, record: ImageRecord) -> LocalFeatures | None:
+        """Local features found densely on the stored thumbnail (None without one)."""
+        jpeg = self.catalog.thumbnail(record.id)
+        if jpeg is None:
+            return None
+        bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None:
+            return None
+        rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+        return extract_local(rgb, SECOND_LOOK_FEATURES)
 
     def _judge(
         self, query: QueryFeatures, ref: LocalFeatures, cosine: float
