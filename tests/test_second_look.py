@@ -41,3 +41,20 @@ def test_dense_features_from_the_thumbnail_find_small_crops(tmp_path: Path) -> N
     # measured 2026-11-28: 1 of 12 without, 9 of 12 with; no wrong result either way
     assert with_look >= without + 5 and with_look >= 8, (without, with_look)
     assert wrong_without == 0 and wrong_with == 0
+
+
+def test_compare_takes_the_second_look_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    engine = Engine.open(Settings(data_dir=tmp_path, local_features=100))
+    pairs = [
+        (Source(image=jpeg(crop(open_photo(n), 0.4), 85)), Source(image=(PHOTOS / n).read_bytes()))
+        for n in NAMES
+    ]
+    same = sum(engine.compare(a, b).same for a, b in pairs)
+    monkeypatch.setattr("tongtu.engine.SECOND_LOOK", 0)
+    without = sum(engine.compare(a, b).same for a, b in pairs)
+    monkeypatch.undo()
+    # two different photos stay different
+    other = Source(image=(PHOTOS / NAMES[1]).read_bytes())
+    assert not engine.compare(pairs[0][0], other).same
+    engine.close()
+    assert same >= without + 5 and same >= 8, (without, same)

@@ -406,6 +406,16 @@ class Engine:
         t = time.perf_counter()
         cosine = float(np.dot(query.embedding, ref.embedding))
         s, match = self._judge(query, ref.local, cosine)
+        if (  # the second look, as in search
+            s < self.settings.threshold
+            and SECOND_LOOK > 0
+            and SECOND_LOOK_MIN <= cosine < SECOND_LOOK_MAX
+        ):
+            s, match = max(
+                (s, match),
+                self._judge(query, extract_local(shrink(pb.rgb), SECOND_LOOK_FEATURES), cosine),
+                key=lambda r: r[0],
+            )
         timings["verification"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         if s < self.settings.threshold:
