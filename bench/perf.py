@@ -184,6 +184,19 @@ def fill(
     return time.perf_counter() - t
 
 
+def searches(
+    engine: Engine, lib: LibraryRecord, queries: list[tuple[str, bytes]]
+) -> tuple[list[float], int]:
+    """Each query's latency, and how many served the right image first."""
+    lat, right = [], 0
+    for name, q in queries:
+        t = time.perf_counter()
+        page = engine.search(lib, Source(image=q), rn=10)
+        lat.append(time.perf_counter() - t)
+        right += bool(page.hits) and page.hits[0].record.brief == name
+    return lat, right
+
+
 def scale(
     size: int,
     threads: int,
@@ -223,12 +236,7 @@ def scale(
             engine._extractor._descriptor.embed(decode_image(q).rgb)
         floor = (time.perf_counter() - t) / len(queries)
 
-        lat, right = [], 0
-        for name, q in queries:
-            t = time.perf_counter()
-            page = engine.search(lib, Source(image=q), rn=10)
-            lat.append(time.perf_counter() - t)
-            right += bool(page.hits) and page.hits[0].record.brief == name
+        lat, right = searches(engine, lib, queries)
         lat_a = np.array(lat)
 
         done = [0]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.perf import QUERY_FAMILIES, _fitted, _png, fill, workload
+from bench.perf import QUERY_FAMILIES, _fitted, _png, fill, searches, workload
 from bench.quality import load_photos
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor
@@ -78,12 +78,7 @@ def run(
     apply = time.perf_counter() - t
     n = engine.catalog.count(lib.id)
 
-    lat, right = [], 0
-    for photo, q in queries:
-        t = time.perf_counter()
-        page = engine.search(lib, Source(image=q), rn=10)
-        lat.append(time.perf_counter() - t)
-        right += bool(page.hits) and page.hits[0].record.brief == photo
+    lat, right = searches(engine, lib, queries)
     # the vector store alone, without and with a tag filter inside the search
     _, vecs = engine.catalog.all_embeddings(lib.id)
     probe = [
