@@ -185,10 +185,11 @@ class FaissIndex:
     def save(self, path: Path, meta: IndexMeta) -> None:
         """Write the index and its meta atomically (a crash leaves the old pair)."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
+        # Per process: workers of one server (`serve --workers N`) each save their copy.
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         with self._lock:
             faiss.write_index(self._index, str(tmp))
-        meta_tmp = path.with_suffix(".json.tmp")
+        meta_tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
         meta_tmp.write_text(meta.to_json(), encoding="utf-8")
         os.replace(tmp, path)
         os.replace(meta_tmp, path.with_suffix(".json"))

@@ -162,9 +162,12 @@ class FaissVectors:
                 ]
                 copies = [(lib, index.copy(), n) for lib, index, n in jobs]
                 self._saved_seq = seq
-            for lib, index, n in copies:
-                meta = IndexMeta(lib.id, seq, n, index.kind, lib.model, instance)
-                index.save(self.index_path(lib.id), meta)
+            # One process at a time writes the files (an index and its meta belong
+            # together; the workers of one server each save their own copy).
+            with self._catalog.exclusive("faiss-index"):
+                for lib, index, n in copies:
+                    meta = IndexMeta(lib.id, seq, n, index.kind, lib.model, instance)
+                    index.save(self.index_path(lib.id), meta)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):  # read-only data directory: rebuilt next time
