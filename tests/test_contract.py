@@ -282,11 +282,14 @@ def test_embedded_and_scale_out_give_the_same_results(
 
 @pytest.mark.parametrize("index", ["HNSW", "IVF_SQ8"])
 def test_milvus_store_catches_up_after_a_crash_between_catalog_and_vectors(
-    tmp_path: Path, new_database: str, index: str
+    tmp_path: Path, new_database: str, index: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A write committed to the catalog but never applied to Milvus (the process died
     in between) is applied by the next process that syncs: nothing is lost or kept.
     Scores are exact cosines with either index type (IVF_SQ8's are re-ranked)."""
+    # pending entries applied in several batches, flushed between them
+    monkeypatch.setattr("tongtu.storage.milvus._BATCH", 2)
+    monkeypatch.setattr("tongtu.storage.milvus.FLUSH_EVERY", 2)
     settings = Settings(
         data_dir=tmp_path,
         catalog=new_database,

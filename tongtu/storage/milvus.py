@@ -130,7 +130,7 @@ class MilvusVectors:
             with self._catalog.exclusive(self._mark_key):
                 mark = int(self._catalog.meta(self._mark_key) or 0)
                 while mark < last:
-                    entries = self._catalog.journal_since(mark)[:_BATCH]
+                    entries = self._catalog.journal_since(mark, _BATCH)
                     if not entries:
                         break
                     self._apply(entries)

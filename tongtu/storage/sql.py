@@ -490,11 +490,13 @@ class SqlCatalog:
 
     # journal -----------------------------------------------------------------------
 
-    def journal_since(self, seq: int) -> list[JournalEntry]:
-        rows = self._db().execute(
-            "SELECT seq, library_id, image_id, added FROM journal WHERE seq > ? ORDER BY seq",
-            (seq,),
-        )
+    def journal_since(self, seq: int, limit: int | None = None) -> list[JournalEntry]:
+        """The entries after position `seq`, in order (the first `limit` of them)."""
+        sql = "SELECT seq, library_id, image_id, added FROM journal WHERE seq > ? ORDER BY seq"
+        args: tuple[int, ...] = (seq,)
+        if limit is not None:
+            sql, args = sql + " LIMIT ?", (seq, limit)
+        rows = self._db().execute(sql, args)
         return [JournalEntry(int(a), int(b), int(c), d != 0, d == 2) for a, b, c, d in rows]
 
     def instance(self) -> str:
