@@ -199,15 +199,23 @@ def postgres() -> Iterator[str]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def new_database(postgres: str) -> Iterator[str]:
+def create_database(server: str) -> str:
+    """A new, empty database on the cluster at `server`; its URL."""
     import uuid
 
     import psycopg
 
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres, autocommit=True) as conn:
+    with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(f"CREATE DATABASE {name}")
-    yield postgres.rsplit("/", 1)[0] + f"/{name}"
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def new_database(postgres: str) -> Iterator[str]:
+    import psycopg
+
+    url = create_database(postgres)
+    yield url
     with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        conn.execute(f"DROP DATABASE IF EXISTS {url.rsplit('/', 1)[1]} WITH (FORCE)")

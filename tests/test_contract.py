@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.conftest import PHOTOS, crop, jpeg, open_photo, photo_names
+from tests.conftest import PHOTOS, create_database, crop, jpeg, open_photo, photo_names
 from tongtu.engine import Engine, OnDuplicate, Source
 from tongtu.errors import ItemExists, ItemNotFound, LibraryFull, LibraryInUse, TongtuError
 from tongtu.features import DIM, Extractor
@@ -177,18 +177,24 @@ def extractor() -> Extractor:
     return Extractor.from_model("sscd", 2, Settings().local_features)
 
 
-def _engine(kind: str, tmp_path: Path, request: pytest.FixtureRequest, ex: Extractor) -> Engine:
-    if kind == "embedded":
-        settings = Settings(data_dir=tmp_path / "embedded")
-        catalog = open_catalog_url(f"sqlite:///{tmp_path / 'embedded' / 'catalog.db'}")
-    else:
-        url = str(request.getfixturevalue("new_database"))
-        settings = Settings(
-            data_dir=tmp_path / "scale",
-            catalog=url,
-            vectors=f"milvus://{tmp_path / 'milvus.db'}",
-        )
-        catalog = open_catalog_url(url)
+def _engine(
+    catalog_kind: str,
+    vectors_kind: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    ex: Extractor,
+) -> Engine:
+    """An engine on one pair of back ends, each in its own place."""
+    folder = tmp_path / f"{catalog_kind}-{vectors_kind}"
+    folder.mkdir()
+    url = (
+        f"sqlite:///{folder / 'catalog.db'}"
+        if catalog_kind == "sqlite"
+        else create_database(str(request.getfixturevalue("postgres")))
+    )
+    vectors = "faiss" if vectors_kind == "faiss" else f"milvus://{folder / 'milvus.db'}"
+    settings = Settings(data_dir=folder, catalog=url, vectors=vectors)
+    catalog = open_catalog_url(url)
     return Engine(settings, catalog, open_vectors(settings, catalog, DIM), ex, Fetcher())
 
 
@@ -257,16 +263,24 @@ def _scenario(engine: Engine) -> list[Any]:
 def test_embedded_and_scale_out_give_the_same_results(
     tmp_path: Path, request: pytest.FixtureRequest, extractor: Extractor
 ) -> None:
+    """Every catalog with every vector store: the embedded pair (SQLite + FAISS), the
+    scale-out pair (PostgreSQL + Milvus) and the two mixed ones."""
     transcripts = {}
-    for kind in ("embedded", "scale-out"):
-        engine = _engine(kind, tmp_path, request, extractor)
+    for pair in (
+        ("sqlite", "faiss"),
+        ("postgresql", "milvus"),
+        ("postgresql", "faiss"),
+        ("sqlite", "milvus"),
+    ):
+        engine = _engine(*pair, tmp_path, request, extractor)
         try:
-            transcripts[kind] = _scenario(engine)
+            transcripts[pair] = _scenario(engine)
         finally:
             engine.close()
-    embedded, scale = transcripts["embedded"], transcripts["scale-out"]
-    for step_a, step_b in zip(embedded, scale, strict=True):
-        assert step_a == step_b
+    embedded = transcripts[("sqlite", "faiss")]
+    for pair, other in transcripts.items():
+        for step_a, step_b in zip(embedded, other, strict=True):
+            assert step_a == step_b, pair
     # and the transcript says what a user expects
     steps = {s[0]: s[1] for s in embedded if isinstance(s, tuple) and len(s) == 2}
     assert steps["reencoded"][0][0] == NAMES[1]

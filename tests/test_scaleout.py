@@ -141,18 +141,15 @@ def test_workers_refuse_in_process_milvus_lite(tmp_path: Path) -> None:
 def test_readyz_says_unavailable_when_the_catalog_is_gone(tmp_path: Path, postgres: str) -> None:
     """A worker whose PostgreSQL database disappears answers /readyz with 503 and the
     reason (a load balancer then stops sending it requests); /healthz stays up."""
-    import uuid
-
     import psycopg
     from fastapi.testclient import TestClient
 
+    from tests.conftest import create_database
     from tongtu.api import create_app
     from tongtu.settings import Settings
 
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(postgres, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {name}")
-    url = postgres.rsplit("/", 1)[0] + f"/{name}"
+    url = create_database(postgres)
+    name = url.rsplit("/", 1)[1]
     app = create_app(
         Settings(data_dir=tmp_path, catalog=url, vectors=f"milvus://{tmp_path / 'm.db'}")
     )

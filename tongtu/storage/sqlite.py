@@ -8,6 +8,7 @@ SQLite's own lock across processes); readers never wait for it in WAL mode.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import sqlite3
 import threading
 import uuid
@@ -133,7 +134,8 @@ class SqliteCatalog(SqlCatalog):
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
-        with open(self._path.with_name(f"{self._path.name}.{name}.lock"), "a") as f:
+        key = hashlib.sha1(name.encode()).hexdigest()[:12]  # any name: URLs included
+        with open(self._path.with_name(f"{self._path.name}.{key}.lock"), "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
