@@ -40,30 +40,56 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, what: str) -
     raise RuntimeError(f"{what} did not start within 90 s")
 
 
+class MilvusServer:
+    """`milvus-lite server` on a data directory, which can be stopped and started again."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"milvus://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = self.folder / "milvus.log"
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "milvus_lite",
+                "server",
+                "--data-dir",
+                str(self.folder / "milvus"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+        )
+        _wait_port(self.port, self.proc, log, "milvus-lite server")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+
 @pytest.fixture
-def milvus_server(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path / "milvus.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "milvus_lite",
-            "server",
-            "--data-dir",
-            str(tmp_path / "milvus"),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    _wait_port(port, proc, log, "milvus-lite server")
-    yield f"milvus://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=30)
+def milvus(tmp_path: Path) -> Iterator[MilvusServer]:
+    server = MilvusServer(tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def milvus_server(milvus: MilvusServer) -> str:
+    return milvus.url
 
 
 def _found(tt: Client, query: bytes) -> list[str]:
@@ -161,3 +187,40 @@ def test_readyz_says_unavailable_when_the_catalog_is_gone(tmp_path: Path, postgr
         assert answer.status_code == 503
         assert answer.json()["status"] == "unavailable" and answer.json()["detail"]["reason"]
         assert client.get("/healthz").status_code == 200
+
+
+def test_writes_while_milvus_is_down_are_applied_when_it_is_back(
+    tmp_path: Path, new_database: str, milvus: MilvusServer
+) -> None:
+    """Milvus stops: an add is still acknowledged (the catalog has it, journalled), a
+    search says the service is unavailable (Baidu error 2, HTTP 503) instead of missing
+    it; Milvus back: the next search applies the journal and finds the image."""
+    from tongtu.engine import Engine, Source
+    from tongtu.errors import StoreUnavailable
+    from tongtu.settings import Settings
+
+    engine = Engine.open(
+        Settings(data_dir=tmp_path / "data", catalog=new_database, vectors=milvus.url)
+    )
+    try:
+        lib = engine.library("shop", create=True)
+        engine.add(lib, Source(image=(PHOTOS / NAMES[0]).read_bytes()), "before")
+        milvus.stop()
+        added = engine.add(lib, Source(image=(PHOTOS / NAMES[1]).read_bytes()), "while down")
+        assert engine.catalog.image_by_sign(lib.id, added.record.cont_sign) is not None
+        with pytest.raises(StoreUnavailable) as err:
+            engine.search(lib, Source(image=jpeg(open_photo(NAMES[1]), 60)))
+        assert (err.value.code, err.value.http_status) == (2, 503)
+        milvus.start()
+        deadline = time.monotonic() + 30
+        while True:  # as a client would: retry while the restarted server warms up
+            try:
+                page = engine.search(lib, Source(image=jpeg(open_photo(NAMES[1]), 60)))
+                break
+            except StoreUnavailable:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        assert [h.record.brief for h in page.hits] == ["while down"]
+    finally:
+        engine.close()

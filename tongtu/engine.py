@@ -10,6 +10,8 @@ serialises writes, and each vector index follows the catalog's journal.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,6 +29,7 @@ from tongtu.errors import (
     ItemExists,
     ItemNotFound,
     MissingParam,
+    StoreUnavailable,
     TongtuError,
 )
 from tongtu.features import (
@@ -63,6 +66,8 @@ __all__ = [
     "SearchPage",
     "Source",
 ]
+
+log = logging.getLogger("tongtu")
 
 Region = tuple[tuple[float, float], ...]
 
@@ -298,7 +303,7 @@ class Engine:
                     self.catalog.update_image(existing.id, brief, tags)
                     done = Added(self._image(lib, existing.id), "replaced")
             results.append((p, done))
-        self.sync()
+        self._sync_after_write()
         return results
 
     def get(self, lib: LibraryRecord, ref: str) -> ImageRecord:
@@ -343,8 +348,9 @@ class Engine:
 
     def delete_library(self, lib: LibraryRecord) -> int:
         deleted = self.catalog.delete_library(lib.id)
-        self.sync()
-        self.vectors.drop_library(lib.id)
+        self._sync_after_write()
+        with contextlib.suppress(StoreUnavailable):  # its deletes are journalled anyway
+            self.vectors.drop_library(lib.id)
         return deleted
 
     def delete(self, lib: LibraryRecord, cont_signs: Sequence[str]) -> int:
@@ -352,7 +358,7 @@ class Engine:
         deleted = self.catalog.delete_images(lib.id, cont_signs)
         if deleted == 0:
             raise ItemNotFound("none of the cont_signs is in the library")
-        self.sync()
+        self._sync_after_write()
         return deleted
 
     def search(
@@ -562,6 +568,15 @@ class Engine:
     def sync(self) -> None:
         """Apply every catalog write since the last sync (from any process)."""
         self.vectors.sync()
+
+    def _sync_after_write(self) -> None:
+        """A write is acknowledged once the catalog has it: a shared vector store that
+        does not answer now gets it from the journal at its next sync (and a search
+        fails until then rather than miss it)."""
+        try:
+            self.sync()
+        except StoreUnavailable as exc:
+            log.warning("write committed; the vector store will catch up: %s", exc)
 
     def save_indexes(self) -> None:
         save = getattr(self.vectors, "save", None)

@@ -28,6 +28,7 @@
     │   ├── UrlTimeout               282112 url download timeout
     │   ├── UrlResponseInvalid       282113 url response invalid
     │   └── UrlSizeError             282114 url size error
+    ├── StoreUnavailable             2      Service temporarily unavailable (HTTP 503)
     └── ConfigError                  (local misuse: wrong model for a library, ...)
 
 The library raises these; only the edges (HTTP handlers, CLI) turn them into wire
@@ -59,6 +60,7 @@ __all__ = [
     "QpsLimit",
     "RateLimited",
     "ServerBusy",
+    "StoreUnavailable",
     "TokenExpired",
     "TokenInvalid",
     "TongtuError",
@@ -229,6 +231,14 @@ class UrlSizeError(UrlError):
     code = 282114
     baidu_msg = "url size error"
     http_status = 413
+
+
+class StoreUnavailable(TongtuError):
+    """A shared store (Milvus, PostgreSQL) does not answer; retrying later may work."""
+
+    code = 2
+    baidu_msg = "Service temporarily unavailable"
+    http_status = 503
 
 
 class ConfigError(TongtuError):

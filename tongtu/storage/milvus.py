@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.errors import ConfigError
+from tongtu.errors import ConfigError, StoreUnavailable, TongtuError
 from tongtu.storage.base import Catalog, JournalEntry, TagFilter, exact_cosines
 
 __all__ = ["MilvusVectors"]
@@ -40,6 +41,7 @@ _INDEX_DEFAULTS: dict[str, dict[str, Any]] = {
 # Scores from these are quantised: the shortlist is re-ranked with exact descriptors.
 _QUANTISED = {"IVF_SQ8", "DISKANN", "AUTOINDEX"}
 _BATCH = 500
+TIMEOUT = 30.0  # seconds a Milvus call may take before the store counts as unavailable
 # Rows written since the last flush are searched by brute force until their segment is
 # sealed and indexed (milvus-lite seals only on flush: ~0.9 s a search at 10k unsealed
 # rows against ~30 ms sealed). A flush after this many keeps the unsealed part small;
@@ -88,6 +90,8 @@ class MilvusVectors:
         # milvus:///abs/path.db: milvus-lite in this process; milvus://host:port: a server.
         self._local_path = "/" + rest.lstrip("/") if rest.startswith("/") else None
         uri = self._local_path or f"http://{rest}"
+        self._uri = uri
+        self._broken = False
         try:
             self._client = MilvusClient(uri)
             self._ensure_collection()
@@ -123,7 +127,7 @@ class MilvusVectors:
     def sync(self) -> None:
         """Apply the journal after the shared mark. Cheap when nothing is pending: one
         read of the journal's end."""
-        with self._lock:
+        with self._lock, self._answering():
             last = self._catalog.last_seq()
             if last <= self._known:
                 return
@@ -153,10 +157,10 @@ class MilvusVectors:
 
         def flush() -> None:
             if rows:
-                self._client.upsert(self._name, list(rows.values()))
+                self._client.upsert(self._name, list(rows.values()), timeout=TIMEOUT)
                 rows.clear()
             if deletes:
-                self._client.delete(self._name, ids=list(deletes))
+                self._client.delete(self._name, ids=list(deletes), timeout=TIMEOUT)
                 deletes.clear()
 
         for e in entries:
@@ -177,6 +181,26 @@ class MilvusVectors:
                 deletes.append(e.image_id)
         flush()
 
+    @contextmanager
+    def _answering(self) -> Iterator[None]:
+        """Milvus not answering (down, unreachable, timed out) is StoreUnavailable; the
+        next call connects afresh (a restarted server is found again)."""
+        try:
+            if self._broken:
+                from pymilvus import MilvusClient
+
+                self._client = MilvusClient(self._uri)
+                self._client.load_collection(self._name)
+                self._broken = False
+            yield
+        except TongtuError:
+            raise
+        except Exception as exc:  # pymilvus's MilvusException and gRPC errors
+            if type(exc).__module__.split(".")[0] not in ("pymilvus", "grpc"):
+                raise
+            self._broken = True
+            raise StoreUnavailable(f"the vector store {self.url} does not answer: {exc}") from exc
+
     # searching -------------------------------------------------------------------------
 
     def search(
@@ -187,15 +211,17 @@ class MilvusVectors:
             fn = "array_contains_any" if tags.any_of else "array_contains_all"
             expr += f" and {fn}(tags, [{', '.join(str(int(t)) for t in tags.tags)}])"
         params = {**_search_defaults(self._index_type, k), **self._search_params}
-        result = self._client.search(
-            self._name,
-            [np.asarray(vector, dtype=np.float32).tolist()],
-            limit=k,
-            filter=expr,
-            output_fields=["id"],
-            search_params={"metric_type": "IP", "params": params},
-            consistency_level="Strong",
-        )
+        with self._answering():
+            result = self._client.search(
+                self._name,
+                [np.asarray(vector, dtype=np.float32).tolist()],
+                limit=k,
+                filter=expr,
+                output_fields=["id"],
+                search_params={"metric_type": "IP", "params": params},
+                consistency_level="Strong",
+                timeout=TIMEOUT,
+            )
         hits = list(result[0]) if result else []
         ids = np.array([int(h["id"]) for h in hits], dtype=np.int64)
         cosines = np.array([float(h["distance"]) for h in hits], dtype=np.float32)
@@ -205,12 +231,14 @@ class MilvusVectors:
         return cosines[order], ids[order]
 
     def size(self, library_id: int) -> int:
-        out = self._client.query(
-            self._name,
-            filter=f"library == {int(library_id)}",
-            output_fields=["count(*)"],
-            consistency_level="Strong",
-        )
+        with self._answering():
+            out = self._client.query(
+                self._name,
+                filter=f"library == {int(library_id)}",
+                output_fields=["count(*)"],
+                consistency_level="Strong",
+                timeout=TIMEOUT,
+            )
         return int(out[0]["count(*)"]) if out else 0
 
     def ids(self, library_id: int) -> set[int]:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from tongtu.errors import ConfigError
+from tongtu.errors import ConfigError, StoreUnavailable
 from tongtu.storage.sql import SqlCatalog
 
 __all__ = ["PostgresCatalog"]
@@ -127,7 +127,7 @@ class PostgresCatalog(SqlCatalog):
             try:
                 raw = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
             except self._psycopg.OperationalError as exc:
-                raise ConfigError(f"cannot reach the PostgreSQL catalog: {exc}") from exc
+                raise StoreUnavailable(f"cannot reach the PostgreSQL catalog: {exc}") from exc
             db = _Conn(raw)
             self._local.db = db
             with self._conns_lock:
