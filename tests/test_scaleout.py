@@ -187,6 +187,15 @@ def test_readyz_says_unavailable_when_the_catalog_is_gone(tmp_path: Path, postgr
         assert answer.status_code == 503
         assert answer.json()["status"] == "unavailable" and answer.json()["detail"]["reason"]
         assert client.get("/healthz").status_code == 200
+        # and requests say "temporarily unavailable" (Baidu error 2), not an internal error
+        native = client.get("/v1/libraries", headers={"Authorization": "Bearer 24.x"})
+        assert native.status_code == 503 and native.json()["error"]["code"] == 2
+        baidu = client.post(
+            "/rest/2.0/realtime_search/same_hq/search",
+            params={"access_token": "24.x"},
+            data={"url": "http://example.com/a.jpg"},
+        )
+        assert baidu.json()["error_code"] == 2
 
 
 def test_writes_while_milvus_is_down_are_applied_when_it_is_back(

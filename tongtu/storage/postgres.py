@@ -84,17 +84,29 @@ _WRITE_LOCK = 0x746F6E67
 _NAMED_LOCKS = 0x74750000
 
 
+@contextmanager
+def _answering(lost: type[Exception]) -> Iterator[None]:
+    """A lost or refused connection (`lost`: psycopg's OperationalError) is
+    StoreUnavailable; the thread connects afresh on its next query."""
+    try:
+        yield
+    except lost as exc:
+        raise StoreUnavailable(f"the PostgreSQL catalog does not answer: {exc}") from exc
+
+
 class _Conn:
     """A psycopg connection speaking the `?` placeholders the shared queries use."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, lost: type[Exception]) -> None:
         self.raw = conn
+        self._lost = lost
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> Any:
-        return self.raw.execute(sql.replace("?", "%s"), tuple(args))
+        with _answering(self._lost):
+            return self.raw.execute(sql.replace("?", "%s"), tuple(args))
 
     def executemany(self, sql: str, args: Iterable[Sequence[object]]) -> Any:
-        with self.raw.cursor() as cur:
+        with _answering(self._lost), self.raw.cursor() as cur:
             cur.executemany(sql.replace("?", "%s"), [tuple(a) for a in args])
 
 
@@ -124,11 +136,9 @@ class PostgresCatalog(SqlCatalog):
     def _db(self) -> _Conn:
         db: _Conn | None = getattr(self._local, "db", None)
         if db is None or db.raw.closed:
-            try:
+            with _answering(self._psycopg.OperationalError):
                 raw = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            except self._psycopg.OperationalError as exc:
-                raise StoreUnavailable(f"cannot reach the PostgreSQL catalog: {exc}") from exc
-            db = _Conn(raw)
+            db = _Conn(raw, self._psycopg.OperationalError)
             self._local.db = db
             with self._conns_lock:
                 self._conns.append(raw)
@@ -137,14 +147,14 @@ class PostgresCatalog(SqlCatalog):
     @contextmanager
     def _write(self) -> Iterator[_Conn]:
         db = self._db()
-        with db.raw.transaction():
+        with _answering(self._psycopg.OperationalError), db.raw.transaction():
             db.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
             yield db
 
     @contextmanager
     def _read(self) -> Iterator[_Conn]:
         db = self._db()
-        with db.raw.transaction():
+        with _answering(self._psycopg.OperationalError), db.raw.transaction():
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield db
 
