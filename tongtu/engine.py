@@ -87,6 +87,7 @@ SECOND_LOOK = 2
 SECOND_LOOK_FEATURES = 1500
 SECOND_LOOK_MIN = 0.2
 SECOND_LOOK_MAX = 0.6
+SECOND_LOOK_MIN_SIDE = 256  # px: thumbnails kept smaller (TONGTU_THUMBNAIL_SIDE) get none
 
 
 @dataclass(frozen=True, slots=True)
@@ -546,8 +547,8 @@ class Engine:
         if jpeg is None:
             return None
         bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            return None
+        if bgr is None or max(bgr.shape[:2]) < SECOND_LOOK_MIN_SIDE:
+            return None  # a tiny thumbnail holds no more detail than the stored features
         rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
         return extract_local(rgb, SECOND_LOOK_FEATURES)
 
