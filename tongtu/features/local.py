@@ -128,8 +128,9 @@ def extract_local(
     keypoints, desc = orb.detectAndCompute(gray, None)
     if desc is None or not keypoints:
         return LocalFeatures(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8), w, h, flip)
-    pts = np.array([kp.pt for kp in keypoints], dtype=np.float32)
-    keep = _spread(pts, np.array([kp.response for kp in keypoints]), w, h, n_features)
+    pts = np.asarray(cv2.KeyPoint_convert(keypoints), dtype=np.float32).reshape(-1, 2)  # type: ignore[attr-defined]
+    response = np.fromiter((kp.response for kp in keypoints), np.float64, len(keypoints))
+    keep = _spread(pts, response, w, h, n_features)
     return LocalFeatures(pts[keep], np.ascontiguousarray(desc[keep], dtype=np.uint8), w, h, flip)
 
 
@@ -145,11 +146,14 @@ def _spread(
     cell = cy * GRID + cx
     order = np.argsort(-response, kind="stable")
     per_cell = n // (GRID * GRID)
-    rank_in_cell = np.zeros(len(pts), dtype=int)
-    counts = np.zeros(GRID * GRID, dtype=int)
-    for i in order:
-        rank_in_cell[i] = counts[cell[i]]
-        counts[cell[i]] += 1
+    # Each feature's rank within its cell, strongest first: group by cell, keeping the
+    # global order inside a group; the rank is the distance to the group's start.
+    position = np.empty(len(pts), dtype=np.intp)
+    position[order] = np.arange(len(pts))
+    by_cell = np.lexsort((position, cell))
+    cells = cell[by_cell]
+    rank_in_cell = np.empty(len(pts), dtype=np.intp)
+    rank_in_cell[by_cell] = np.arange(len(pts)) - np.searchsorted(cells, cells, side="left")
     first = order[rank_in_cell[order] < per_cell]
     rest = order[rank_in_cell[order] >= per_cell]
     return np.concatenate([first, rest])[:n]
