@@ -83,7 +83,7 @@ FLIP_MIN_COSINE = 0.35
 # is in [SECOND_LOOK_MIN, SECOND_LOOK_MAX): a partial copy scores low on the whole-picture
 # descriptor, while a high-cosine candidate that failed is a look-alike the stored
 # features already covered.
-SECOND_LOOK = 2
+SECOND_LOOK = 1
 SECOND_LOOK_FEATURES = 1500
 SECOND_LOOK_MIN = 0.2
 SECOND_LOOK_MAX = 0.6
