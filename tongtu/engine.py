@@ -162,10 +162,6 @@ class Engine:
         self._fetcher = fetcher
         self._model = model_id(settings.model)
 
-    @property
-    def cold_start(self) -> float:
-        return self.vectors.cold_start
-
     @classmethod
     def open(cls, settings: Settings) -> Engine:
         catalog = open_catalog(settings)
@@ -578,11 +574,6 @@ class Engine:
             self.sync()
         except StoreUnavailable as exc:
             log.warning("write committed; the vector store will catch up: %s", exc)
-
-    def save_indexes(self) -> None:
-        save = getattr(self.vectors, "save", None)
-        if save is not None:
-            save()
 
     def close(self) -> None:
         self.vectors.close()

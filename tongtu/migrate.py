@@ -154,7 +154,9 @@ def _verify(
                     ra = a.search(lib.id, query, 5, None)[1].tolist()
                     rb = b.search(lib.id, query, 5, None)[1].tolist()
                     report.searches += 1
-                    if ra != rb or (ra and ra[0] != int(ids[pos]) and _tied(src, ids[pos], ra[0])):
+                    if ra != rb or (
+                        ra and ra[0] != int(ids[pos]) and _differ(src, ids[pos], ra[0])
+                    ):
                         report.problems.append(
                             f"{lib.name}: image {int(ids[pos])} finds {rb} in the destination, "
                             f"{ra} in the source"
@@ -164,7 +166,7 @@ def _verify(
             b.close()
 
 
-def _tied(catalog: SqlCatalog, image_id: int, other: int) -> bool:
-    """Whether two images' descriptors differ (else either may come first)."""
+def _differ(catalog: SqlCatalog, image_id: int, other: int) -> bool:
+    """Whether two images' descriptors differ (identical ones may come in either order)."""
     e = catalog.embeddings([int(image_id), int(other)])
     return len(e) == 2 and not np.array_equal(e[int(image_id)], e[int(other)])

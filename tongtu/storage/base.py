@@ -186,7 +186,6 @@ class VectorStore(Protocol):
     by any process is visible to the next search anywhere."""
 
     url: str
-    cold_start: float  # seconds the store took to open (load or rebuild)
 
     def sync(self) -> None: ...
     def search(

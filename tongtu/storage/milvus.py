@@ -1,11 +1,11 @@
 """The shared vector store: Milvus (a server, a cluster, or milvus-lite in-process).
 
-One collection holds every library: `id` (the catalog's image id), `library` (the
-partition key), `tags` (an ARRAY filtered inside the search) and `vector`. Milvus
-follows the catalog's journal like the embedded store, but it is shared: the position
-it has applied is kept in the catalog (`meta`), and one process at a time applies the
-entries after it, under a catalog-wide lock. A write is applied before the engine
-acknowledges it, so every worker's next search sees it.
+One collection holds every library: `id` (the catalog's image id), `library` (filtered
+on in every search, with an inverted index), `tags` (an ARRAY filtered inside the
+search) and `vector`. Milvus follows the catalog's journal like the embedded store, but
+it is shared: the position it has applied is kept in the catalog (`meta`), and one
+process at a time applies the entries after it, under a catalog-wide lock. A write is
+applied before the engine acknowledges it, so every worker's next search sees it.
 
 Searches use consistency level `Strong`: Milvus waits until every insert and delete
 acknowledged before the search is visible to it (read-your-writes across workers). It
@@ -17,7 +17,6 @@ deleted image for a moment, which tongtu never does.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -74,7 +73,6 @@ class MilvusVectors:
             from pymilvus import MilvusClient
         except ImportError as exc:  # pragma: no cover - an install without the extra
             raise ConfigError("Milvus needs pymilvus: pip install 'tongtu[scale]'") from exc
-        t = time.perf_counter()
         self.url = url
         self._catalog = catalog
         self._dim = dim
@@ -89,18 +87,16 @@ class MilvusVectors:
         rest = url.removeprefix("milvus://")
         # milvus:///abs/path.db: milvus-lite in this process; milvus://host:port: a server.
         self._local_path = "/" + rest.lstrip("/") if rest.startswith("/") else None
-        uri = self._local_path or f"http://{rest}"
-        self._uri = uri
+        self._uri = self._local_path or f"http://{rest}"
         self._broken = False
         try:
-            self._client = MilvusClient(uri)
+            self._client = MilvusClient(self._uri)
             self._ensure_collection()
         except ConfigError:
             raise
         except Exception as exc:  # pymilvus raises its own MilvusException and gRPC errors
             raise ConfigError(f"cannot open the Milvus store {url!r}: {exc}") from exc
         self.sync()
-        self.cold_start = time.perf_counter() - t
 
     def _ensure_collection(self) -> None:
         from pymilvus import DataType

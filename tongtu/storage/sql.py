@@ -232,21 +232,19 @@ class SqlCatalog:
             return None
         return _app(row), str(row[9])
 
-    def app_by_name(self, name: str) -> AppRecord | None:
+    def _app_where(self, where: str, arg: object) -> AppRecord | None:
         row = (
             self._db()
-            .execute(f"SELECT {self._APP_COLS} FROM apps WHERE name = ?", (name,))
+            .execute(f"SELECT {self._APP_COLS} FROM apps WHERE {where}", (arg,))
             .fetchone()
         )
         return _app(row) if row else None
 
+    def app_by_name(self, name: str) -> AppRecord | None:
+        return self._app_where("name = ?", name)
+
     def app_by_id(self, app_id: int) -> AppRecord | None:
-        row = (
-            self._db()
-            .execute(f"SELECT {self._APP_COLS} FROM apps WHERE id = ?", (app_id,))
-            .fetchone()
-        )
-        return _app(row) if row else None
+        return self._app_where("id = ?", app_id)
 
     def store_token(self, token_hash: str, app_id: int, expires_at: float) -> None:
         with self._write() as db:
@@ -587,7 +585,7 @@ class SqlCatalog:
                 db.execute(
                     f"INSERT INTO images({_IMAGE_COLS}, embedding, local) "
                     "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (*row[:9], row[9], row[10]),
+                    row[:11],
                 )
                 if row[11] is not None:
                     db.execute(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -39,9 +38,7 @@ class FaissVectors:
         self._saved_seq = 0
         self._sync_lock = threading.Lock()
         self._saving = threading.Lock()
-        t = time.perf_counter()
         self._rebuild()
-        self.cold_start = time.perf_counter() - t
 
     def index_path(self, library_id: int) -> Path:
         return self._folder / f"lib-{library_id}.faiss"
