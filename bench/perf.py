@@ -11,9 +11,11 @@ threads.
 Library sizes beyond what can be ingested here are filled through the storage layer: the
 real photos (two thirds of ../shared/photos, with their real features) plus synthetic
 distractors whose descriptors are drawn from a Gaussian fitted to real SSCD descriptors
-(mean and covariance of crops of the photos), L2-normalised, each with 500 random local
-features (the stored size of real ones, ~18 KB). The queries are real edits of real
-library photos (bench/edits.py), fixed by the seed.
+(mean and covariance of crops of the photos), L2-normalised, each with 500 local features
+whose binary descriptors are real ORB descriptors of one photo outside the library (so
+that matching them costs what matching another real picture costs) at random positions
+(so that they never verify), the stored size of real ones (~18 KB). The queries are real
+edits of real library photos (bench/edits.py), fixed by the seed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import shutil
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +37,8 @@ from PIL import Image
 from bench.edits import FAMILIES
 from bench.quality import load_photos
 from tongtu.engine import Engine, Source
-from tongtu.features import Extractor
-from tongtu.features.local import REF_FEATURES
+from tongtu.features import Extractor, shrink
+from tongtu.features.local import QUERY_FEATURES, REF_FEATURES, extract_local
 from tongtu.imaging import decode_image
 from tongtu.settings import Settings
 from tongtu.storage.base import Catalog, LibraryRecord, NewImage
@@ -109,6 +112,27 @@ def ingest(model: str, files: list[Path], threads: int) -> dict[str, float]:
 # --- libraries at scale ----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class DistractorModel:
+    """What synthetic distractors are drawn from."""
+
+    mean: np.ndarray  # of real SSCD descriptors of crops
+    cov: np.ndarray
+    orb: list[np.ndarray]  # real ORB descriptors, one array per photo outside the library
+
+
+def distractor_model(
+    extractor: Extractor, photos: dict[str, np.ndarray], library: dict[str, np.ndarray]
+) -> DistractorModel:
+    mean, cov = _fitted(extractor, photos, 12)
+    orb = [
+        extract_local(shrink(rgb), QUERY_FEATURES).descriptors
+        for name, rgb in sorted(photos.items())
+        if name not in library
+    ]
+    return DistractorModel(mean, cov, [d for d in orb if len(d) >= REF_FEATURES])
+
+
 def _fitted(
     extractor: Extractor, photos: dict[str, np.ndarray], per_photo: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -134,16 +158,16 @@ def _fitted(
     return vecs.mean(axis=0), np.cov(vecs, rowvar=False)
 
 
-def _distractors(
-    n: int, mean: np.ndarray, cov: np.ndarray, rng: np.random.Generator
-) -> list[NewImage]:
-    vecs = rng.multivariate_normal(mean, cov, size=n, method="cholesky").astype(np.float32)
+def _distractors(n: int, model: DistractorModel, rng: np.random.Generator) -> list[NewImage]:
+    vecs = rng.multivariate_normal(model.mean, model.cov, size=n, method="cholesky")
+    vecs = vecs.astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     header = np.array([REF_FEATURES, 800, 600], dtype="<u2").tobytes()
     out = []
     for v in vecs:
         pos = rng.integers(0, 6400, size=(REF_FEATURES, 2), dtype=np.uint16).astype("<u2").tobytes()
-        desc = rng.integers(0, 256, size=(REF_FEATURES, 32), dtype=np.uint8).tobytes()
+        orb = model.orb[int(rng.integers(len(model.orb)))]
+        desc = orb[rng.choice(len(orb), size=REF_FEATURES, replace=False)].tobytes()
         sign = f"{rng.integers(0, 2**32)},{rng.integers(0, 2**32)}"
         out.append(NewImage(sign, "distractor", (), (800, 600), v, header + pos + desc))
     return out
@@ -167,14 +191,12 @@ def workload(
     return library, queries
 
 
-def fill(
-    catalog: Catalog, lib: LibraryRecord, n: int, mean: np.ndarray, cov: np.ndarray, chunk: int
-) -> float:
+def fill(catalog: Catalog, lib: LibraryRecord, n: int, model: DistractorModel, chunk: int) -> float:
     """Write n synthetic distractors through the storage layer; the seconds it took."""
     rng = np.random.default_rng(n)
     t = time.perf_counter()
     while n > 0:
-        batch = _distractors(min(chunk, n), mean, cov, rng)
+        batch = _distractors(min(chunk, n), model, rng)
         failed = [
             r for r in catalog.add_images(lib.id, batch, lib.capacity) if isinstance(r, Exception)
         ]
@@ -202,8 +224,7 @@ def scale(
     threads: int,
     queries: list[tuple[str, bytes]],
     library: dict[str, np.ndarray],
-    mean: np.ndarray,
-    cov: np.ndarray,
+    model: DistractorModel,
 ) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix=f"tongtu-perf-{size}-"))
     settings = Settings(
@@ -214,7 +235,7 @@ def scale(
         lib = engine.library("perf", create=True)
         for name, rgb in library.items():
             engine.add(lib, Source(image=_png(rgb)), name)
-        filled = fill(engine.catalog, lib, size - len(library), mean, cov, 5000)
+        filled = fill(engine.catalog, lib, size - len(library), model, 5000)
         engine.close()  # builds nothing new: the index is rebuilt at the next open
 
         shutil.rmtree(root / "index", ignore_errors=True)
@@ -312,8 +333,7 @@ def main() -> None:
 
     photos = load_photos()
     library, queries = workload(photos, len(photos) * 2 // 3, args.queries)
-    extractor = Extractor.from_model("sscd", threads)
-    mean, cov = _fitted(extractor, photos, 12)
+    model = distractor_model(Extractor.from_model("sscd", threads), photos, library)
     print(
         f"Search (model sscd): {len(library)} real photos + synthetic distractors; "
         f"{len(queries)} real edited queries ({', '.join(QUERY_FAMILIES)}); in-process engine"
@@ -326,7 +346,7 @@ def main() -> None:
     )
     print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for size in (int(s) for s in args.sizes.split(",")):
-        r = scale(size, threads, queries, library, mean, cov)
+        r = scale(size, threads, queries, library, model)
         print(
             f"| {r['size']:,} | {r['kind']} | {r['p50'] * 1000:.0f} | {r['p95'] * 1000:.0f} "
             f"| {r['floor'] * 1000:.0f} | {r['p50'] / r['floor']:.2f} | {r['qps1']:.1f} "

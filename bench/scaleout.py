@@ -26,7 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.perf import QUERY_FAMILIES, _fitted, _png, fill, searches, workload
+from bench.perf import (
+    QUERY_FAMILIES,
+    DistractorModel,
+    _png,
+    distractor_model,
+    fill,
+    searches,
+    workload,
+)
 from bench.quality import load_photos
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor
@@ -63,8 +71,7 @@ def run(
     library: dict[str, np.ndarray],
     queries: list[tuple[str, bytes]],
     size: int,
-    mean: np.ndarray,
-    cov: np.ndarray,
+    model: DistractorModel,
     catalog_bytes: Callable[[Engine], float],
 ) -> dict[str, float | str]:
     engine = Engine.open(settings)
@@ -72,7 +79,7 @@ def run(
     signs = {}
     for photo, rgb in library.items():
         signs[photo] = engine.add(lib, Source(image=_png(rgb)), photo, (1,)).record.cont_sign
-    write = fill(engine.catalog, lib, size - len(library), mean, cov, 1000)
+    write = fill(engine.catalog, lib, size - len(library), model, 1000)
     t = time.perf_counter()
     engine.sync()
     apply = time.perf_counter() - t
@@ -133,7 +140,7 @@ def main() -> None:
 
     photos = load_photos()
     library, queries = workload(photos, 40, args.queries)
-    mean, cov = _fitted(Extractor.from_model("sscd", threads), photos, 12)
+    model = distractor_model(Extractor.from_model("sscd", threads), photos, library)
 
     root = Path(tempfile.mkdtemp(prefix="tongtu-scaleout-"))
     pg_dir = Path(tempfile.mkdtemp(prefix="tongtu-pg-"))
@@ -188,8 +195,7 @@ def main() -> None:
                 library,
                 queries,
                 args.images,
-                mean,
-                cov,
+                model,
                 sqlite_bytes,
             ),
             run(
@@ -198,8 +204,7 @@ def main() -> None:
                 library,
                 queries,
                 args.images,
-                mean,
-                cov,
+                model,
                 pg_bytes,
             ),
         ]

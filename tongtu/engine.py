@@ -42,7 +42,7 @@ from tongtu.features import (
     verify,
 )
 from tongtu.features.local import Match, extract_local
-from tongtu.features.score import MatchKind, match_kind, score
+from tongtu.features.score import MatchKind, inliers_needed, match_kind, score
 from tongtu.fetch import Fetcher
 from tongtu.imaging import Picture, decode_image, thumbnail_jpeg
 from tongtu.params import MAX_RESULTS
@@ -552,11 +552,14 @@ class Engine:
         self, query: QueryFeatures, ref: LocalFeatures, cosine: float
     ) -> tuple[float, Match]:
         """The score of the reference against the query and the match behind it; the
-        mirrored query is tried too when the plain one falls short."""
-        match = verify(query.local, ref, query.matcher)
+        mirrored query is tried too when the plain one falls short. Matching stops early
+        where the inliers that would reach the threshold have become improbable."""
+        needed = inliers_needed(cosine, self.settings.threshold)
+        match = verify(query.local, ref, query.matcher, needed)
         s = score(cosine, match)
         if s < self.settings.threshold and cosine >= FLIP_MIN_COSINE:
-            match = _best(match, verify(query.local_flipped, ref, query.matcher_flipped))
+            flipped = verify(query.local_flipped, ref, query.matcher_flipped, needed)
+            match = _best(match, flipped)
             s = score(cosine, match)
         return s, match
 

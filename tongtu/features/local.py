@@ -7,6 +7,7 @@ region on both images.
 
 from __future__ import annotations
 
+import math
 import struct
 from dataclasses import dataclass
 
@@ -28,6 +29,13 @@ QUERY_FEATURES = 1500
 # Lowe's ratio test on Hamming distances.
 RATIO = 0.8
 GRID = 4
+# Verification stops early when the reference features matched so far make the count a
+# match needs improbable: after each checkpoint (a quarter, then a half of the reference
+# features, taken evenly over their stored order), if fewer matched than
+# P[Binomial(needed, fraction) ≤ matched] < HOPELESS allows. Most candidates of a search
+# are other pictures and stop at the first checkpoint (bench/perf: 38 % of the kNN work
+# on real non-matching photos, no verified match lost).
+HOPELESS = 1e-3
 _HEADER = struct.Struct("<HHH")  # count, width, height of the work image
 _POS_SCALE = 8.0  # positions stored as uint16 in 1/8 px of the work image
 
@@ -169,16 +177,24 @@ def binary_index(features: LocalFeatures) -> faiss.IndexBinaryFlat:
 
 
 def verify(
-    query: LocalFeatures, ref: LocalFeatures, index: faiss.IndexBinaryFlat | None = None
+    query: LocalFeatures,
+    ref: LocalFeatures,
+    index: faiss.IndexBinaryFlat | None = None,
+    needed: int = 0,
 ) -> Match:
     """Match features and fit a homography from reference to query (USAC MAGSAC).
 
-    `index`: binary_index(query), when one query is verified against many references."""
-    if len(query) < 8 or len(ref) < 8:
+    `index`: binary_index(query), when one query is verified against many references.
+    `needed`: the inliers below which the caller has no use for the match; with it,
+    matching stops as soon as that many became improbable (NO_MATCH)."""
+    if len(query) < 8 or len(ref) < 8 or needed > len(ref):
         return NO_MATCH
     if index is None:
         index = binary_index(query)
-    dist, nearest = index.search(np.ascontiguousarray(ref.descriptors), 2)
+    ratio_ok = _ratio_matches(index, ref.descriptors, max(needed, 8))
+    if ratio_ok is None:
+        return NO_MATCH
+    dist, nearest = ratio_ok
     # Lowe's ratio test, then one reference feature per query feature (the first).
     good = np.flatnonzero(dist[:, 0] < RATIO * dist[:, 1])
     _, first = np.unique(nearest[good, 0], return_index=True)
@@ -214,6 +230,46 @@ def verify(
     if query.flipped:
         q_poly = [(1.0 - x, y) for x, y in q_poly]
     return Match(n_inl, tuple(q_poly), tuple(r_poly))
+
+
+def _ratio_matches(
+    index: faiss.IndexBinaryFlat, descriptors: NDArray[np.uint8], needed: int
+) -> tuple[NDArray[np.int32], NDArray[np.int64]] | None:
+    """The two nearest query features of every reference feature, searched in parts;
+    None once `needed` matches have become improbable at a checkpoint.
+
+    The parts are strided (every 4th feature, then every 4th again, then the other
+    half): the stored order is by corner strength, which is not spread evenly over the
+    picture, so a prefix would under-sample a crop of its weaker part."""
+    n = len(descriptors)
+    dist = np.empty((n, 2), dtype=np.int32)
+    nearest = np.empty((n, 2), dtype=np.int64)
+    passed = searched = 0
+    for part in _PARTS:
+        rows = np.arange(n)[part]
+        if len(rows) == 0:
+            continue
+        d, i = index.search(np.ascontiguousarray(descriptors[rows]), 2)
+        dist[rows], nearest[rows] = d, i
+        passed += int(np.count_nonzero(d[:, 0] < RATIO * d[:, 1]))
+        searched += len(rows)
+        if searched < n and _improbable(passed, searched / n, needed):
+            return None
+    return dist, nearest
+
+
+# A quarter, another quarter, the other half.
+_PARTS = (slice(0, None, 4), slice(2, None, 4), slice(1, None, 2))
+
+
+def _improbable(seen: int, fraction: float, needed: int) -> bool:
+    """P[Binomial(needed, fraction) ≤ seen] < HOPELESS: had `needed` of the features
+    matched, at most `seen` of them falling in the first `fraction` is that unlikely."""
+    if seen >= needed:
+        return False
+    q = 1.0 - fraction
+    cdf = sum(math.comb(needed, i) * fraction**i * q ** (needed - i) for i in range(seen + 1))
+    return cdf < HOPELESS
 
 
 def _simplest(

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from tongtu.features.local import Match
 
-__all__ = ["MatchKind", "match_kind", "score"]
+__all__ = ["MatchKind", "inliers_needed", "match_kind", "score"]
 
 
 class MatchKind(StrEnum):
@@ -30,6 +30,20 @@ _INLIERS0 = 15
 def score(cosine: float, match: Match) -> float:
     z = _W_COS * (cosine - _COS0) + _W_INLIERS * (math.log1p(match.inliers) - math.log1p(_INLIERS0))
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def inliers_needed(cosine: float, threshold: float) -> int:
+    """The fewest inliers whose score at this cosine reaches `threshold` (a lower bound:
+    rounding only ever makes it smaller)."""
+    if threshold <= 0.0:
+        return 0
+    if threshold >= 1.0:
+        return 1 << 30
+    logit = math.log(threshold / (1.0 - threshold))
+    log1p_inliers = math.log1p(_INLIERS0) + (logit - _W_COS * (cosine - _COS0)) / _W_INLIERS
+    if log1p_inliers > 30:
+        return 1 << 30
+    return max(0, math.ceil(math.expm1(log1p_inliers) - 1e-6))
 
 
 def match_kind(match: Match) -> MatchKind:

@@ -1,0 +1,88 @@
+"""Verification's early stop: a candidate whose matched features make the inliers it needs
+improbable is refused before all its features are searched, and a real copy never is."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import crop, open_photo, photo_names
+from tongtu.features import shrink
+from tongtu.features.local import (
+    QUERY_FEATURES,
+    REF_FEATURES,
+    binary_index,
+    extract_local,
+    verify,
+)
+from tongtu.features.score import inliers_needed, score
+
+
+class CountingIndex:
+    """A binary index that counts the reference features searched against it."""
+
+    def __init__(self, index: object) -> None:
+        self._index = index
+        self.searched = 0
+
+    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        self.searched += len(x)
+        return self._index.search(x, k)  # type: ignore[attr-defined]
+
+
+def test_inliers_needed_is_the_fewest_that_reach_the_threshold() -> None:
+    from tongtu.features.local import Match
+
+    for cosine in np.linspace(-0.3, 1.0, 27):
+        for threshold in (0.2, 0.5, 0.9):
+            n = inliers_needed(float(cosine), threshold)
+            assert score(float(cosine), Match(n + 1, (), ())) >= threshold
+            assert n == 0 or score(float(cosine), Match(n - 1, (), ())) < threshold
+    assert inliers_needed(0.6, 0.5) == 15  # the score's documented boundary
+
+
+@pytest.fixture(scope="module")
+def features(photos: object) -> list[tuple[object, object]]:
+    """(reference features, features of a crop as the query) of sixteen photos: crops
+    keeping 15 %, 30 % and 50 % of the area in turn."""
+    out = []
+    for n, name in enumerate(photo_names(max_side=2000)[:16]):
+        img = open_photo(name)
+        ref = extract_local(shrink(np.asarray(img)), REF_FEATURES)
+        query = extract_local(np.asarray(crop(img, (0.39, 0.55, 0.7)[n % 3])), QUERY_FEATURES)
+        out.append((ref, query))
+    return out
+
+
+def test_a_copy_is_never_stopped_early(features: list[tuple[object, object]]) -> None:
+    """Asking for exactly the inliers the full matching finds is the hardest case."""
+    checked = 0
+    for ref, query in features:
+        full = verify(query, ref)  # type: ignore[arg-type]
+        if full.inliers < 8:
+            continue
+        early = verify(query, ref, binary_index(query), needed=full.inliers)  # type: ignore[arg-type]
+        assert early == full
+        checked += 1
+    assert checked >= 12
+
+
+def test_other_pictures_stop_at_the_first_checkpoint(
+    features: list[tuple[object, object]],
+) -> None:
+    """At a low descriptor cosine (~40 inliers needed), another photo's features are
+    refused after a quarter of them has been searched."""
+    needed = inliers_needed(0.06, 0.5)
+    assert 35 <= needed <= 50
+    stopped = 0
+    pairs = 0
+    for i, (_, query) in enumerate(features):
+        for j, (ref, _) in enumerate(features):
+            if i == j:
+                continue
+            index = CountingIndex(binary_index(query))  # type: ignore[arg-type]
+            match = verify(query, ref, index, needed=needed)  # type: ignore[arg-type]
+            assert score(0.06, match) < 0.5
+            pairs += 1
+            stopped += index.searched < len(ref)  # type: ignore[arg-type]
+    assert stopped >= 0.75 * pairs
