@@ -7,27 +7,14 @@ import numpy as np
 import pytest
 
 from tests.conftest import crop, open_photo, photo_names
-from tongtu.features import shrink
+from tongtu.features import local, shrink
 from tongtu.features.local import (
     QUERY_FEATURES,
     REF_FEATURES,
-    binary_index,
     extract_local,
     verify,
 )
 from tongtu.features.score import inliers_needed, score
-
-
-class CountingIndex:
-    """A binary index that counts the reference features searched against it."""
-
-    def __init__(self, index: object) -> None:
-        self._index = index
-        self.searched = 0
-
-    def search(self, x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        self.searched += len(x)
-        return self._index.search(x, k)  # type: ignore[attr-defined]
 
 
 def test_inliers_needed_is_the_fewest_that_reach_the_threshold() -> None:
@@ -61,28 +48,46 @@ def test_a_copy_is_never_stopped_early(features: list[tuple[object, object]]) ->
         full = verify(query, ref)  # type: ignore[arg-type]
         if full.inliers < 8:
             continue
-        early = verify(query, ref, binary_index(query), needed=full.inliers)  # type: ignore[arg-type]
+        early = verify(query, ref, needed=full.inliers)  # type: ignore[arg-type]
         assert early == full
         checked += 1
     assert checked >= 12
 
 
 def test_other_pictures_stop_at_the_first_checkpoint(
-    features: list[tuple[object, object]],
+    features: list[tuple[object, object]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """At a low descriptor cosine (~40 inliers needed), another photo's features are
     refused after a quarter of them has been searched."""
     needed = inliers_needed(0.06, 0.5)
     assert 35 <= needed <= 50
+    searched = [0]
+    two_nearest = local.two_nearest
+
+    def counting(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        searched[0] += len(a)
+        return two_nearest(a, b)
+
+    monkeypatch.setattr(local, "two_nearest", counting)
     stopped = 0
     pairs = 0
     for i, (_, query) in enumerate(features):
         for j, (ref, _) in enumerate(features):
             if i == j:
                 continue
-            index = CountingIndex(binary_index(query))  # type: ignore[arg-type]
-            match = verify(query, ref, index, needed=needed)  # type: ignore[arg-type]
+            searched[0] = 0
+            match = verify(query, ref, needed=needed)  # type: ignore[arg-type]
             assert score(0.06, match) < 0.5
             pairs += 1
-            stopped += index.searched < len(ref)  # type: ignore[arg-type]
+            stopped += searched[0] < len(ref)  # type: ignore[arg-type]
     assert stopped >= 0.75 * pairs
+
+
+def test_two_nearest_agrees_with_counting_bits(features: list[tuple[object, object]]) -> None:
+    ref, query = features[0]
+    a, b = ref.descriptors[:200], query.descriptors  # type: ignore[attr-defined]
+    d0, d1, first = local.two_nearest(np.ascontiguousarray(a), np.ascontiguousarray(b))
+    bits = np.unpackbits(a[:, None, :] ^ b[None, :, :], axis=2).sum(axis=2)
+    ranked = np.sort(bits, axis=1)
+    assert (d0 == ranked[:, 0]).all() and (d1 == ranked[:, 1]).all()
+    assert (bits[np.arange(len(a)), first] == d0).all()

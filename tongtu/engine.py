@@ -555,10 +555,10 @@ class Engine:
         mirrored query is tried too when the plain one falls short. Matching stops early
         where the inliers that would reach the threshold have become improbable."""
         needed = inliers_needed(cosine, self.settings.threshold)
-        match = verify(query.local, ref, query.matcher, needed)
+        match = verify(query.local, ref, needed)
         s = score(cosine, match)
         if s < self.settings.threshold and cosine >= FLIP_MIN_COSINE:
-            flipped = verify(query.local_flipped, ref, query.matcher_flipped, needed)
+            flipped = verify(query.local_flipped, ref, needed)
             match = _best(match, flipped)
             s = score(cosine, match)
         return s, match

@@ -20,7 +20,6 @@ from tongtu.features.local import (
     REF_FEATURES,
     LocalFeatures,
     Match,
-    binary_index,
     extract_local,
     verify,
 )
@@ -59,14 +58,6 @@ class QueryFeatures:
     @cached_property
     def local_flipped(self) -> LocalFeatures:
         return extract_local(self._rgb, QUERY_FEATURES, flip=True)
-
-    @cached_property
-    def matcher(self) -> faiss.IndexBinaryFlat:
-        return binary_index(self.local)
-
-    @cached_property
-    def matcher_flipped(self) -> faiss.IndexBinaryFlat:
-        return binary_index(self.local_flipped)
 
 
 # Every feature works on at most this many pixels a side (descriptor 864, ORB 800,
