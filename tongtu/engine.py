@@ -384,7 +384,7 @@ class Engine:
         timings["exact"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        query = self._extractor.query(pic.rgb)
+        query = self._extractor.query(shrink(pic.rgb))  # one resize serves both features
         timings["features"] = time.perf_counter() - t
         self.sync()
         self._candidates(lib.id, query, tag_filter, wanted, hits, timings, counts)
@@ -403,8 +403,9 @@ class Engine:
             timings["total"] = time.perf_counter() - t0
             return Comparison(True, 1.0, MatchKind.EXACT, 1.0, _FULL, _FULL, timings)
         t = time.perf_counter()
-        query = self._extractor.query(pa.rgb)
-        ref = self._extractor.reference(pb.rgb)
+        small_b = shrink(pb.rgb)
+        query = self._extractor.query(shrink(pa.rgb))
+        ref = self._extractor.reference(small_b)
         timings["features"] = time.perf_counter() - t
         t = time.perf_counter()
         cosine = float(np.dot(query.embedding, ref.embedding))
@@ -416,7 +417,7 @@ class Engine:
         ):
             s, match = max(
                 (s, match),
-                self._judge(query, extract_local(shrink(pb.rgb), SECOND_LOOK_FEATURES), cosine),
+                self._judge(query, extract_local(small_b, SECOND_LOOK_FEATURES), cosine),
                 key=lambda r: r[0],
             )
         timings["verification"] = time.perf_counter() - t
