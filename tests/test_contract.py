@@ -61,8 +61,8 @@ def _item(sign: str, tags: tuple[int, ...] = (), brief: str = "") -> NewImage:
 
 
 def test_catalog_contract(catalog: SqlCatalog) -> None:
-    lib = catalog.create_library("lib", "sscd", 4)
-    other = catalog.create_library("other", "sscd", 10)
+    lib = catalog.create_library("lib", "sscd", 4, 2)
+    other = catalog.create_library("other", "sscd", 10, 1)
     assert catalog.library_by_name("lib") == lib and catalog.library_by_id(other.id) == other
     assert [x.name for x in catalog.libraries()] == ["lib", "other"]
 
@@ -155,7 +155,7 @@ def test_postgres_writers_in_threads_commit_journal_in_order(new_database: str) 
     from concurrent.futures import ThreadPoolExecutor
 
     cat = open_catalog_url(new_database)
-    lib = cat.create_library("lib", "sscd", 10_000)
+    lib = cat.create_library("lib", "sscd", 10_000, 2)
 
     def add(i: int) -> None:
         cat.add_images(lib.id, [_item(f"{i},{i}")], lib.capacity)
@@ -313,7 +313,7 @@ def test_milvus_store_catches_up_after_a_crash_between_catalog_and_vectors(
     )
     catalog = open_catalog_url(new_database)
     store = open_vectors(settings, catalog, DIM)
-    lib = catalog.create_library("lib", "sscd", 100)
+    lib = catalog.create_library("lib", "sscd", 100, 2)
     catalog.add_images(lib.id, [_item("1,1"), _item("2,2", (4,))], lib.capacity)
     store.sync()
     assert store.size(lib.id) == 2

@@ -116,7 +116,7 @@ def test_migrate_refuses_a_clashing_destination(tmp_path: Path) -> None:
         from tongtu.storage.sqlite import SqliteCatalog
 
         cat = SqliteCatalog(d / "catalog.db")
-        cat.create_library("shop", model, 10)
+        cat.create_library("shop", model, 10, 1)
         cat.close()
     from tongtu.errors import ConfigError
 

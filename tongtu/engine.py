@@ -44,7 +44,7 @@ from tongtu.features import (
 from tongtu.features.local import Match, extract_local
 from tongtu.features.score import MatchKind, inliers_needed, match_kind, score
 from tongtu.fetch import Fetcher
-from tongtu.imaging import Picture, decode_image, thumbnail_jpeg
+from tongtu.imaging import SIGNATURE, Picture, decode_for, thumbnail_jpeg
 from tongtu.params import MAX_RESULTS
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog, open_vectors
@@ -187,7 +187,9 @@ class Engine:
         if lib is None:
             if not create:
                 raise ItemNotFound(f"no library named {name!r}")
-            lib = self.catalog.create_library(name, self._model, self.settings.default_capacity)
+            lib = self.catalog.create_library(
+                name, self._model, self.settings.default_capacity, SIGNATURE
+            )
         self._check_model(lib)
         return lib
 
@@ -200,11 +202,12 @@ class Engine:
 
     # operations --------------------------------------------------------------------
 
-    def load(self, source: Source) -> Picture:
+    def load(self, source: Source, signature: int = SIGNATURE) -> Picture:
+        """The picture as a library with this signature version decodes it."""
         if source.image is not None:
-            return decode_image(source.image)
+            return decode_for(source.image, signature)
         if source.url:
-            return decode_image(self._fetcher.fetch(source.url))
+            return decode_for(self._fetcher.fetch(source.url), signature)
         raise MissingParam("image or url is required")
 
     def add(
@@ -237,7 +240,7 @@ class Engine:
         def prepare(item: tuple[Source, str, Sequence[int]]) -> NewImage | TongtuError:
             source, brief, tags = item
             try:
-                pic = self.load(source)
+                pic = self.load(source, lib.signature)
                 if self.catalog.image_by_sign(lib.id, pic.cont_sign) is not None:
                     return ItemExists(pic.cont_sign)
                 small = shrink(pic.rgb)  # one resize of the full picture serves all below
@@ -248,7 +251,7 @@ class Engine:
                     pic.cont_sign,
                     brief,
                     tuple(tags),
-                    (pic.width, pic.height),
+                    pic.size,
                     feats.embedding,
                     feats.local.to_bytes(),
                     thumbnail_jpeg(thumb_from, side) if side > 0 else None,
@@ -326,7 +329,7 @@ class Engine:
 
     def find(self, lib: LibraryRecord, source: Source, cont_sign: str | None) -> ImageRecord:
         """The image an update / delete names: by image, else url, else cont_sign."""
-        sign = self.load(source).cont_sign if source.given else cont_sign
+        sign = self.load(source, lib.signature).cont_sign if source.given else cont_sign
         if not sign:
             raise MissingParam("image, url or cont_sign is required")
         record = self.catalog.image_by_sign(lib.id, sign)
@@ -369,7 +372,7 @@ class Engine:
     ) -> SearchPage:
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
-        pic = self.load(source)
+        pic = self.load(source, lib.signature)
         timings["decode"] = time.perf_counter() - t0
         tag_filter = TagFilter(tuple(tags), any_tag) if tags else None
         wanted = min(pn + rn, MAX_RESULTS)

@@ -31,9 +31,11 @@ __all__ = [
     "MAX_BASE64_BYTES",
     "MAX_SIDE",
     "MIN_SIDE",
+    "SIGNATURE",
     "Picture",
     "cont_sign_of",
     "decode_base64",
+    "decode_for",
     "decode_image",
     "thumbnail_jpeg",
 ]
@@ -44,6 +46,15 @@ MAX_BASE64_BYTES = 4 * 1024 * 1024
 # Pillow format names. MPO is the multi-picture JPEG that phones write; PPM is accepted
 # because it is lossless and common in image tooling.
 ACCEPTED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "BMP", "DIB", "WEBP", "GIF", "TIFF", "PPM"})
+
+# How a library's cont_signs are made, kept with each library so that the signature of an
+# image never changes under an existing one:
+#   1  every image decoded at full size;
+#   2  a JPEG larger than 2 × REDUCED_SIDE decoded at 1/2, 1/4 or 1/8 scale (libjpeg's
+#      DCT scaling, several times faster than a full decode), its longer side staying
+#      ≥ REDUCED_SIDE (what every feature works on at most); other images at full size.
+SIGNATURE = 2
+REDUCED_SIDE = 1024
 
 # Truncated files are errors, never silently padded with grey.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -59,6 +70,11 @@ class Picture:
     # The file's own width and height (after EXIF orientation) when the pixels were
     # decoded reduced; None when `rgb` is full size.
     source_size: tuple[int, int] | None = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The file's own width and height, whatever size it was decoded at."""
+        return self.source_size or (self.width, self.height)
 
     @property
     def width(self) -> int:
@@ -154,6 +170,11 @@ def decode_image(data: bytes, max_side: int = MAX_SIDE, reduce_to: int | None = 
     if (w >= h) != (full[0] >= full[1]):  # EXIF turned it by 90°
         full = (full[1], full[0])
     return Picture(rgb=rgb, format=fmt, cont_sign=cont_sign_of(rgb), source_size=full)
+
+
+def decode_for(data: bytes, signature: int) -> Picture:
+    """Decode as a library with this signature version does (see SIGNATURE)."""
+    return decode_image(data, reduce_to=REDUCED_SIDE if signature >= 2 else None)
 
 
 def _check_size(width: int, height: int, max_side: int = MAX_SIDE) -> None:

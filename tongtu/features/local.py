@@ -256,7 +256,9 @@ def two_nearest(
     indices could differ, never pass the ratio test)."""
     m, n = len(a), len(b)
     dist = np.empty((m, n), dtype=np.int32)
-    faiss.hammings(faiss.swig_ptr(a), faiss.swig_ptr(b), m, n, 32, faiss.swig_ptr(dist))
+    faiss.hammings(  # type: ignore[attr-defined]
+        faiss.swig_ptr(a), faiss.swig_ptr(b), m, n, 32, faiss.swig_ptr(dist)
+    )
     rows = np.arange(m)
     first = dist.argmin(axis=1)
     d0 = dist[rows, first]

@@ -39,6 +39,9 @@ class LibraryRecord:
     model: str
     capacity: int
     created_at: float
+    # How its cont_signs are made (tongtu.imaging.SIGNATURE); 1 for libraries made before
+    # there were versions.
+    signature: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,9 @@ class Catalog(Protocol):
     url: str
 
     # libraries
-    def create_library(self, name: str, model: str, capacity: int) -> LibraryRecord: ...
+    def create_library(
+        self, name: str, model: str, capacity: int, signature: int
+    ) -> LibraryRecord: ...
     def library_by_name(self, name: str) -> LibraryRecord | None: ...
     def library_by_id(self, library_id: int) -> LibraryRecord | None: ...
     def libraries(self) -> list[LibraryRecord]: ...

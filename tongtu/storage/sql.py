@@ -28,6 +28,9 @@ from tongtu.storage.base import (
 
 __all__ = ["SqlCatalog"]
 
+_LIBRARY_COLS = ", ".join(
+    f"libraries.{c}" for c in ("id", "name", "model", "capacity", "created_at", "signature")
+)
 _IMAGE_COLS = "id, library_id, cont_sign, brief, tag1, tag2, width, height, created_at"
 
 
@@ -98,22 +101,20 @@ class SqlCatalog:
 
     # libraries and apps ----------------------------------------------------------
 
-    def create_library(self, name: str, model: str, capacity: int) -> LibraryRecord:
+    def create_library(self, name: str, model: str, capacity: int, signature: int) -> LibraryRecord:
         now = time.time()
         with self._write() as db:
             (library_id,) = db.execute(
-                "INSERT INTO libraries(name, model, capacity, created_at) VALUES (?,?,?,?) "
-                "RETURNING id",
-                (name, model, capacity, now),
+                "INSERT INTO libraries(name, model, capacity, created_at, signature) "
+                "VALUES (?,?,?,?,?) RETURNING id",
+                (name, model, capacity, now, signature),
             ).fetchone()
-        return LibraryRecord(int(library_id), name, model, capacity, now)
+        return LibraryRecord(int(library_id), name, model, capacity, now, signature)
 
     def _library(self, where: str, arg: object) -> LibraryRecord | None:
         row = (
             self._db()
-            .execute(
-                f"SELECT id, name, model, capacity, created_at FROM libraries WHERE {where}", (arg,)
-            )
+            .execute(f"SELECT {_LIBRARY_COLS} FROM libraries WHERE {where}", (arg,))
             .fetchone()
         )
         return LibraryRecord(*row) if row else None
@@ -125,9 +126,7 @@ class SqlCatalog:
         return self._library("id = ?", library_id)
 
     def libraries(self) -> list[LibraryRecord]:
-        rows = self._db().execute(
-            "SELECT id, name, model, capacity, created_at FROM libraries ORDER BY id"
-        )
+        rows = self._db().execute(f"SELECT {_LIBRARY_COLS} FROM libraries ORDER BY id")
         return [LibraryRecord(*r) for r in rows]
 
     def set_capacity(self, library_id: int, capacity: int) -> None:
@@ -180,8 +179,9 @@ class SqlCatalog:
 
     def granted(self, app_id: int) -> list[LibraryRecord]:
         rows = self._db().execute(
-            "SELECT l.id, l.name, l.model, l.capacity, l.created_at FROM libraries l "
-            "JOIN grants g ON g.library_id = l.id WHERE g.app_id = ? ORDER BY l.id",
+            f"SELECT {_LIBRARY_COLS} FROM libraries "
+            "JOIN grants g ON g.library_id = libraries.id WHERE g.app_id = ? "
+            "ORDER BY libraries.id",
             (app_id,),
         )
         return [LibraryRecord(*r) for r in rows]
@@ -604,8 +604,9 @@ class SqlCatalog:
     def import_library(self, lib: LibraryRecord) -> None:
         with self._write() as db:
             db.execute(
-                "INSERT INTO libraries(id, name, model, capacity, created_at) VALUES (?,?,?,?,?)",
-                (lib.id, lib.name, lib.model, lib.capacity, lib.created_at),
+                "INSERT INTO libraries(id, name, model, capacity, created_at, signature) "
+                "VALUES (?,?,?,?,?,?)",
+                (lib.id, lib.name, lib.model, lib.capacity, lib.created_at, lib.signature),
             )
 
     def import_app(self, app: AppRecord, secret_hash: str, library_ids: Sequence[int]) -> None:

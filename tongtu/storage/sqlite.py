@@ -27,7 +27,8 @@ CREATE TABLE IF NOT EXISTS libraries (
     model TEXT NOT NULL,
     capacity INTEGER NOT NULL,
     created_at REAL NOT NULL,
-    images INTEGER NOT NULL DEFAULT 0
+    images INTEGER NOT NULL DEFAULT 0,
+    signature INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS apps (
     id INTEGER PRIMARY KEY,
@@ -158,6 +159,8 @@ def _migrate(db: sqlite3.Connection) -> None:
             "UPDATE libraries SET images = "
             "(SELECT count(*) FROM images WHERE images.library_id = libraries.id)"
         )
+    if "signature" not in lib_cols:  # made before signature versions: full-size decoding
+        db.execute("ALTER TABLE libraries ADD COLUMN signature INTEGER NOT NULL DEFAULT 1")
     cols = {r[1] for r in db.execute("PRAGMA table_info(apps)")}
     if "admin" not in cols:
         db.execute("ALTER TABLE apps ADD COLUMN admin INTEGER NOT NULL DEFAULT 0")
