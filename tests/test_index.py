@@ -152,3 +152,27 @@ def test_auto_index_kind_switches_at_the_documented_size() -> None:
     assert choose_kind("auto", IVF_FROM - 1) == "flat"
     assert choose_kind("auto", IVF_FROM) == "ivf_sq8"
     assert choose_kind("flat", 10**7) == "flat" and choose_kind("ivf_sq8", 10) == "ivf_sq8"
+
+
+def test_ivf_probes_enough_lists_for_heavily_edited_queries() -> None:
+    """A query far from its original (cosine 0.45, as heavy crops are) must still find it
+    among the 32 candidates: the probes grow with the lists (a fixed 32 of 800 lists kept
+    96 % of them here)."""
+    from tongtu.storage.faiss import nprobe_for
+
+    rng = np.random.default_rng(1)
+    n, dim = 40_000, 512
+    basis = rng.normal(size=(64, dim)).astype(np.float32)  # clustered, as descriptors are
+    vecs = rng.normal(size=(n, 64)).astype(np.float32) @ basis
+    vecs += 0.5 * rng.normal(size=(n, dim)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    index = FaissIndex.build(dim, "ivf_sq8", ids, vecs)
+    assert nprobe_for(800) == 64 and nprobe_for(4000) == 250 and nprobe_for(40) == 40
+    pick = rng.choice(n, 200, replace=False)
+    noise = rng.normal(size=(200, dim)).astype(np.float32)
+    noise /= np.linalg.norm(noise, axis=1, keepdims=True)
+    queries = 0.45 * vecs[pick] + np.sqrt(1 - 0.45**2) * noise
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    found = sum(ids[p] in index.search(q, 32, None)[1] for q, p in zip(queries, pick, strict=True))
+    assert found >= 0.985 * len(pick)

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
         default_factory=dict,
         description=(
             'Search parameters of the Milvus index, JSON (e.g. `{"ef": 128}` or '
-            '`{"nprobe": 32}`); empty = tongtu\'s defaults for the type.'
+            '`{"nprobe": 128}`); empty = tongtu\'s defaults for the type.'
         ),
     )
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")

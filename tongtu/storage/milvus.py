@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 
 from tongtu.errors import ConfigError, StoreUnavailable, TongtuError
 from tongtu.storage.base import Catalog, JournalEntry, TagFilter, exact_cosines
+from tongtu.storage.faiss import nprobe_for
 
 __all__ = ["MilvusVectors"]
 
@@ -48,11 +49,11 @@ TIMEOUT = 30.0  # seconds a Milvus call may take before the store counts as unav
 FLUSH_EVERY = 1000
 
 
-def _search_defaults(index_type: str, k: int) -> dict[str, Any]:
+def _search_defaults(index_type: str, k: int, nlist: int) -> dict[str, Any]:
     if index_type == "HNSW":
         return {"ef": max(64, 2 * k)}
     if index_type.startswith("IVF"):
-        return {"nprobe": 32}
+        return {"nprobe": nprobe_for(nlist)}  # as the embedded IVF index probes
     if index_type == "DISKANN":
         return {"search_list": max(100, 2 * k)}
     return {}
@@ -206,7 +207,8 @@ class MilvusVectors:
         if tags:
             fn = "array_contains_any" if tags.any_of else "array_contains_all"
             expr += f" and {fn}(tags, [{', '.join(str(int(t)) for t in tags.tags)}])"
-        params = {**_search_defaults(self._index_type, k), **self._search_params}
+        nlist = int(self._index_params.get("nlist", 1024))
+        params = {**_search_defaults(self._index_type, k, nlist), **self._search_params}
         with self._answering():
             result = self._client.search(
                 self._name,
