@@ -244,7 +244,7 @@ class Engine:
                 if self.catalog.image_by_sign(lib.id, pic.cont_sign) is not None:
                     return ItemExists(pic.cont_sign)
                 small = shrink(pic.rgb)  # one resize of the full picture serves all below
-                feats = self._extractor.reference(small)
+                feats = self._extractor.reference(small, parallel=workers > 1)
                 side = self.settings.thumbnail_side
                 thumb_from = small if side <= max(small.shape[:2]) else pic.rgb
                 return NewImage(

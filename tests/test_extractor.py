@@ -1,0 +1,33 @@
+"""The descriptor session of a bulk import: one thread an extraction, the same vectors."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from tests.conftest import open_photo, photo_names
+from tongtu.features import Extractor, shrink
+
+
+def test_parallel_extractions_share_one_single_threaded_session() -> None:
+    extractor = Extractor.from_model("sscd", threads=2)
+    pictures = [shrink(np.asarray(open_photo(n))) for n in photo_names(2000)[:4]]
+    with ThreadPoolExecutor(2) as pool:
+        parallel = list(pool.map(lambda rgb: extractor.reference(rgb, parallel=True), pictures))
+    session = extractor._parallel
+    assert session is not None and session is not extractor._descriptor
+    assert session._runtime._session.get_session_options().intra_op_num_threads == 1  # type: ignore[attr-defined]
+    for rgb, feats in zip(pictures, parallel, strict=True):
+        alone = extractor.reference(rgb)
+        assert float(np.dot(alone.embedding, feats.embedding)) > 0.9999
+        assert (alone.local.descriptors == feats.local.descriptors).all()
+    extractor.reference(pictures[0], parallel=True)
+    assert extractor._parallel is session  # made once
+
+
+def test_one_thread_needs_no_second_session() -> None:
+    extractor = Extractor.from_model("sscd", threads=1)
+    rgb = shrink(np.asarray(open_photo(photo_names(2000)[0])))
+    extractor.reference(rgb, parallel=True)
+    assert extractor._parallel is None
