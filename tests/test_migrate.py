@@ -14,6 +14,7 @@ from tests.conftest import PHOTOS, jpeg, open_photo, photo_names
 from tongtu import migrate as migration
 from tongtu.apps import Apps
 from tongtu.engine import Engine, Source
+from tongtu.imaging import SIGNATURE
 from tongtu.settings import Settings
 
 pytestmark = pytest.mark.slow
@@ -29,7 +30,8 @@ def _fill(data_dir: Path) -> tuple[dict[str, int], str, str]:
         ids[name] = engine.add(
             lib, Source(image=(PHOTOS / name).read_bytes()), name, (i % 2 + 1,)
         ).record.id
-    engine.library("empty", create=True)
+    # a library made before signature versions: migrated, it keeps decoding at full size
+    engine.catalog.create_library("empty", lib.model, 10, 1)
     new = Apps(engine.catalog, 3600).create("shop", lib.id)
     engine.close()
     return ids, new.app.api_key, new.secret_key
@@ -78,6 +80,7 @@ def test_migrate_embedded_to_scale_out_and_back(
     try:
         lib = engine.library("shop")
         assert engine.catalog.count(lib.id) == len(NAMES)
+        assert (lib.signature, engine.library("empty").signature) == (SIGNATURE, 1)
         for name in NAMES[::3]:
             page = engine.search(lib, Source(image=jpeg(open_photo(name), 60)))
             assert [h.record.id for h in page.hits][:1] == [ids[name]]
