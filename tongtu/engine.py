@@ -21,6 +21,7 @@ from enum import StrEnum
 
 import cv2
 import numpy as np
+from numpy.typing import NDArray
 
 from tongtu.duplicates import Cluster, Item, find_clusters
 from tongtu.errors import (
@@ -41,7 +42,8 @@ from tongtu.features import (
     shrink,
     verify,
 )
-from tongtu.features.local import Match, extract_local
+from tongtu.features.agreement import AGREEMENT, agreement
+from tongtu.features.local import NO_MATCH, Match, extract_local, stretch
 from tongtu.features.score import MatchKind, inliers_needed, match_kind, score
 from tongtu.fetch import Fetcher
 from tongtu.imaging import SIGNATURE, Picture, decode_for, thumbnail_jpeg
@@ -412,15 +414,17 @@ class Engine:
         timings["features"] = time.perf_counter() - t
         t = time.perf_counter()
         cosine = float(np.dot(query.embedding, ref.embedding))
-        s, match = self._judge(query, ref.local, cosine)
+        gray_b = stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), dtype=np.uint8))
+        s, match = self._judge(query, ref.local, cosine, lambda: gray_b)
         if (  # the second look, as in search
             s < self.settings.threshold
             and SECOND_LOOK > 0
             and SECOND_LOOK_MIN <= cosine < SECOND_LOOK_MAX
         ):
+            dense = extract_local(small_b, SECOND_LOOK_FEATURES)
             s, match = max(
                 (s, match),
-                self._judge(query, extract_local(small_b, SECOND_LOOK_FEATURES), cosine),
+                self._judge(query, dense, cosine, lambda: gray_b),
                 key=lambda r: r[0],
             )
         timings["verification"] = time.perf_counter() - t
@@ -520,7 +524,9 @@ class Engine:
             if image_id not in stored:
                 continue  # deleted since the index answered
             record, blob = stored[image_id]
-            s, match = self._judge(query, LocalFeatures.from_bytes(blob), cosine)
+            s, match = self._judge(
+                query, LocalFeatures.from_bytes(blob), cosine, self._pixels(record)
+            )
             if s >= self.settings.threshold:
                 hits[image_id] = Hit(
                     record, round(s, 4), match_kind(match), match.query_region, match.ref_region
@@ -533,13 +539,25 @@ class Engine:
             dense = self._dense_features(record)
             if dense is None:
                 continue
-            s, match = self._judge(query, dense, cosine)
+            s, match = self._judge(query, dense, cosine, self._pixels(record))
             if s >= self.settings.threshold:
                 hits[record.id] = Hit(
                     record, round(s, 4), match_kind(match), match.query_region, match.ref_region
                 )
                 found += 1
         return found
+
+    def _pixels(self, record: ImageRecord) -> Callable[[], NDArray[np.uint8] | None]:
+        """The reference's grey pixels, from its stored thumbnail, when asked."""
+
+        def gray() -> NDArray[np.uint8] | None:
+            jpeg = self.catalog.thumbnail(record.id)
+            if jpeg is None:
+                return None
+            pixels = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+            return None if pixels is None else stretch(np.asarray(pixels, dtype=np.uint8))
+
+        return gray
 
     def _dense_features(self, record: ImageRecord) -> LocalFeatures | None:
         """Local features found densely on the stored thumbnail (None without one)."""
@@ -553,11 +571,20 @@ class Engine:
         return extract_local(rgb, SECOND_LOOK_FEATURES)
 
     def _judge(
-        self, query: QueryFeatures, ref: LocalFeatures, cosine: float
+        self,
+        query: QueryFeatures,
+        ref: LocalFeatures,
+        cosine: float,
+        pixels: Callable[[], NDArray[np.uint8] | None],
     ) -> tuple[float, Match]:
         """The score of the reference against the query and the match behind it; the
         mirrored query is tried too when the plain one falls short. Matching stops early
-        where the inliers that would reach the threshold have become improbable."""
+        where the inliers that would reach the threshold have become improbable.
+
+        A match found only on the mirrored query must also agree pixel by pixel with the
+        reference's `pixels` (its thumbnail) where the two overlap: mirror symmetry is
+        where nature repeats a picture's features (features/agreement.py). Without them
+        (no thumbnail kept) the features alone decide."""
         needed = inliers_needed(cosine, self.settings.threshold)
         match = verify(query.local, ref, needed)
         s = score(cosine, match)
@@ -565,6 +592,12 @@ class Engine:
             flipped = verify(query.local_flipped, ref, needed)
             match = _best(match, flipped)
             s = score(cosine, match)
+        if s >= self.settings.threshold and match.flipped:
+            gray = pixels()
+            if gray is not None:
+                agree = agreement(query.gray, gray, (ref.width, ref.height), match)
+                if agree is not None and agree < AGREEMENT:
+                    return score(cosine, NO_MATCH), NO_MATCH
         return s, match
 
     # the vector store follows the catalog's journal ----------------------------------

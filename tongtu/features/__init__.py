@@ -24,6 +24,7 @@ from tongtu.features.local import (
     Match,
     extract_local,
     verify,
+    work_gray,
 )
 
 __all__ = [
@@ -60,6 +61,11 @@ class QueryFeatures:
     @cached_property
     def local_flipped(self) -> LocalFeatures:
         return extract_local(self._rgb, QUERY_FEATURES, flip=True)
+
+    @cached_property
+    def gray(self) -> NDArray[np.uint8]:
+        """The grey work image the local features were found on (unmirrored)."""
+        return work_gray(self._rgb)
 
 
 # Every feature works on at most this many pixels a side (descriptor 864, ORB 800,

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["LocalFeatures", "Match", "extract_local", "verify"]
+__all__ = ["LocalFeatures", "Match", "extract_local", "stretch", "verify", "work_gray"]
 
 # Features are computed on a copy whose longer side is at most this many pixels: ORB's
 # pyramid then covers crops down to ~15 % of the area without a 4 MP decode per image.
@@ -79,6 +79,10 @@ class Match:
     # Matched region as a polygon of (x, y) points in 0..1 coordinates of each image.
     query_region: tuple[tuple[float, float], ...]
     ref_region: tuple[tuple[float, float], ...]
+    # Reference work-image pixels → query work-image pixels; in the mirrored query's frame
+    # when `flipped` (the match was found on the mirrored query).
+    homography: NDArray[np.float64] | None = field(default=None, compare=False)
+    flipped: bool = False
 
     @property
     def query_cover(self) -> float:
@@ -92,7 +96,7 @@ class Match:
 NO_MATCH = Match(0, (), ())
 
 
-def _work_gray(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def work_gray(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
     # Every image is brought to the same longer side, small ones enlarged too: ORB's
     # pyramid spans ~4x in scale, and a 0.3x thumbnail of a reference otherwise falls
     # outside it (0 inliers before, hundreds after, on a 240 px query of an 800 px photo).
@@ -103,10 +107,10 @@ def _work_gray(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         rgb = np.asarray(cv2.resize(rgb, size, interpolation=interp), dtype=np.uint8)
     gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
-    return _stretch(gray)
+    return stretch(gray)
 
 
-def _stretch(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def stretch(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
     """Stretch the grey levels linearly to the full range (0.5 and 99.5 percentiles).
 
     ORB's binary tests compare pixels, so a linear stretch leaves descriptors as they are,
@@ -126,7 +130,7 @@ def extract_local(
     rgb: NDArray[np.uint8], n_features: int = REF_FEATURES, flip: bool = False
 ) -> LocalFeatures:
     """ORB features spread over the image (best per grid cell, then best overall)."""
-    gray = _work_gray(rgb)
+    gray = work_gray(rgb)
     if flip:
         gray = np.ascontiguousarray(gray[:, ::-1], dtype=np.uint8)
     h, w = gray.shape
@@ -212,7 +216,7 @@ def verify(query: LocalFeatures, ref: LocalFeatures, needed: int = 0) -> Match:
         return NO_MATCH
     if query.flipped:
         q_poly = [(1.0 - x, y) for x, y in q_poly]
-    return Match(n_inl, tuple(q_poly), tuple(r_poly))
+    return Match(n_inl, tuple(q_poly), tuple(r_poly), hom64, query.flipped)
 
 
 def _ratio_matches(
