@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,6 +62,24 @@ class QueryFeatures:
     @cached_property
     def local_flipped(self) -> LocalFeatures:
         return extract_local(self._rgb, QUERY_FEATURES, flip=True)
+
+    def stretch_to(self, width: int, height: int) -> float:
+        """How much wider or taller (≥ 1) the query is than a picture of this size."""
+        h, w = self._rgb.shape[:2]
+        r = float((w / h) / (width / height))
+        return max(r, 1.0 / r)
+
+    def reshaped(self, aspect: float) -> QueryFeatures:
+        """The query resized to the proportions `aspect` (width / height; same area) with
+        its local features found again: a copy stretched in one direction, verified
+        against the proportions of the picture it may be a copy of."""
+        h, w = self._rgb.shape[:2]
+        r = math.sqrt((w / h) / aspect)
+        size = (max(1, round(w / r)), max(1, round(h * r)))
+        rgb = np.ascontiguousarray(
+            cv2.resize(self._rgb, size, interpolation=cv2.INTER_AREA), dtype=np.uint8
+        )
+        return QueryFeatures(rgb, self.embedding, extract_local(rgb, QUERY_FEATURES))
 
     @cached_property
     def gray(self) -> NDArray[np.uint8]:
