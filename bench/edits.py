@@ -255,3 +255,99 @@ FAMILIES: dict[str, Edit] = {
     "combo": lambda im, r, p: _jpeg(_text(_crop(0.6)(_jitter(im, r), r, p), r, 1), 50),
     "phone_poster": _poster,
 }
+
+
+# --- stress: edits beyond the families the targets name, or stronger than them --------
+# (`python -m bench.quality --families stress`). They show how far the matching carries
+# past what it was measured on; none of them has a target.
+
+
+def _stripes(img: RGB, rng: np.random.Generator, cover: float) -> RGB:
+    """Opaque horizontal stripes over `cover` of the picture, six to the height."""
+    out = img.copy()
+    h = img.shape[0]
+    period = max(2, h // 6)
+    offset = int(rng.integers(period))
+    for y in range(-period + offset, h, period):
+        out[max(0, y) : max(0, y + round(period * cover))] = 255
+    return out
+
+
+def _watermark(img: RGB, rng: np.random.Generator) -> RGB:
+    """A translucent word tiled over the whole picture."""
+    base = Image.fromarray(img).convert("RGBA")
+    layer = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(layer)
+    w, h = base.size
+    font = ImageFont.load_default(size=max(12, h // 16))
+    word = str(rng.choice(["SAMPLE", "PREVIEW", "© tongtu"]))
+    for y in range(0, h, max(1, h // 6)):
+        for x in range(0, w, max(1, w // 3)):
+            draw.text((x, y), word, fill=(255, 255, 255, 110), font=font)
+    return np.asarray(Image.alpha_composite(base, layer).convert("RGB"))
+
+
+def _perspective(img: RGB, rng: np.random.Generator) -> RGB:
+    h, w = img.shape[:2]
+    src = np.float32([[0, 0], [w, 0], [w, h], [0, h]])
+    jitter = rng.uniform(0, 0.15, (4, 2)) * [w, h]
+    dst = np.float32(src + jitter * [[1, 1], [-1, 1], [-1, -1], [1, -1]])
+    m = cv2.getPerspectiveTransform(src, dst)
+    return np.asarray(cv2.warpPerspective(img, m, (w, h)))
+
+
+def _on_background(img: RGB, rng: np.random.Generator, pool: list[RGB]) -> RGB:
+    """The picture at half the size of another photo, pasted on it."""
+    bg = pool[int(rng.integers(len(pool)))]
+    bg = np.asarray(cv2.resize(bg, (1000, 750), interpolation=cv2.INTER_AREA))
+    h, w = img.shape[:2]
+    s = min(500 / w, 375 / h)
+    small = np.asarray(cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s)))))
+    out = bg.copy()
+    y = int(rng.integers(0, 750 - small.shape[0] + 1))
+    x = int(rng.integers(0, 1000 - small.shape[1] + 1))
+    out[y : y + small.shape[0], x : x + small.shape[1]] = small
+    return out
+
+
+def _rotate_expand(img: RGB, deg: float) -> RGB:
+    """Rotated by `deg` with the canvas grown to hold all of it."""
+    h, w = img.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), deg, 1.0)
+    c, s = abs(m[0, 0]), abs(m[0, 1])
+    nw, nh = int(h * s + w * c), int(h * c + w * s)
+    m[0, 2] += nw / 2 - w / 2
+    m[1, 2] += nh / 2 - h / 2
+    return np.asarray(cv2.warpAffine(img, m, (nw, nh)))
+
+
+def _within(img: RGB, fx: float, fy: float) -> RGB:
+    """Resized by (fx, fy), brought back within 4096 px a side."""
+    h, w = img.shape[:2]
+    k = min(1.0, 4096 / max(w * fx, h * fy))
+    return np.asarray(cv2.resize(img, (round(w * fx * k), round(h * fy * k))))
+
+
+STRESS: dict[str, Edit] = {
+    "stripes_25": lambda im, r, p: _stripes(im, r, 0.25),
+    "stripes_45": lambda im, r, p: _stripes(im, r, 0.45),
+    "watermark": lambda im, r, p: _watermark(im, r),
+    "jpeg_q5": lambda im, r, p: _jpeg(im, 5),
+    "sharpen": lambda im, r, p: np.asarray(
+        cv2.addWeighted(im, 2.5, cv2.GaussianBlur(im, (0, 0), 3), -1.5, 0)
+    ),
+    "dark": lambda im, r, p: (im * 0.35).astype(np.uint8),
+    "opacity": lambda im, r, p: (im * 0.45 + 255 * 0.55).astype(np.uint8),
+    "perspective": lambda im, r, p: _perspective(im, r),
+    "vflip": lambda im, r, p: np.ascontiguousarray(im[::-1]),
+    "rotate_30": lambda im, r, p: _rotate_expand(im, float(r.choice([-30, 30]))),
+    "rotate_45": lambda im, r, p: _rotate_expand(im, float(r.choice([-45, 45]))),
+    "stretch_2": lambda im, r, p: _within(im, 2.0, 1.0),
+    "stretch_2.5": lambda im, r, p: _within(im, 2.5, 1.0),
+    "squash_2": lambda im, r, p: _within(im, 1.0, 2.0),
+    "on_background": _on_background,
+    "blur_strong": lambda im, r, p: np.asarray(
+        cv2.GaussianBlur(im, (0, 0), 6 * max(im.shape[:2]) / 1000)
+    ),
+    "pixelate_16": lambda im, r, p: _pixelate(im, 1 / 16),
+}

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from bench.edits import FAMILIES
+from bench.edits import FAMILIES, STRESS
 from tongtu.engine import Engine, Source
 from tongtu.settings import Settings
 
@@ -119,7 +119,7 @@ def build_queries(
         queries.append(Query("disjoint_part", right, None, name))
     pool = [photos[n] for n in outside]
     for fam in families:
-        edit = FAMILIES[fam]
+        edit = (FAMILIES | STRESS)[fam]
         for name in rng.choice(library, size=min(per_family, len(library)), replace=False):
             queries.append(Query(fam, _fit(edit(photos[name], rng, pool)), str(name)))
         n_neg = max(1, per_family // 3)
@@ -349,15 +349,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--per-family", type=int, default=10)
-    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument(
+        "--families",
+        default=",".join(FAMILIES),
+        help="comma-separated families, or 'stress' for the edits beyond them (bench/edits.py)",
+    )
     ap.add_argument("--model", default="sscd")
     ap.add_argument("--local-features", type=int, default=500)
     args = ap.parse_args()
     start = time.perf_counter()
+    families = list(STRESS) if args.families == "stress" else args.families.split(",")
     reports = run(
         args.seed,
         args.per_family,
-        args.families.split(","),
+        families,
         args.model,
         log=lambda s: print(s, file=sys.stderr),
         local_features=args.local_features,
