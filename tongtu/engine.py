@@ -11,6 +11,7 @@ serialises writes, and each vector index follows the catalog's journal.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import time
 from collections import deque
@@ -421,8 +422,10 @@ class Engine:
         timings["features"] = time.perf_counter() - t
         t = time.perf_counter()
         cosine = float(np.dot(query.embedding, ref.embedding))
-        gray_b = stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), dtype=np.uint8))
-        s, match = self._judge(query, ref.local, cosine, lambda: gray_b)
+        gray_b = functools.cache(  # for a mirrored match only
+            lambda: stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), np.uint8))
+        )
+        s, match = self._judge(query, ref.local, cosine, gray_b)
         if (  # the second look, as in search
             s < self.settings.threshold
             and SECOND_LOOK > 0
@@ -431,7 +434,7 @@ class Engine:
             dense = extract_local(small_b, SECOND_LOOK_FEATURES)
             s, match = max(
                 (s, match),
-                self._judge(query, dense, cosine, lambda: gray_b),
+                self._judge(query, dense, cosine, gray_b),
                 key=lambda r: r[0],
             )
         w_b, h_b = small_b.shape[1], small_b.shape[0]
@@ -442,7 +445,7 @@ class Engine:
         ):
             s, match = max(
                 (s, match),
-                self._judge(query.reshaped(w_b / h_b), ref.local, cosine, lambda: gray_b),
+                self._judge(query.reshaped(w_b / h_b), ref.local, cosine, gray_b),
                 key=lambda r: r[0],
             )
         timings["verification"] = time.perf_counter() - t
@@ -568,7 +571,10 @@ class Engine:
                     record, round(s, 4), match_kind(match), match.query_region, match.ref_region
                 )
                 found += 1
-        refused.sort(key=lambda c: (-c[0], c[1].id))
+        refused = sorted(
+            (c for c in refused if c[1].id not in hits),  # the aspect look took it
+            key=lambda c: (-c[0], c[1].id),
+        )
         for cosine, record in refused[:SECOND_LOOK]:
             dense = self._dense_features(record)
             if dense is None:
