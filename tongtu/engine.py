@@ -587,24 +587,26 @@ class Engine:
                 found += 1
         return found
 
+    def _thumbnail(self, record: ImageRecord, flags: int) -> NDArray[np.uint8] | None:
+        """The stored thumbnail decoded with cv2 `flags` (None without one)."""
+        jpeg = self.catalog.thumbnail(record.id)
+        if jpeg is None:
+            return None
+        pixels = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flags)
+        return None if pixels is None else np.asarray(pixels, dtype=np.uint8)
+
     def _pixels(self, record: ImageRecord) -> Callable[[], NDArray[np.uint8] | None]:
         """The reference's grey pixels, from its stored thumbnail, when asked."""
 
         def gray() -> NDArray[np.uint8] | None:
-            jpeg = self.catalog.thumbnail(record.id)
-            if jpeg is None:
-                return None
-            pixels = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
-            return None if pixels is None else stretch(np.asarray(pixels, dtype=np.uint8))
+            pixels = self._thumbnail(record, cv2.IMREAD_GRAYSCALE)
+            return None if pixels is None else stretch(pixels)
 
         return gray
 
     def _dense_features(self, record: ImageRecord) -> LocalFeatures | None:
         """Local features found densely on the stored thumbnail (None without one)."""
-        jpeg = self.catalog.thumbnail(record.id)
-        if jpeg is None:
-            return None
-        bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        bgr = self._thumbnail(record, cv2.IMREAD_COLOR)
         if bgr is None or max(bgr.shape[:2]) < SECOND_LOOK_MIN_SIDE:
             return None  # a tiny thumbnail holds no more detail than the stored features
         rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
