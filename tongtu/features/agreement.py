@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features.local import Match
+from tongtu.features.local import Match, frame
 
 __all__ = ["AGREEMENT", "agreement"]
 
@@ -62,10 +62,8 @@ def agreement(
     qh, qw = query.shape[:2]
     rh, rw = ref_gray.shape[:2]
     to_query = match.homography @ np.diag([ref_size[0] / rw, ref_size[1] / rh, 1.0])
-    corners = np.array([[0, 0], [rw, 0], [rw, rh], [0, rh]], dtype=np.float32)
-    mapped = cv2.perspectiveTransform(corners[None], to_query)[0].astype(np.float32)
-    frame = np.array([[0, 0], [qw, 0], [qw, qh], [0, qh]], dtype=np.float32)
-    area_q, poly = cv2.intersectConvexConvex(mapped, frame)
+    mapped = cv2.perspectiveTransform(frame(rw, rh)[None], to_query)[0].astype(np.float32)
+    area_q, poly = cv2.intersectConvexConvex(mapped, frame(qw, qh))
     if poly is None or area_q <= 1.0:
         return None
     poly = poly.reshape(-1, 2).astype(np.float32)

@@ -16,7 +16,7 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["LocalFeatures", "Match", "extract_local", "stretch", "verify", "work_gray"]
+__all__ = ["LocalFeatures", "Match", "extract_local", "frame", "stretch", "verify", "work_gray"]
 
 # Features are computed on a copy whose longer side is at most this many pixels: ORB's
 # pyramid then covers crops down to ~15 % of the area without a 4 MP decode per image.
@@ -210,8 +210,8 @@ def verify(query: LocalFeatures, ref: LocalFeatures, needed: int = 0) -> Match:
     hom64 = _simplest(hom64, src_a[inl], dst_a[inl], tol)
     # The matched region on each image: the other image's frame mapped through the
     # homography and clipped to this one's frame.
-    q_poly = _clip(_frame(ref.width, ref.height), hom64, query.width, query.height)
-    r_poly = _clip(_frame(query.width, query.height), np.linalg.inv(hom64), ref.width, ref.height)
+    q_poly = _clip(frame(ref.width, ref.height), hom64, query.width, query.height)
+    r_poly = _clip(frame(query.width, query.height), np.linalg.inv(hom64), ref.width, ref.height)
     if q_poly is None or r_poly is None:
         return NO_MATCH
     if query.flipped:
@@ -308,7 +308,8 @@ def _plausible(hom: NDArray[np.float64]) -> bool:
     return bool(abs(hom[2, 0]) < 0.01 and abs(hom[2, 1]) < 0.01)
 
 
-def _frame(w: int, h: int) -> NDArray[np.float32]:
+def frame(w: int, h: int) -> NDArray[np.float32]:
+    """The corners of a w×h image, clockwise from the origin."""
     return np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
 
 
@@ -319,7 +320,7 @@ def _clip(
     mapped = cv2.perspectiveTransform(corners[None], hom)[0].astype(np.float32)
     if not np.all(np.isfinite(mapped)):
         return None
-    area, poly = cv2.intersectConvexConvex(mapped, _frame(w, h))
+    area, poly = cv2.intersectConvexConvex(mapped, frame(w, h))
     if poly is None or area <= 0:
         return None
     return [(round(float(x) / w, 4), round(float(y) / h, 4)) for x, y in poly.reshape(-1, 2)]
