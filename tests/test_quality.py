@@ -6,9 +6,13 @@ a sample this small does not fail CI, while a real regression does.
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from bench.edits import STRESS
 from bench.quality import run
+from tests.conftest import open_photo, photo_names
+from tongtu.imaging import MAX_SIDE, MIN_SIDE
 
 pytestmark = pytest.mark.slow
 
@@ -25,3 +29,16 @@ def test_small_quality_run_stays_above_its_floors() -> None:
     assert overall["precision_served"] >= 0.95, ours.per_family
     # verification must beat the plain descriptor on the same queries
     assert overall["uap"] >= sscd.overall["uap"], (overall, sscd.overall)
+
+
+def test_every_stress_edit_makes_a_picture_the_engine_accepts(photos: object) -> None:
+    """`--families stress` edits: RGB uint8, changed, within the size rules."""
+    names = photo_names(max_side=2000)
+    img = np.asarray(open_photo(names[0]))
+    pool = [np.asarray(open_photo(n)) for n in names[1:3]]
+    rng = np.random.default_rng(0)
+    for name, edit in STRESS.items():
+        out = edit(img, rng, pool)
+        assert out.dtype == np.uint8 and out.ndim == 3 and out.shape[2] == 3, name
+        assert min(out.shape[:2]) >= MIN_SIDE and max(out.shape[:2]) <= MAX_SIDE, name
+        assert out.shape != img.shape or not np.array_equal(out, img), name
