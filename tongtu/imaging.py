@@ -149,7 +149,7 @@ def decode_image(data: bytes, max_side: int = MAX_SIDE, reduce_to: int | None = 
             if getattr(img, "n_frames", 1) > 1:
                 img.seek(0)  # animated GIF / multi-page TIFF: the first frame
             img.load()
-            img = ImageOps.exif_transpose(img) or img
+            ImageOps.exif_transpose(img, in_place=True)  # no copy when upright
             rgb = _to_rgb(img)
     except (ImageFormatError, ImageSizeError):
         raise
@@ -203,6 +203,8 @@ def _to_rgb(img: Image.Image) -> NDArray[np.uint8]:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         img = Image.alpha_composite(background, rgba)
+    elif mode == "RGB":
+        return np.asarray(img, dtype=np.uint8)  # one copy, not convert's and then this
     return np.ascontiguousarray(np.asarray(img.convert("RGB"), dtype=np.uint8))
 
 
