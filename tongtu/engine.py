@@ -45,7 +45,7 @@ from tongtu.features import (
 )
 from tongtu.features.agreement import AGREEMENT, agreement
 from tongtu.features.local import NO_MATCH, Match, extract_local, stretch
-from tongtu.features.score import MatchKind, inliers_needed, match_kind, score
+from tongtu.features.score import MatchKind, inliers_needed, match_kind, rests_on_cosine, score
 from tongtu.fetch import Fetcher
 from tongtu.imaging import SIGNATURE, Picture, decode_for, thumbnail_jpeg
 from tongtu.params import MAX_RESULTS
@@ -625,8 +625,10 @@ class Engine:
 
         A match found only on the mirrored query must also agree pixel by pixel with the
         reference's `pixels` (its thumbnail) where the two overlap: mirror symmetry is
-        where nature repeats a picture's features (features/agreement.py). Without them
-        (no thumbnail kept) the features alone decide."""
+        where nature repeats a picture's features (features/agreement.py). So must a
+        match that rests on the cosine, with fewer inliers than the score's pivot:
+        repeated letters or patterns align by chance in that number. Without pixels (no
+        thumbnail kept) the features alone decide."""
         needed = inliers_needed(cosine, self.settings.threshold)
         match = verify(query.local, ref, needed)
         s = score(cosine, match)
@@ -634,7 +636,7 @@ class Engine:
             flipped = verify(query.local_flipped, ref, needed)
             match = _best(match, flipped)
             s = score(cosine, match)
-        if s >= self.settings.threshold and match.flipped:
+        if s >= self.settings.threshold and (match.flipped or rests_on_cosine(match)):
             gray = pixels()
             if gray is not None:
                 agree = agreement(query.gray, gray, (ref.width, ref.height), match)

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from tongtu.features.local import Match
 
-__all__ = ["MatchKind", "inliers_needed", "match_kind", "score"]
+__all__ = ["MatchKind", "inliers_needed", "match_kind", "rests_on_cosine", "score"]
 
 
 class MatchKind(StrEnum):
@@ -30,6 +30,14 @@ _INLIERS0 = 15
 def score(cosine: float, match: Match) -> float:
     z = _W_COS * (cosine - _COS0) + _W_INLIERS * (math.log1p(match.inliers) - math.log1p(_INLIERS0))
     return 1.0 / (1.0 + math.exp(-z))
+
+
+def rests_on_cosine(match: Match) -> bool:
+    """Fewer inliers than the score's pivot: a match accepted because the descriptor
+    cosine is high, the one signal that pictures alike in layout fool (two pages of
+    different text in one font reach cosine 0.93, and a chance alignment of their
+    repeated letters gives the 8 inliers that such a cosine needs)."""
+    return match.inliers < _INLIERS0
 
 
 def inliers_needed(cosine: float, threshold: float) -> int:
