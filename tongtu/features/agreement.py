@@ -12,10 +12,13 @@ after a band-pass that keeps edges and texture and drops what edits change smoot
 (brightness, contrast, a lighting gradient, noise, blur).
 
 On bench/quality (two draws) every mirrored copy served scored ≥ 0.98, the mirrored half
-of a symmetric photo 0.39. The engine asks this of mirrored matches only: overlays and
-opaque stripes over a copy pull the measure down too (0.43 under a large emoji), while
-the unmirrored impostor bench/quality met (the next repeat of a wallpaper) agrees in its
-pixels as well (0.82).
+of a symmetric photo 0.39. The engine asks this of mirrored matches and of matches with
+fewer inliers than the score's pivot, which rest on the descriptor cosine (pages of
+different text in one font: 0.04; every copy served with under 20 inliers on
+bench/quality and its stress families: ≥ 0.87). Not of the others: overlays and opaque
+stripes over a copy pull the measure down too (0.43 under a large emoji) while keeping
+many inliers, and the impostor bench/quality met with many (the next repeat of a
+wallpaper) agrees in its pixels as well (0.82).
 """
 
 from __future__ import annotations
