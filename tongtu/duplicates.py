@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import cv2
 import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features import LocalFeatures, verify
-from tongtu.features.score import MatchKind, match_kind, score
+from tongtu.features import LocalFeatures, Match, verify
+from tongtu.features.agreement import AGREEMENT, agreement
+from tongtu.features.score import MatchKind, match_kind, rests_on_cosine, score
 
 __all__ = ["Cluster", "Edge", "Item", "find_clusters"]
 
@@ -59,8 +61,12 @@ def find_clusters(
     local: Callable[[Sequence[int]], dict[int, LocalFeatures]],
     threshold: float,
     progress: Callable[[int], None] | None = None,
+    pixels: Callable[[int], NDArray[np.uint8] | None] | None = None,
 ) -> list[Cluster]:
-    """`local(positions)` returns the local features of the items at those positions."""
+    """`local(positions)` returns the local features of the items at those positions;
+    `pixels(position)` an item's grey pixels at any scale (its thumbnail), or None. A
+    verified pair that rests on the cosine must agree in them, as in a search
+    (`Engine._judge`)."""
     n = len(items)
     if n < 2:
         return []
@@ -74,7 +80,7 @@ def find_clusters(
         chunk = todo[start : start + 512]
         feats = local(sorted({i for i, _, _ in chunk} | {j for _, j, _ in chunk}))
         for i, j, cosine in chunk:
-            edge = _verify_pair(items, feats, i, j, cosine, threshold)
+            edge = _verify_pair(items, feats, i, j, cosine, threshold, pixels)
             if edge is not None:
                 edges.append((i, j, edge))
         if progress is not None:
@@ -119,17 +125,39 @@ def _verify_pair(
     j: int,
     cosine: float,
     threshold: float,
+    pixels: Callable[[int], NDArray[np.uint8] | None] | None,
 ) -> Edge | None:
     if i not in feats or j not in feats:
         return None
     match = verify(feats[i], feats[j])
     s = score(cosine, match)
     if s < threshold:  # the fit is not symmetric: try the pair the other way round
-        back = verify(feats[j], feats[i])
-        if score(cosine, back) >= threshold:
-            return Edge(items[j].key, items[i].key, round(score(cosine, back), 4), match_kind(back))
+        i, j = j, i
+        match = verify(feats[i], feats[j])
+        s = score(cosine, match)
+        if s < threshold:
+            return None
+    if pixels is not None and rests_on_cosine(match) and not _agree(feats, i, j, match, pixels):
         return None
     return Edge(items[i].key, items[j].key, round(s, 4), match_kind(match))
+
+
+def _agree(
+    feats: dict[int, LocalFeatures],
+    i: int,
+    j: int,
+    match: Match,
+    pixels: Callable[[int], NDArray[np.uint8] | None],
+) -> bool:
+    """Whether item i (the query of `match`) and item j agree pixel by pixel under it
+    (True without pixels to compare; False where they cannot tell, as in a search)."""
+    query, ref = pixels(i), pixels(j)
+    if query is None or ref is None:
+        return True
+    work = (feats[i].width, feats[i].height)  # the frame of the query's features
+    query = np.asarray(cv2.resize(query, work, interpolation=cv2.INTER_LINEAR), np.uint8)
+    agree = agreement(query, ref, (feats[j].width, feats[j].height), match)
+    return agree is not None and agree >= AGREEMENT
 
 
 def _components(items: Sequence[Item], edges: Iterable[tuple[int, int, Edge]]) -> list[Cluster]:

@@ -492,7 +492,12 @@ class Engine:
                 if items[p].key in blobs
             }
 
-        clusters = find_clusters(items, vecs, local, self.settings.threshold, progress)
+        def pixels(position: int) -> NDArray[np.uint8] | None:
+            return self._pixels(records[items[position].key])()
+
+        clusters = find_clusters(
+            items, vecs, local, self.settings.threshold, progress, pixels=pixels
+        )
         named = {k: records[k] for c in clusters for k in c.members}
         return clusters, named
 
@@ -627,8 +632,9 @@ class Engine:
         reference's `pixels` (its thumbnail) where the two overlap: mirror symmetry is
         where nature repeats a picture's features (features/agreement.py). So must a
         match that rests on the cosine, with fewer inliers than the score's pivot:
-        repeated letters or patterns align by chance in that number. Without pixels (no
-        thumbnail kept) the features alone decide."""
+        repeated letters or patterns align by chance in that number, so where the pixels
+        cannot tell (too little texture in common, a degenerate transform) it is refused.
+        Without pixels (no thumbnail kept) the features alone decide."""
         needed = inliers_needed(cosine, self.settings.threshold)
         match = verify(query.local, ref, needed)
         s = score(cosine, match)
@@ -636,11 +642,13 @@ class Engine:
             flipped = verify(query.local_flipped, ref, needed)
             match = _best(match, flipped)
             s = score(cosine, match)
-        if s >= self.settings.threshold and (match.flipped or rests_on_cosine(match)):
+        thin = rests_on_cosine(match)
+        if s >= self.settings.threshold and (match.flipped or thin):
             gray = pixels()
             if gray is not None:
                 agree = agreement(query.gray, gray, (ref.width, ref.height), match)
-                if agree is not None and agree < AGREEMENT:
+                # a thin match must be confirmed; a mirrored one only not contradicted
+                if (agree is None and thin) or (agree is not None and agree < AGREEMENT):
                     return score(cosine, NO_MATCH), NO_MATCH
         return s, match
 
