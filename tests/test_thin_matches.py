@@ -4,7 +4,8 @@ The score accepts a few inliers where the cosine is high (8 at cosine 0.9), and 
 cosine is what pictures alike in layout fool: pages of different text in one font reach
 0.93, and their repeated letters align by chance on a transform in about that number.
 The pages here are drawn from a small vocabulary, so that letters and words repeat as
-much as they do on forms, tables and screenshots of text."""
+much as they do on forms, tables and screenshots of text. Search, compare and the
+duplicates of a library all ask it."""
 
 from __future__ import annotations
 
