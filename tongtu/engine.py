@@ -625,7 +625,8 @@ class Engine:
         pixels: Callable[[], NDArray[np.uint8] | None],
     ) -> tuple[float, Match]:
         """The score of the reference against the query and the match behind it; the
-        mirrored query is tried too when the plain one falls short. Matching stops early
+        mirrored query is tried too when the plain one falls short or is thin, and the
+        one with more inliers that passes its checks wins. Matching stops early
         where the inliers that would reach the threshold have become improbable.
 
         A match found only on the mirrored query must also agree pixel by pixel with the
@@ -636,21 +637,40 @@ class Engine:
         cannot tell (too little texture in common, a degenerate transform) it is refused.
         Without pixels (no thumbnail kept) the features alone decide."""
         needed = inliers_needed(cosine, self.settings.threshold)
-        match = verify(query.local, ref, needed)
-        s = score(cosine, match)
-        if s < self.settings.threshold and cosine >= FLIP_MIN_COSINE:
-            flipped = verify(query.local_flipped, ref, needed)
-            match = _best(match, flipped)
+        gray = functools.cache(pixels)
+        plain = verify(query.local, ref, needed)
+        tried = [plain]
+        # A mirrored copy can also align a few features unmirrored by chance: a thin
+        # plain match does not spare the mirrored try.
+        if cosine >= FLIP_MIN_COSINE and (
+            score(cosine, plain) < self.settings.threshold or rests_on_cosine(plain)
+        ):
+            tried.append(verify(query.local_flipped, ref, needed))
+        for match in sorted(tried, key=lambda m: -m.inliers):
             s = score(cosine, match)
+            if s >= self.settings.threshold and self._agrees(query, ref, match, gray):
+                return s, match
+        return score(cosine, NO_MATCH), NO_MATCH
+
+    def _agrees(
+        self,
+        query: QueryFeatures,
+        ref: LocalFeatures,
+        match: Match,
+        pixels: Callable[[], NDArray[np.uint8] | None],
+    ) -> bool:
+        """The pixel check of a mirrored match (not contradicted) and of a thin one
+        (confirmed); others, and any without the reference's pixels, pass."""
         thin = rests_on_cosine(match)
-        if s >= self.settings.threshold and (match.flipped or thin):
-            gray = pixels()
-            if gray is not None:
-                agree = agreement(query.gray, gray, (ref.width, ref.height), match)
-                # a thin match must be confirmed; a mirrored one only not contradicted
-                if (agree is None and thin) or (agree is not None and agree < AGREEMENT):
-                    return score(cosine, NO_MATCH), NO_MATCH
-        return s, match
+        if not (match.flipped or thin):
+            return True
+        gray = pixels()
+        if gray is None:
+            return True
+        agree = agreement(query.gray, gray, (ref.width, ref.height), match)
+        if agree is None:
+            return not thin
+        return agree >= AGREEMENT
 
     # the vector store follows the catalog's journal ----------------------------------
 
@@ -670,7 +690,3 @@ class Engine:
     def close(self) -> None:
         self.vectors.close()
         self.catalog.close()
-
-
-def _best(a: Match, b: Match) -> Match:
-    return a if a.inliers >= b.inliers else b
