@@ -18,9 +18,8 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from tests.conftest import jpeg, open_photo, photo_names, png
-from tongtu import duplicates as duplicates_module
-from tongtu import engine as engine_module
 from tongtu.engine import Engine, Source
+from tongtu.features import agreement as agreement_module
 from tongtu.features import shrink, verify
 from tongtu.features.local import Match
 from tongtu.features.score import MatchKind, rests_on_cosine, score
@@ -85,7 +84,7 @@ def test_pages_of_other_text_are_not_served(
         return sum(bool(engine.search(lib, Source(image=jpeg(_page(k), 80))).hits) for k in OTHERS)
 
     with monkeypatch.context() as m:
-        m.setattr(engine_module, "AGREEMENT", -1.0)  # features alone
+        m.setattr(agreement_module, "AGREEMENT", -1.0)  # features alone
         by_features = served()
     assert by_features >= 1, "no page fools the features any more: the test is moot"
     assert served() == 0
@@ -121,7 +120,7 @@ def test_duplicates_keep_copies_and_drop_most_pages_of_other_text(
         return named, wrong
 
     with monkeypatch.context() as m:
-        m.setattr(duplicates_module, "AGREEMENT", -1.0)  # features alone
+        m.setattr(agreement_module, "AGREEMENT", -1.0)  # features alone
         _, wrong_by_features = clustered()
     named, wrong = clustered()
     engine.close()

@@ -17,8 +17,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.features import LocalFeatures, Match, verify
-from tongtu.features.agreement import AGREEMENT, agreement
-from tongtu.features.score import MatchKind, match_kind, rests_on_cosine, score
+from tongtu.features.agreement import needs_pixels, pixels_agree
+from tongtu.features.score import MatchKind, match_kind, score
 
 __all__ = ["Cluster", "Edge", "Item", "find_clusters"]
 
@@ -137,7 +137,7 @@ def _verify_pair(
         s = score(cosine, match)
         if s < threshold:
             return None
-    if pixels is not None and rests_on_cosine(match) and not _agree(feats, i, j, match, pixels):
+    if pixels is not None and needs_pixels(match) and not _agree(feats, i, j, match, pixels):
         return None
     return Edge(items[i].key, items[j].key, round(s, 4), match_kind(match))
 
@@ -149,15 +149,14 @@ def _agree(
     match: Match,
     pixels: Callable[[int], NDArray[np.uint8] | None],
 ) -> bool:
-    """Whether item i (the query of `match`) and item j agree pixel by pixel under it
-    (True without pixels to compare; False where they cannot tell, as in a search)."""
+    """The pixel check of item i (the query of `match`) against item j, as in a search;
+    True without pixels to compare."""
     query, ref = pixels(i), pixels(j)
     if query is None or ref is None:
         return True
     work = (feats[i].width, feats[i].height)  # the frame of the query's features
     query = np.asarray(cv2.resize(query, work, interpolation=cv2.INTER_LINEAR), np.uint8)
-    agree = agreement(query, ref, (feats[j].width, feats[j].height), match)
-    return agree is not None and agree >= AGREEMENT
+    return pixels_agree(query, ref, (feats[j].width, feats[j].height), match)
 
 
 def _components(items: Sequence[Item], edges: Iterable[tuple[int, int, Edge]]) -> list[Cluster]:

@@ -43,7 +43,7 @@ from tongtu.features import (
     shrink,
     verify,
 )
-from tongtu.features.agreement import AGREEMENT, agreement
+from tongtu.features.agreement import needs_pixels, pixels_agree
 from tongtu.features.local import NO_MATCH, Match, extract_local, stretch
 from tongtu.features.score import MatchKind, inliers_needed, match_kind, rests_on_cosine, score
 from tongtu.fetch import Fetcher
@@ -659,18 +659,11 @@ class Engine:
         match: Match,
         pixels: Callable[[], NDArray[np.uint8] | None],
     ) -> bool:
-        """The pixel check of a mirrored match (not contradicted) and of a thin one
-        (confirmed); others, and any without the reference's pixels, pass."""
-        thin = rests_on_cosine(match)
-        if not (match.flipped or thin):
+        """The pixel check where a match needs it and the reference's pixels are kept."""
+        if not needs_pixels(match):
             return True
         gray = pixels()
-        if gray is None:
-            return True
-        agree = agreement(query.gray, gray, (ref.width, ref.height), match)
-        if agree is None:
-            return not thin
-        return agree >= AGREEMENT
+        return gray is None or pixels_agree(query.gray, gray, (ref.width, ref.height), match)
 
     # the vector store follows the catalog's journal ----------------------------------
 

@@ -28,8 +28,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.features.local import Match, frame
+from tongtu.features.score import rests_on_cosine
 
-__all__ = ["AGREEMENT", "agreement"]
+__all__ = ["AGREEMENT", "agreement", "needs_pixels", "pixels_agree"]
 
 # A match whose median block correlation is below this is not the same picture.
 AGREEMENT = 0.6
@@ -91,6 +92,27 @@ def agreement(
         np.full((rh, rw), 255, np.uint8), place @ to_query, size, flags=cv2.INTER_NEAREST
     )
     return _median_block_correlation(_band(q), _band(r), inside > 0)
+
+
+def needs_pixels(match: Match) -> bool:
+    """Whether a match must pass `pixels_agree` where the reference's pixels are kept: a
+    mirrored one, and one that rests on the cosine (score.rests_on_cosine)."""
+    return match.flipped or rests_on_cosine(match)
+
+
+def pixels_agree(
+    query_gray: NDArray[np.uint8],
+    ref_gray: NDArray[np.uint8],
+    ref_size: tuple[int, int],
+    match: Match,
+) -> bool:
+    """The pixel check (arguments as `agreement`): a match that rests on the cosine must
+    be confirmed, so where the pixels cannot tell it fails; a mirrored one with many
+    inliers must only not be contradicted."""
+    agree = agreement(query_gray, ref_gray, ref_size, match)
+    if agree is None:
+        return not rests_on_cosine(match)
+    return agree >= AGREEMENT
 
 
 def _band(gray: NDArray[np.generic]) -> NDArray[np.float32]:
