@@ -17,14 +17,13 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.duplicates import Cluster, Item, find_clusters
 from tongtu.errors import TongtuError
 from tongtu.features import Extractor, LocalFeatures
-from tongtu.features.local import stretch
+from tongtu.features.agreement import thumbnail_gray
 from tongtu.imaging import decode_image, thumbnail_jpeg
 
 __all__ = ["IMAGE_SUFFIXES", "FolderReport", "dedup_folder", "walk_images"]
@@ -172,8 +171,7 @@ def dedup_folder(
         return {p: LocalFeatures.from_bytes(local[p]) for p in positions}
 
     def pixels(position: int) -> NDArray[np.uint8] | None:
-        grey = cv2.imdecode(np.frombuffer(files[position].thumbnail, np.uint8), 0)
-        return None if grey is None else stretch(np.asarray(grey, dtype=np.uint8))
+        return thumbnail_gray(files[position].thumbnail)
 
     matrix = np.stack(vectors) if vectors else np.zeros((0, 1), np.float32)
     clusters = find_clusters(items, matrix, features, threshold, pixels=pixels)

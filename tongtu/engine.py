@@ -43,7 +43,7 @@ from tongtu.features import (
     shrink,
     verify,
 )
-from tongtu.features.agreement import needs_pixels, pixels_agree
+from tongtu.features.agreement import needs_pixels, pixels_agree, thumbnail_gray
 from tongtu.features.local import NO_MATCH, Match, extract_local, stretch
 from tongtu.features.score import MatchKind, inliers_needed, match_kind, rests_on_cosine, score
 from tongtu.fetch import Fetcher
@@ -422,7 +422,7 @@ class Engine:
         timings["features"] = time.perf_counter() - t
         t = time.perf_counter()
         cosine = float(np.dot(query.embedding, ref.embedding))
-        gray_b = functools.cache(  # for a mirrored match only
+        gray_b = functools.cache(  # for a mirrored or a thin match only
             lambda: stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), np.uint8))
         )
         s, match = self._judge(query, ref.local, cosine, gray_b)
@@ -592,26 +592,21 @@ class Engine:
                 found += 1
         return found
 
-    def _thumbnail(self, record: ImageRecord, flags: int) -> NDArray[np.uint8] | None:
-        """The stored thumbnail decoded with cv2 `flags` (None without one)."""
-        jpeg = self.catalog.thumbnail(record.id)
-        if jpeg is None:
-            return None
-        pixels = cv2.imdecode(np.frombuffer(jpeg, np.uint8), flags)
-        return None if pixels is None else np.asarray(pixels, dtype=np.uint8)
-
     def _pixels(self, record: ImageRecord) -> Callable[[], NDArray[np.uint8] | None]:
         """The reference's grey pixels, from its stored thumbnail, when asked."""
 
         def gray() -> NDArray[np.uint8] | None:
-            pixels = self._thumbnail(record, cv2.IMREAD_GRAYSCALE)
-            return None if pixels is None else stretch(pixels)
+            jpeg = self.catalog.thumbnail(record.id)
+            return None if jpeg is None else thumbnail_gray(jpeg)
 
         return gray
 
     def _dense_features(self, record: ImageRecord) -> LocalFeatures | None:
         """Local features found densely on the stored thumbnail (None without one)."""
-        bgr = self._thumbnail(record, cv2.IMREAD_COLOR)
+        jpeg = self.catalog.thumbnail(record.id)
+        if jpeg is None:
+            return None
+        bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
         if bgr is None or max(bgr.shape[:2]) < SECOND_LOOK_MIN_SIDE:
             return None  # a tiny thumbnail holds no more detail than the stored features
         rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)

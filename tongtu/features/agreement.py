@@ -27,10 +27,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features.local import Match, frame
+from tongtu.features.local import Match, frame, stretch
 from tongtu.features.score import rests_on_cosine
 
-__all__ = ["AGREEMENT", "agreement", "needs_pixels", "pixels_agree"]
+__all__ = ["AGREEMENT", "agreement", "needs_pixels", "pixels_agree", "thumbnail_gray"]
 
 # A match whose median block correlation is below this is not the same picture.
 AGREEMENT = 0.6
@@ -92,6 +92,13 @@ def agreement(
         np.full((rh, rw), 255, np.uint8), place @ to_query, size, flags=cv2.INTER_NEAREST
     )
     return _median_block_correlation(_band(q), _band(r), inside > 0)
+
+
+def thumbnail_gray(jpeg: bytes) -> NDArray[np.uint8] | None:
+    """A reference's pixels as `agreement` takes them: its stored thumbnail in grey,
+    stretched as the local features' work image is (None if it does not decode)."""
+    gray = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_GRAYSCALE)
+    return None if gray is None else stretch(np.asarray(gray, dtype=np.uint8))
 
 
 def needs_pixels(match: Match) -> bool:
