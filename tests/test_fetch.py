@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 from collections.abc import Iterator
@@ -10,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tongtu.errors import UrlFormatError, UrlResponseInvalid, UrlSizeError, UrlTimeout
-from tongtu.fetch import Fetcher
+from tongtu.fetch import Fetcher, is_public
 
 LOOPBACK = ("127.0.0.1/32",)
 
@@ -32,6 +33,11 @@ class Tricks(BaseHTTPRequestHandler):
             self.end_headers()
             for _ in range(1000):
                 self.wfile.write(b"x")
+                self.wfile.flush()
+                time.sleep(0.05)
+        elif self.path == "/header-drip":  # headers a byte at a time, never finished
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"y" * 200:
+                self.wfile.write(bytes([byte]))
                 self.wfile.flush()
                 time.sleep(0.05)
         elif self.path.startswith("/to/"):
@@ -112,8 +118,65 @@ def test_slow_drip_server_hits_the_total_deadline(site: str) -> None:
     assert time.monotonic() - start < 3.0
 
 
+def test_headers_sent_a_byte_at_a_time_hit_the_total_deadline(site: str) -> None:
+    """Each byte resets a socket's own timeout: only a deadline over the whole fetch
+    stops a server that drips its status line and headers."""
+    start = time.monotonic()
+    with pytest.raises(UrlTimeout):
+        Fetcher(allow=LOOPBACK, timeout=1.0).fetch(site + "/header-drip")
+    assert time.monotonic() - start < 3.0
+
+
+# Checked offline against the rule: nothing is sent to these addresses.
 @pytest.mark.parametrize(
-    "url", ["ftp://example.com/a.jpg", "file:///etc/passwd", "http://", "x" * 2000]
+    "address",
+    [
+        "64:ff9b::a9fe:a9fe",  # NAT64 of the metadata address
+        "64:ff9b::a00:1",  # NAT64 of 10.0.0.1
+        "64:ff9b:1::808:808",  # local-use NAT64
+        "2002:a9fe:a9fe::1",  # 6to4
+        "2002:808:808::1",
+        "::a9fe:a9fe",  # IPv4-compatible
+        "::7f00:1",
+        "::ffff:169.254.169.254",
+        "fec0::1",  # site-local
+        "100::1",  # discard
+        "2001:db8::1",
+        "2001::1",  # Teredo
+        "240.0.0.1",
+        "255.255.255.255",
+        "192.0.0.8",
+        "198.18.0.1",
+        "198.19.255.255",
+        "192.0.2.1",
+        "198.51.100.1",
+        "203.0.113.1",
+        "0.1.2.3",
+        "224.0.0.251",
+        "ff02::1",
+    ],
+)
+def test_addresses_that_are_not_globally_reachable_are_refused(address: str) -> None:
+    assert not is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    "address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+)
+def test_public_addresses_are_allowed_by_the_rule(address: str) -> None:
+    assert is_public(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://example.com/a.jpg",
+        "file:///etc/passwd",
+        "http://",
+        "x" * 2000,
+        "http://[::1/x",
+        "http://ex\u2100ample.invalid/",
+    ],
 )
 def test_malformed_urls_are_282111(url: str) -> None:
     with pytest.raises(UrlFormatError):

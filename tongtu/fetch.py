@@ -9,37 +9,59 @@ drips bytes slowly hits the deadline, not the worker's patience.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urljoin, urlsplit
 
 from tongtu.errors import UrlFormatError, UrlResponseInvalid, UrlSizeError, UrlTimeout
 
-__all__ = ["BLOCKED_NETWORKS", "MAX_URL_BYTES", "Fetcher"]
+__all__ = ["BLOCKED_NETWORKS", "MAX_URL_BYTES", "Fetcher", "is_public"]
 
 MAX_URL_BYTES = 1024
+# Every address IANA's special-purpose registries mark as not globally reachable, and
+# multicast: a fetch reaches only the public Internet unless TONGTU_URL_ALLOW says so.
 BLOCKED_NETWORKS = tuple(
     ipaddress.ip_network(n)
     for n in (
-        "0.0.0.0/8",
-        "127.0.0.0/8",
+        "0.0.0.0/8",  # "this network"
         "10.0.0.0/8",
-        "172.16.0.0/12",
-        "192.168.0.0/16",
-        "169.254.0.0/16",  # link-local, cloud metadata (169.254.169.254)
         "100.64.0.0/10",  # carrier-grade NAT
-        "224.0.0.0/4",
-        "::1/128",
-        "::/128",
-        "fc00::/7",
-        "fe80::/10",
-        "ff00::/8",
+        "127.0.0.0/8",
+        "169.254.0.0/16",  # link-local, cloud metadata (169.254.169.254)
+        "172.16.0.0/12",
+        "192.0.0.0/24",  # IETF protocol assignments
+        "192.0.2.0/24",  # TEST-NET-1
+        "192.88.99.0/24",  # 6to4 relay anycast (deprecated)
+        "192.168.0.0/16",
+        "198.18.0.0/15",  # benchmarking
+        "198.51.100.0/24",  # TEST-NET-2
+        "203.0.113.0/24",  # TEST-NET-3
+        "224.0.0.0/4",  # multicast
+        "240.0.0.0/4",  # reserved, and 255.255.255.255 (broadcast) in it
+        "::/96",  # unspecified, loopback and the deprecated IPv4-compatible addresses
+        "::ffff:0:0/96",  # IPv4-mapped: checked as the IPv4 address it holds
+        "64:ff9b:1::/48",  # local-use NAT64
+        "100::/64",  # discard
+        "2001::/23",  # IETF protocol assignments (Teredo, ORCHIDs, benchmarking, …)
+        "2001:db8::/32",  # documentation
+        "2002::/16",  # 6to4: reaches any IPv4 address through a relay
+        "3fff::/20",  # documentation
+        "5f00::/16",  # segment routing SIDs
+        "fc00::/7",  # unique local
+        "fe80::/10",  # link-local
+        "fec0::/10",  # site-local (deprecated)
+        "ff00::/8",  # multicast
     )
 )
+# NAT64's well-known prefix reaches the IPv4 address in its last 32 bits
+# (64:ff9b::a9fe:a9fe is the metadata address): that address is checked instead.
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -59,7 +81,10 @@ class Fetcher:
             if status in (301, 302, 303, 307, 308):
                 if not location:
                     raise UrlResponseInvalid("redirect without a Location")
-                url = urljoin(url, location)
+                try:
+                    url = urljoin(url, location)
+                except ValueError as exc:
+                    raise UrlResponseInvalid("redirect to a malformed Location") from exc
                 continue
             if status != 200:
                 raise UrlResponseInvalid(f"url answered HTTP {status}")
@@ -69,17 +94,35 @@ class Fetcher:
     # ---------------------------------------------------------------------------
 
     def _get(self, url: str, deadline: float) -> tuple[int, str | None, bytes]:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
+        try:
+            parts = urlsplit(url)
+            hostname = parts.hostname
+        except ValueError as exc:  # "http://[::1/x", a netloc that NFKC changes, …
+            raise UrlFormatError(f"url is malformed: {exc}") from exc
+        if parts.scheme not in ("http", "https") or not hostname:
             raise UrlFormatError("url must be http:// or https:// with a host")
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError as exc:
             raise UrlFormatError("url has an invalid port") from exc
-        host = parts.hostname
+        host = hostname
         address = self._resolve(host, port)
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
         conn = _pinned_connection(parts.scheme, host, port, address, self._left(deadline))
+        # Each byte received resets a socket's timeout, so a server sending its headers a
+        # byte a second would hold the fetch for as long as it likes: at the deadline the
+        # socket is shut, whatever the fetch is waiting for (connect, headers or body).
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            if conn.sock is not None:
+                with contextlib.suppress(OSError):
+                    conn.sock.shutdown(socket.SHUT_RDWR)
+
+        watchdog = threading.Timer(self._left(deadline), expire)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             conn.request("GET", path, headers={"User-Agent": "tongtu", "Accept": "image/*"})
             resp = conn.getresponse()
@@ -95,6 +138,8 @@ class Fetcher:
                     conn.sock.settimeout(self._left(deadline))
                 chunk = resp.read1(65536)
                 if not chunk:
+                    if expired.is_set():
+                        raise UrlTimeout("url download timed out")
                     break
                 total += len(chunk)
                 if total > self.max_bytes:
@@ -104,9 +149,12 @@ class Fetcher:
             return resp.status, None, b"".join(chunks)
         except TimeoutError as exc:
             raise UrlTimeout("url download timed out") from exc
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            if expired.is_set():
+                raise UrlTimeout("url download timed out") from exc
             raise UrlResponseInvalid(f"url could not be read: {exc}") from exc
         finally:
+            watchdog.cancel()
             conn.close()
 
     def _left(self, deadline: float) -> float:
@@ -129,8 +177,6 @@ class Fetcher:
         return str(addresses[0])
 
     def _blocked(self, host: str, addr: _Address) -> bool:
-        if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
-            addr = addr.ipv4_mapped
         for rule in self.allow:
             if rule == host:
                 return False
@@ -139,7 +185,20 @@ class Fetcher:
                     return False
             except ValueError:
                 continue
-        return any(addr in net for net in BLOCKED_NETWORKS if net.version == addr.version)
+        return not is_public(addr)
+
+
+def is_public(addr: _Address) -> bool:
+    """Whether a fetch may go to `addr`: a globally reachable unicast address, with the
+    IPv4 address inside an IPv4-mapped or NAT64 IPv6 address checked in its place."""
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return is_public(addr.ipv4_mapped)
+        if addr in _NAT64:
+            return is_public(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
+    if any(addr in net for net in BLOCKED_NETWORKS if net.version == addr.version):
+        return False
+    return addr.is_global and not addr.is_multicast
 
 
 def _pinned_connection(
