@@ -1,14 +1,25 @@
 """Apps and their access tokens.
 
 An app has an API key (public) and a secret key (shown once); the secret and every token
-are stored as SHA-256 digests only. Both are 256-bit random values, so a plain digest is
-enough: there is nothing to brute-force that a slow hash would protect.
+are stored as SHA-256 digests only. Both are random values of 140 bits and more, so a
+plain digest is enough: there is nothing to brute-force that a slow hash would protect.
+
+Keys are letters and digits, 24 and 32 of them, as Baidu's are: a key that starts with
+`-` is read as an option by command-line tools (`--ak -Xy…`).
+
+A token is signed, not stored: `24.<nonce>.<ttl>.<issued>.<app id>-<mac>`, the MAC keyed
+by the app's secret digest. Issuing one writes nothing (a full disk must not stop a
+sign-in); rotating the secret invalidates every token made with the old one, revoking the
+app stops them all, and the expiry is inside what the MAC covers. Tokens stored by
+earlier versions are still looked up.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
+import string
 import time
 from dataclasses import dataclass
 
@@ -24,8 +35,23 @@ from tongtu.storage.base import AppRecord, Catalog
 __all__ = ["Apps", "NewApp", "Token"]
 
 
+_ALPHANUMERIC = string.ascii_letters + string.digits
+API_KEY_LENGTH = 24
+SECRET_KEY_LENGTH = 32
+
+
 def _digest(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+    return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def new_key(length: int) -> str:
+    """A random key of letters and digits (5.95 bits a character)."""
+    return "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+
+
+def _mac(secret_hash: str, body: str) -> str:
+    key = secret_hash.encode("ascii")
+    return hmac.new(key, body.encode("ascii"), hashlib.sha256).hexdigest()[:32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,8 +76,8 @@ class Apps:
             raise InvalidParam("app name: 1-64 letters, digits, '-' or '_'")
         if self._catalog.app_by_name(name) is not None:
             raise InvalidParam(f"an app named {name!r} already exists")
-        api_key = secrets.token_urlsafe(18)
-        secret_key = secrets.token_urlsafe(24)
+        api_key = new_key(API_KEY_LENGTH)
+        secret_key = new_key(SECRET_KEY_LENGTH)
         app = self._catalog.create_app(name, api_key, _digest(secret_key), library_id, admin)
         return NewApp(app, secret_key)
 
@@ -71,25 +97,31 @@ class Apps:
         app = self.by_name(name)
         if app.revoked:
             raise InvalidParam(f"app {name!r} is revoked")
-        secret_key = secrets.token_urlsafe(24)
+        secret_key = new_key(SECRET_KEY_LENGTH)
         self._catalog.rotate_secret(app.id, _digest(secret_key))
         return NewApp(app, secret_key)
 
     def issue_token(self, api_key: str, secret_key: str) -> Token:
         """OAuth client_credentials. Raises UnknownClient / BadSecret for the two 401s."""
+        if not (api_key.isascii() and secret_key.isascii()):
+            raise UnknownClient("unknown client id")  # keys are ASCII: no lookup needed
         found = self._catalog.app_by_key(api_key)
         if found is None or found[0].revoked:
             raise UnknownClient("unknown client id")
         app, secret_hash = found
         if not secrets.compare_digest(secret_hash, _digest(secret_key)):
             raise BadSecret("Client authentication failed")
-        token = f"24.{secrets.token_hex(16)}.{self._ttl}.{int(time.time())}.{app.id}"
-        self._catalog.store_token(_digest(token), app.id, time.time() + self._ttl)
-        return Token(token, self._ttl)
+        body = f"24.{secrets.token_hex(16)}.{self._ttl}.{int(time.time())}.{app.id}"
+        return Token(f"{body}-{_mac(secret_hash, body)}", self._ttl)
 
     def authenticate(self, access_token: str | None) -> AppRecord:
         if access_token is None or access_token == "":
             raise InvalidAuthParam("access_token is missing")
+        if not access_token.isascii():
+            raise TokenInvalid()
+        signed = self._signed(access_token)
+        if signed is not None:
+            return signed
         found = self._catalog.token(_digest(access_token))
         if found is None:
             raise TokenInvalid()
@@ -99,6 +131,25 @@ class Apps:
         app = self._catalog.app_by_id(app_id)
         if app is None or app.revoked:
             raise TokenInvalid()
+        return app
+
+    def _signed(self, token: str) -> AppRecord | None:
+        """The app of a signed token (raising for a bad or expired one), or None when the
+        token is not of the signed form (one stored by an earlier version)."""
+        body, dash, mac = token.rpartition("-")
+        parts = body.split(".")
+        if not dash or len(parts) != 5 or not all(p.isdigit() for p in parts[2:]):
+            return None
+        if len(parts[4]) > 18 or len(parts[2]) > 18 or len(parts[3]) > 18:
+            raise TokenInvalid()
+        app = self._catalog.app_by_id(int(parts[4]))
+        found = None if app is None else self._catalog.app_by_key(app.api_key)
+        if app is None or found is None or app.revoked:
+            raise TokenInvalid()
+        if not hmac.compare_digest(mac, _mac(found[1], body)):
+            raise TokenInvalid()
+        if int(parts[3]) + int(parts[2]) <= time.time():
+            raise TokenExpired()
         return app
 
 
