@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import click
 
-from tongtu.errors import ConfigError, ItemExists, TongtuError
+from tongtu.errors import ConfigError, InvalidParam, ItemExists, TongtuError
 from tongtu.params import parse_brief, parse_tags
 from tongtu.settings import Settings
 
@@ -258,12 +258,30 @@ def apps() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print {app_id, api_key, secret_key}.")
 @_domain_errors
 def apps_create(name: str, library: str | None, admin: bool, as_json: bool) -> None:
-    """Create app NAME with its own library (named NAME unless --library is given)."""
+    """Create app NAME with its own library (named NAME unless --library is given).
+
+    A library that exists already is handed to the new app only when --library names it:
+    otherwise any app could create a library named after an app to come, and read what
+    that app adds."""
     from tongtu.apps import Apps
 
     engine = _engine()
+    if engine.catalog.app_by_name(name) is not None:
+        raise InvalidParam(f"an app named {name!r} already exists")
+    existing = engine.catalog.library_by_name(library or name)
+    if existing is not None and library is None:
+        catalog = engine.catalog
+        holders = [a.name for a in catalog.apps() if catalog.is_granted(a.id, existing.id)]
+        raise InvalidParam(
+            f"a library named {name!r} exists already"
+            + (f" (used by {', '.join(holders)})" if holders else "")
+            + f": pass --library {name} to share it with the new app, or --library OTHER"
+            " to give the new app a library of its own"
+        )
     lib = engine.library(library or name, create=True)
     new = Apps(engine.catalog, engine.settings.token_ttl).create(name, lib.id, admin)
+    if existing is not None:
+        click.echo(f"note: app {name} shares the existing library {lib.name}", err=True)
     if as_json:
         click.echo(
             json.dumps(

@@ -29,6 +29,7 @@
     │   ├── UrlResponseInvalid       282113 url response invalid
     │   └── UrlSizeError             282114 url size error
     ├── StoreUnavailable             2      Service temporarily unavailable (HTTP 503)
+    │   └── StorageFull              2      (HTTP 507: the disk of the catalog is full)
     └── ConfigError                  (local misuse: wrong model for a library, ...)
 
 The library raises these; only the edges (HTTP handlers, CLI) turn them into wire
@@ -60,6 +61,7 @@ __all__ = [
     "QpsLimit",
     "RateLimited",
     "ServerBusy",
+    "StorageFull",
     "StoreUnavailable",
     "TokenExpired",
     "TokenInvalid",
@@ -239,6 +241,13 @@ class StoreUnavailable(TongtuError):
     code = 2
     baidu_msg = "Service temporarily unavailable"
     http_status = 503
+
+
+class StorageFull(StoreUnavailable):
+    """The catalog's disk is full: writes are refused, reads and searches go on, and
+    nothing acknowledged is lost (the write that failed was rolled back)."""
+
+    http_status = 507
 
 
 class ConfigError(TongtuError):

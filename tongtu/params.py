@@ -50,11 +50,17 @@ def parse_tags(text: str | None) -> tuple[int, ...] | None:
         raise InvalidParam(f"tags: at most {MAX_TAGS} tags")
     tags: list[int] = []
     for p in parts:
-        if not p.isdigit() or not p.isascii() or not 1 <= int(p) <= TAG_MAX:
+        if not _bounded(p, 1, TAG_MAX):
             raise InvalidParam(f"tags: {p!r} is not an integer in 1..{TAG_MAX}")
         if int(p) not in tags:
             tags.append(int(p))
     return tuple(tags)
+
+
+def _bounded(t: str, lo: int, hi: int) -> bool:
+    """Whether `t` is ASCII decimal digits for an integer in lo..hi. The digits are
+    counted before `int` reads them: Python refuses to convert over 4,300 of them."""
+    return t.isascii() and t.isdigit() and len(t.lstrip("0")) <= len(str(hi)) and lo <= int(t) <= hi
 
 
 def parse_tag_logic(text: str | None) -> bool:
@@ -70,7 +76,7 @@ def _int(name: str, text: str | None, default: int, lo: int, hi: int) -> int:
     if text is None or text.strip() == "":
         return default
     t = text.strip()
-    if not (t.isascii() and t.isdigit()) or not lo <= int(t) <= hi:
+    if not _bounded(t, lo, hi):
         raise InvalidParam(f"{name} must be an integer in {lo}..{hi}")
     return int(t)
 

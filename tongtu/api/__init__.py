@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -23,9 +24,33 @@ from tongtu.engine import Engine
 from tongtu.limits import Limiter
 from tongtu.settings import Settings
 
-__all__ = ["app_from_environment", "create_app"]
+__all__ = ["app_from_environment", "create_app", "redact_tokens_in_logs"]
 
 log = logging.getLogger("tongtu")
+
+_SECRET_PARAM = re.compile(r"((?:access_token|client_secret|thumb)=)[^&\s\"]*", re.I)
+
+
+class _Redact(logging.Filter):
+    """Keeps access tokens and secrets out of log lines: Baidu's SDKs send the token in
+    the query string of every request, and uvicorn's access log prints the query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _SECRET_PARAM.sub(r"\1***", a) if isinstance(a, str) else a for a in record.args
+            )
+        if isinstance(record.msg, str):
+            record.msg = _SECRET_PARAM.sub(r"\1***", record.msg)
+        return True
+
+
+def redact_tokens_in_logs() -> None:
+    """Install the filter on the loggers that print request targets (idempotent)."""
+    for name in ("uvicorn.access", "uvicorn.error", "tongtu", "tongtu.api"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _Redact) for f in logger.filters):
+            logger.addFilter(_Redact())
 
 
 def app_from_environment() -> FastAPI:
@@ -57,6 +82,17 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.metrics = metrics
     install_handlers(app)
     metrics.install(app)
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    redact_tokens_in_logs()
     app.include_router(baidu.router)
     app.include_router(native.router)
 

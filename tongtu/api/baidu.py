@@ -17,7 +17,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from tongtu.api.auth import authorize
+from tongtu.api.auth import authorize, query_token
+from tongtu.api.body import read_multipart
 from tongtu.api.errors import new_log_id
 from tongtu.apps import Apps, BadSecret, UnknownClient
 from tongtu.engine import Engine, Source
@@ -104,9 +105,9 @@ async def _read_form(request: Request) -> dict[str, str]:
     if length and length.isdigit() and int(length) > MAX_BODY:
         raise ImageSizeError("request body is too large (image base64 is limited to 4 MB)")
     ctype = request.headers.get("content-type", "")
-    if ctype.startswith("multipart/form-data"):
-        form = await request.form(max_part_size=MAX_BODY)
-        return {k: v for k, v in form.items() if isinstance(v, str)}
+    if ctype.lower().startswith("multipart/form-data"):
+        fields = await read_multipart(request, MAX_BODY)
+        return {k: v for k, v in fields.items() if isinstance(v, str)}
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
@@ -125,7 +126,7 @@ def _source(form: dict[str, str]) -> Source:
 
 
 def _library(request: Request, form: dict[str, str]) -> LibraryRecord:
-    app = authorize(request, request.query_params.get("access_token") or form.get("access_token"))
+    app = authorize(request, query_token(request) or form.get("access_token"))
     engine: Engine = request.app.state.engine
     lib = engine.catalog.library_by_id(app.library_id)
     if lib is None:
@@ -220,6 +221,9 @@ async def same_hq(op: str, request: Request) -> JSONResponse:
             {"log_id": log_id, "error_code": 3, "error_msg": "Unsupported openapi method"}
         )
     try:
+        token = query_token(request)
+        if token:  # the caller is known before its body is read (Baidu's SDKs send it so)
+            await run_in_threadpool(authorize, request, token)
         form = await _read_form(request)
         body = await run_in_threadpool(handler, request, form)
     except TongtuError as exc:
@@ -233,6 +237,8 @@ async def same_hq(op: str, request: Request) -> JSONResponse:
 def error_body(log_id: int, exc: TongtuError) -> dict[str, Any]:
     if exc.code == 282000:
         log.error("internal error (log_id %s): %s", log_id, exc)
+    else:  # Baidu's error_msg is kept verbatim; the reason goes to the log
+        log.info("log_id %s: error %s: %s", log_id, exc.code, exc)
     body: dict[str, Any] = {"log_id": log_id, "error_code": exc.code, "error_msg": exc.baidu_msg}
     if isinstance(exc, ItemExists):
         body["cont_sign"] = exc.cont_sign

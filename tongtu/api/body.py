@@ -26,6 +26,7 @@ __all__ = [
     "flag",
     "image_bytes",
     "read_fields",
+    "read_multipart",
     "require",
     "tags_text",
     "text",
@@ -47,18 +48,20 @@ async def read_fields(request: Request, limit: int) -> Fields:
         raise ImageSizeError(f"request body is larger than {limit // (1024 * 1024)} MB")
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
-        return await _multipart(request, limit)
+        return await read_multipart(request, limit)
     body = await _body(request, limit)
     if not body:
         return {}
     if ctype in ("application/json", ""):
         try:
             data = json.loads(body)
+            if not isinstance(data, dict):
+                raise InvalidParam("the JSON body must be an object")
+            return {str(k): as_text(v) for k, v in data.items()}
+        except RecursionError as exc:  # nested thousands deep: no field of ours is
+            raise InvalidParam("the JSON body is nested too deeply") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidParam(f"the body is not valid JSON: {exc}") from exc
-        if not isinstance(data, dict):
-            raise InvalidParam("the JSON body must be an object")
-        return {str(k): as_text(v) for k, v in data.items()}
     if ctype == "application/x-www-form-urlencoded":
         text = body.decode("utf-8", "surrogateescape")
         fields: Fields = {}
@@ -77,7 +80,9 @@ async def _body(request: Request, limit: int) -> bytes:
     return bytes(body)
 
 
-async def _multipart(request: Request, limit: int) -> Fields:
+async def read_multipart(request: Request, limit: int) -> Fields:
+    """A multipart body's fields; a malformed one (no boundary, no name, a part header
+    of any size) is the client's error, 216100."""
     try:
         form = await request.form(max_files=200, max_fields=200, max_part_size=limit)
     except ImageSizeError:

@@ -17,24 +17,26 @@ __all__ = ["Metrics"]
 _BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+# Methods outside these are counted as "other": each arbitrary method a client makes up
+# would otherwise be a label of its own, kept for the life of the process.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 class _Libraries(Collector):
-    """Read at scrape time from the catalog, so every process reports the same sizes."""
+    """Read at scrape time from the catalog, so every process reports the same sizes.
+    /metrics answers without a token, so it gives totals, never a library's name."""
 
     def __init__(self, catalog: Catalog) -> None:
         self._catalog = catalog
 
     def collect(self) -> Iterator[Metric]:
-        images = GaugeMetricFamily(
-            "tongtu_library_images", "Images in a library", labels=["library"]
+        libraries = self._catalog.libraries()
+        yield GaugeMetricFamily("tongtu_libraries", "Libraries", value=len(libraries))
+        yield GaugeMetricFamily(
+            "tongtu_images",
+            "Images in all libraries",
+            value=sum(self._catalog.count(lib.id) for lib in libraries),
         )
-        capacity = GaugeMetricFamily(
-            "tongtu_library_capacity", "Capacity of a library", labels=["library"]
-        )
-        for lib in self._catalog.libraries():
-            images.add_metric([lib.name], self._catalog.count(lib.id))
-            capacity.add_metric([lib.name], lib.capacity)
-        yield images
-        yield capacity
 
 
 class Metrics:
@@ -75,7 +77,8 @@ class Metrics:
             response = await call_next(request)
             route = request.scope.get("route")
             path = getattr(route, "path", "unmatched")
-            self.requests.labels(path, request.method, str(response.status_code)).inc()
+            method = request.method if request.method in _METHODS else "other"
+            self.requests.labels(path, method, str(response.status_code)).inc()
             self.latency.labels(path).observe(time.perf_counter() - t)
             timings = getattr(request.state, "search_timings", None)
             if timings:

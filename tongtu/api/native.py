@@ -19,7 +19,7 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from tongtu.api.auth import authorize
+from tongtu.api.auth import authorize, query_token
 from tongtu.api.body import (
     Fields,
     Upload,
@@ -224,7 +224,14 @@ def _engine(request: Request) -> Engine:
 def caller(request: Request) -> AppRecord:
     header = request.headers.get("authorization", "")
     token = header[7:].strip() if header[:7].lower() == "bearer " else None
-    return authorize(request, token or request.query_params.get("access_token"))
+    return authorize(request, token or query_token(request))
+
+
+async def _fields(request: Request, limit: int) -> Fields:
+    """The body, read only once the caller is known: an anonymous client must not make
+    the server hold a body of the route's limit (up to 96 MB) for a 401."""
+    await run_in_threadpool(caller, request)
+    return await read_fields(request, limit)
 
 
 def _library(request: Request, name: str) -> LibraryRecord:
@@ -305,7 +312,7 @@ async def list_libraries(request: Request) -> LibrariesOut:
 )
 async def create_library(request: Request) -> LibraryOut:
     """Create a library owned by this app (capacity: the server's default unless admin)."""
-    fields = await read_fields(request, MAX_BODY)
+    fields = await _fields(request, MAX_BODY)
 
     def run() -> LibraryOut:
         app = caller(request)
@@ -343,7 +350,7 @@ async def get_library(name: str, request: Request) -> LibraryOut:
 )
 async def update_library(name: str, request: Request) -> LibraryOut:
     """Change the capacity (admin only)."""
-    fields = await read_fields(request, MAX_BODY)
+    fields = await _fields(request, MAX_BODY)
 
     def run() -> LibraryOut:
         lib = _library(request, name)
@@ -385,7 +392,7 @@ def _positive(name: str, value: str) -> int:
 )
 async def add_image(name: str, request: Request, response: Response) -> AddOut:
     """Add one image (file, base64 or url). 201 when added, 200 for an existing one."""
-    fields = await read_fields(request, MAX_BODY)
+    fields = await _fields(request, MAX_BODY)
 
     def run() -> AddOut:
         lib = _library(request, name)
@@ -409,7 +416,7 @@ async def add_image(name: str, request: Request, response: Response) -> AddOut:
 )
 async def add_images(name: str, request: Request) -> BatchOut:
     """Add up to 100 images; each item has its own status, a bad one fails alone."""
-    fields = await read_fields(request, MAX_BATCH_BODY)
+    fields = await _fields(request, MAX_BATCH_BODY)
 
     def run() -> BatchOut:
         lib = _library(request, name)
@@ -537,7 +544,7 @@ async def get_thumbnail(name: str, ref: str, request: Request) -> Response:
 )
 async def update_image(name: str, ref: str, request: Request) -> ImageOut:
     """Change the brief and/or the tags (tags [] or "" removes them)."""
-    fields = await read_fields(request, MAX_BODY)
+    fields = await _fields(request, MAX_BODY)
 
     def run() -> ImageOut:
         engine = _engine(request)
@@ -586,7 +593,7 @@ async def delete_image(name: str, ref: str, request: Request) -> DeletedOut:
 )
 async def delete_images(name: str, request: Request) -> DeletedOut:
     """Delete up to 1000 images by id or cont_sign; each one has its own status."""
-    fields = await read_fields(request, MAX_BODY)
+    fields = await _fields(request, MAX_BODY)
 
     def run() -> DeletedOut:
         engine = _engine(request)
@@ -625,7 +632,7 @@ async def delete_images(name: str, request: Request) -> DeletedOut:
 )
 async def search(name: str, request: Request) -> SearchOut:
     """Images that are the same picture as the query, or a part of it, best first."""
-    fields = await read_fields(request, MAX_BODY)
+    fields = await _fields(request, MAX_BODY)
 
     def run() -> SearchOut:
         engine = _engine(request)
@@ -647,7 +654,7 @@ async def search(name: str, request: Request) -> SearchOut:
 @router.post("/compare", response_model=CompareOut, tags=["search"], openapi_extra=_COMPARE_DOC)
 async def compare(request: Request) -> CompareOut:
     """Are two images the same picture (or one a part of the other)?"""
-    fields = await read_fields(request, 2 * MAX_BODY)
+    fields = await _fields(request, 2 * MAX_BODY)
 
     def run() -> CompareOut:
         engine = _engine(request)

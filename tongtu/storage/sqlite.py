@@ -7,6 +7,7 @@ SQLite's own lock across processes); readers never wait for it in WAL mode.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import sqlite3
@@ -16,9 +17,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from tongtu.errors import StorageFull
 from tongtu.storage.sql import SqlCatalog
 
 __all__ = ["SqliteCatalog"]
+
+
+@contextmanager
+def _full_disk_is_storage_full() -> Iterator[None]:
+    """SQLite's SQLITE_FULL (and a write's ENOSPC) as StorageFull: a clear error for the
+    client, where it was an internal error, and the write rolled back."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc):
+            raise StorageFull(f"the catalog's disk is full; writes are refused: {exc}") from exc
+        raise
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise StorageFull(f"the catalog's disk is full; writes are refused: {exc}") from exc
+        raise
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS libraries (
@@ -115,14 +134,15 @@ class SqliteCatalog(SqlCatalog):
     @contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
         db = self._db()
-        with self._write_lock:
+        with self._write_lock, _full_disk_is_storage_full():
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # a COMMIT that failed (a full disk) leaves it open
+                    db.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:

@@ -1,0 +1,293 @@
+"""What an attacker or a bad day sends: each test fails without the guard it names."""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn
+from click.testing import CliRunner
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.conftest import PHOTOS, free_port, photo_names
+from tongtu.api import create_app
+from tongtu.apps import API_KEY_LENGTH, SECRET_KEY_LENGTH
+from tongtu.cli import main
+from tongtu.settings import Settings
+
+SAME_HQ = "/rest/2.0/realtime_search/same_hq/"
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
+    return create_app(Settings(data_dir=tmp_path_factory.mktemp("hardening")))
+
+
+@pytest.fixture(scope="module")
+def http(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def creds(app: FastAPI) -> dict[str, str]:
+    lib = app.state.engine.library("hard", create=True)
+    new = app.state.apps.create("hard", lib.id)
+    return {"client_id": new.app.api_key, "client_secret": new.secret_key}
+
+
+@pytest.fixture(scope="module")
+def token(http: TestClient, creds: dict[str, str]) -> str:
+    r = http.get("/oauth/2.0/token", params={"grant_type": "client_credentials", **creds})
+    return str(r.json()["access_token"])
+
+
+def _photo_b64() -> str:
+    return base64.b64encode((PHOTOS / photo_names(1600)[0]).read_bytes()).decode()
+
+
+def test_node_sdk_token_form_is_accepted(http: TestClient, token: str) -> None:
+    """Baidu's Node.js SDK sends `?aipSdk=node&access_token=TOKEN?aipSdk=node`."""
+    r = http.post(
+        f"{SAME_HQ}search?aipSdk=node&access_token={token}?aipSdk=node",
+        content=b"tags=1",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert r.json()["error_code"] == 216101  # authenticated: only the image is missing
+    r = http.get(f"/v1/libraries?access_token={token}?aipSdk=node")
+    assert r.status_code == 200
+
+
+def test_keys_are_letters_and_digits_of_baidus_lengths(app: FastAPI) -> None:
+    lib = app.state.engine.library("keys", create=True)
+    for i in range(40):  # token_urlsafe gave '-' or '_' first in one key of 32
+        new = app.state.apps.create(f"keys{i}", lib.id)
+        assert re.fullmatch(rf"[A-Za-z0-9]{{{API_KEY_LENGTH}}}", new.app.api_key)
+        assert re.fullmatch(rf"[A-Za-z0-9]{{{SECRET_KEY_LENGTH}}}", new.secret_key)
+
+
+@pytest.mark.parametrize("field", ["tags", "pn", "rn"])
+def test_numbers_of_thousands_of_digits_are_invalid_params(
+    http: TestClient, token: str, field: str
+) -> None:
+    huge = "9" * 5000  # int() refuses over 4,300 digits
+    r = http.post(SAME_HQ + "search", params={"access_token": token}, data={field: huge})
+    assert r.json()["error_code"] == 216100
+    r = http.post(
+        "/v1/libraries/hard/search",
+        params={"access_token": token},
+        json={"image": _photo_b64(), field: huge},
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == 216100
+
+
+def test_json_nested_100000_deep_is_a_400(http: TestClient, token: str) -> None:
+    body = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    r = http.post(
+        "/v1/libraries/hard/search",
+        params={"access_token": token},
+        content=body,
+        headers={"content-type": "application/json"},
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == 216100
+
+
+@pytest.mark.parametrize(
+    "ctype, body",
+    [
+        ("multipart/form-data", b"--x\r\nContent-Disposition: form-data; name=a\r\n\r\n1\r\n--x--"),
+        ("multipart/form-data; boundary=", b"--\r\n\r\n"),
+        ("multipart/form-data; boundary=x", b"--x\r\n\r\nvalue\r\n--x--\r\n"),
+        ("multipart/form-data; boundary=x", b"--x\r\nContent-Disposition: form-data\r\n\r\nv\r\n"),
+        (
+            "multipart/form-data; boundary=x",
+            b"--x\r\nX-Big: " + b"h" * 200_000 + b"\r\n\r\nv\r\n--x--\r\n",
+        ),
+    ],
+)
+def test_malformed_multipart_is_216100_not_an_internal_error(
+    http: TestClient, token: str, ctype: str, body: bytes
+) -> None:
+    r = http.post(
+        SAME_HQ + "search", params={"access_token": token}, content=body,
+        headers={"content-type": ctype},
+    )  # fmt: skip
+    assert r.status_code == 200 and r.json()["error_code"] in (216100, 216101)
+    r = http.post(
+        "/v1/libraries/hard/search", params={"access_token": token}, content=body,
+        headers={"content-type": ctype},
+    )  # fmt: skip
+    assert r.status_code in (400, 422) and r.json()["error"]["code"] in (216100, 216101)
+    r = http.post("/oauth/2.0/token", content=body, headers={"content-type": ctype})
+    assert r.status_code in (400, 401)
+
+
+def test_lone_surrogate_in_client_credentials_is_401(http: TestClient) -> None:
+    for raw in (b"client_id=%ED%A0%80&client_secret=x", b"client_id=a&client_secret=%ED%A0%80"):
+        r = http.post(
+            "/oauth/2.0/token?grant_type=client_credentials",
+            content=raw,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
+        assert r.status_code == 401, r.text
+    r = http.get("/oauth/2.0/token?grant_type=client_credentials&client_id=%ED%A0%80")
+    assert r.status_code == 401
+
+
+def test_made_up_methods_do_not_grow_the_metrics(http: TestClient) -> None:
+    for i in range(60):
+        http.request(f"M{i:05d}X", "/v1/libraries")
+    text = http.get("/metrics").text
+    assert "M00001X" not in text and 'method="other"' in text
+
+
+def test_api_answers_carry_nosniff(http: TestClient, token: str) -> None:
+    for r in (
+        http.get("/healthz"),
+        http.get("/v1/libraries", params={"access_token": token}),
+        http.post(SAME_HQ + "search", params={"access_token": token}),
+        http.get("/v1/nothing"),
+    ):
+        assert r.headers["x-content-type-options"] == "nosniff"
+
+
+def test_tokens_never_reach_a_log_line(caplog: pytest.LogCaptureFixture, tmp_path: Any) -> None:
+    """Baidu's SDKs put the token in every request's query, and the console its
+    thumbnails' URLs: uvicorn's access log prints them (the filter comes with create_app)."""
+    create_app(Settings(data_dir=tmp_path))
+    access = logging.getLogger("uvicorn.access")
+    with caplog.at_level(logging.INFO, logger="uvicorn.access"):
+        access.info(
+            '%s - "%s %s HTTP/%s" %d',
+            "127.0.0.1:5",
+            "GET",
+            "/v1/libraries/a/images/1/thumbnail?access_token=24.abc.2592000.1-ff&x=1",
+            "1.1",
+            200,
+        )
+    line = caplog.records[-1].getMessage()
+    assert "24.abc" not in line and "access_token=***&x=1" in line
+
+
+def test_a_full_disk_refuses_writes_clearly_and_still_signs_in_and_searches(
+    app: FastAPI, http: TestClient, creds: dict[str, str], token: str, monkeypatch: Any
+) -> None:
+    """SQLite's own SQLITE_FULL, by capping the database at the pages it has."""
+    catalog = app.state.engine.catalog
+    image = _photo_b64()
+    r = http.post(
+        SAME_HQ + "add", params={"access_token": token}, data={"image": image, "brief": "a"}
+    )
+    assert "cont_sign" in r.json()
+    real = catalog._db
+
+    def full() -> sqlite3.Connection:
+        db = real()
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        return db
+
+    monkeypatch.setattr(catalog, "_db", full)
+    other = base64.b64encode((PHOTOS / photo_names(1600)[1]).read_bytes()).decode()
+    r = http.post(
+        SAME_HQ + "add", params={"access_token": token}, data={"image": other, "brief": "b"}
+    )
+    assert r.status_code == 200 and r.json()["error_code"] == 2, r.json()
+    r = http.post(
+        "/v1/libraries/hard/images", params={"access_token": token}, json={"image": other}
+    )
+    assert r.status_code == 507 and "full" in r.json()["error"]["message"]
+    # signing in and searching go on
+    r = http.get("/oauth/2.0/token", params={"grant_type": "client_credentials", **creds})
+    fresh = r.json()["access_token"]
+    r = http.post(SAME_HQ + "search", params={"access_token": fresh}, data={"image": image})
+    assert r.json()["result_num"] >= 1
+    monkeypatch.setattr(catalog, "_db", real)
+    # nothing acknowledged was lost, nothing refused was half-written
+    assert catalog.count(app.state.engine.library("hard").id) == 1
+
+
+def test_rotated_secret_and_revoked_app_stop_signed_tokens(app: FastAPI, http: TestClient) -> None:
+    lib = app.state.engine.library("rot", create=True)
+    new = app.state.apps.create("rot", lib.id)
+    params = {"grant_type": "client_credentials", "client_id": new.app.api_key}
+    old = http.get("/oauth/2.0/token", params={**params, "client_secret": new.secret_key})
+    tok = old.json()["access_token"]
+    assert (
+        http.post(SAME_HQ + "search", params={"access_token": tok}).json()["error_code"] == 216101
+    )
+    forged = tok[:-4] + ("0000" if not tok.endswith("0000") else "1111")
+    assert (
+        http.post(SAME_HQ + "search", params={"access_token": forged}).json()["error_code"] == 110
+    )
+    rotated = app.state.apps.rotate("rot")
+    assert http.post(SAME_HQ + "search", params={"access_token": tok}).json()["error_code"] == 110
+    r = http.get("/oauth/2.0/token", params={**params, "client_secret": rotated.secret_key})
+    tok = r.json()["access_token"]
+    app.state.apps.revoke("rot")
+    assert http.post(SAME_HQ + "search", params={"access_token": tok}).json()["error_code"] == 110
+
+
+def test_apps_create_does_not_hand_over_an_existing_library(
+    tmp_path: Any, monkeypatch: Any
+) -> None:
+    """App B's library `victim`, made before an operator's `apps create victim`."""
+    monkeypatch.setenv("TONGTU_DATA_DIR", str(tmp_path))
+    runner = CliRunner()
+    assert runner.invoke(main, ["apps", "create", "bee"]).exit_code == 0
+    from tongtu.engine import Engine
+
+    engine = Engine.open(Settings(data_dir=tmp_path))
+    bee = engine.catalog.app_by_name("bee")
+    assert bee is not None
+    engine.catalog.grant(bee.id, engine.library("victim", create=True).id)
+    engine.close()
+    refused = runner.invoke(main, ["apps", "create", "victim"])
+    assert refused.exit_code == 1 and "--library" in refused.output
+    shared = runner.invoke(main, ["apps", "create", "victim", "--library", "victim"])
+    assert shared.exit_code == 0 and "shares the existing library" in shared.output
+    own = runner.invoke(main, ["apps", "create", "victim2", "--library", "fresh"])
+    assert own.exit_code == 0
+
+
+@pytest.fixture(scope="module")
+def live(app: FastAPI) -> Iterator[int]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(10)
+
+
+@pytest.mark.parametrize(
+    "target, mb",
+    [("/v1/libraries/hard/images/batch", 90), (SAME_HQ + "add?access_token=nope", 7)],
+)
+def test_unauthenticated_body_is_refused_before_it_is_read(live: int, target: str, mb: int) -> None:
+    """A large body (under the route's cap) announced without a valid token: the refusal
+    comes before the body, so an anonymous client cannot make the server hold it."""
+    ctype = "application/json" if target.startswith("/v1") else "application/x-www-form-urlencoded"
+    with socket.create_connection(("127.0.0.1", live), timeout=10) as s:
+        s.sendall(
+            f"POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {ctype}\r\n"
+            f"Content-Length: {mb * 1024 * 1024}\r\n\r\n".encode()
+            + b"x" * 65536
+        )
+        s.settimeout(10)
+        head = b""
+        while b"\r\n\r\n" not in head or not head.rstrip().endswith(b"}"):
+            head += s.recv(4096)
+    assert head.startswith(b"HTTP/1.1 401") or b'"error_code":110' in head, head
