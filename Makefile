@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TONGTU_DATA_DIR ?= ./tongtu-data
 
-.PHONY: venv browser postgres run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-scaleout bench-load fuzz clean
+.PHONY: venv browser postgres sdks run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-scaleout bench-load fuzz clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -11,11 +11,16 @@ venv:
 run: venv
 	$(VENV)/bin/tongtu serve
 
-test: venv lint browser postgres
+test: venv lint browser postgres sdks
 	$(PY) -m pytest -q
 
 browser:
 	@scripts/chromium.sh
+
+# Baidu's official SDKs for tests/test_sdks.py: Node.js from npm, C++ / PHP / Java from
+# ../shared/sdks, built once into .venv/sdks.
+sdks: venv
+	@scripts/sdks.sh
 
 # The scale-out tests start throw-away PostgreSQL clusters from Debian's package.
 postgres:
