@@ -291,3 +291,35 @@ def test_unauthenticated_body_is_refused_before_it_is_read(live: int, target: st
         while b"\r\n\r\n" not in head or not head.rstrip().endswith(b"}"):
             head += s.recv(4096)
     assert head.startswith(b"HTTP/1.1 401") or b'"error_code":110' in head, head
+
+
+@pytest.mark.parametrize(
+    "target, headers, body",
+    [  # what Baidu's SDKs send, each its own way
+        ("search?access_token={t}&", {}, b"tags=1"),  # a trailing '&'
+        ("search?aipSdk=C&aipSdkVersion=0_8_1&access_token={t}", {}, b"tags=1"),
+        ("search", {}, b"access_token={t}&tags=1"),  # the token in the form
+        ("search?access_token={t}", {"host": "aip.baidubce.com"}, b"tags=1"),
+        (
+            "search?access_token={t}",
+            {"content-type": "application/x-www-form-urlencoded;charset=utf-8"},
+            b"tags=1",
+        ),
+    ],
+)
+def test_baidu_sdk_request_forms_are_accepted(
+    http: TestClient, token: str, target: str, headers: dict[str, str], body: bytes
+) -> None:
+    r = http.post(
+        SAME_HQ + target.format(t=token),
+        content=body.replace(b"{t}", token.encode()),
+        headers={"content-type": "application/x-www-form-urlencoded", **headers},
+    )
+    assert r.status_code == 200 and r.json()["error_code"] == 216101, r.json()
+
+
+def test_token_by_get_and_by_post_form(http: TestClient, creds: dict[str, str]) -> None:
+    params = {"grant_type": "client_credentials", **creds}
+    assert "access_token" in http.get("/oauth/2.0/token", params=params).json()
+    assert "access_token" in http.post("/oauth/2.0/token", data=params).json()
+    assert "brain_all_scope" in http.post("/oauth/2.0/token", data=params).json()["scope"]
