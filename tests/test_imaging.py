@@ -118,3 +118,33 @@ def test_base64_variants_decode_and_bad_ones_are_refused() -> None:
         decode_base64("A" * (4 * 1024 * 1024 + 4))
     with pytest.raises(EmptyImage):
         decode_base64("")
+
+
+def _scan_bomb(img: Image.Image, repeats: int) -> bytes:
+    """A progressive JPEG whose smallest scan is repeated `repeats` times: each repeat
+    costs a pass over the whole picture and a few bytes of file (its 300 repeats of the
+    last, 92 KB scan at 2048×1536 took 3.3 s to decode)."""
+    data = _encode(img, "JPEG", progressive=True, quality=90)
+    starts = [i for i in range(len(data) - 1) if data[i : i + 2] == b"\xff\xda"]
+    end = data.rfind(b"\xff\xd9")
+    scans = [data[a:b] for a, b in zip(starts, [*starts[1:], end], strict=True)]
+    smallest = min(scans, key=len)
+    return data[:end] + smallest * repeats + data[end:]
+
+
+def test_progressive_jpeg_of_a_repeated_scan_is_refused_before_decoding(
+    picture: Image.Image,
+) -> None:
+    import time
+
+    from tongtu.imaging import MAX_JPEG_SCANS, jpeg_scans
+
+    plain = _encode(picture, "JPEG", progressive=True, quality=90)
+    assert 2 <= jpeg_scans(plain) <= 20
+    decode_image(plain)  # an ordinary progressive JPEG
+    bomb = _scan_bomb(picture.resize((2048, 1536)), 3000)
+    assert jpeg_scans(bomb) > MAX_JPEG_SCANS
+    t = time.perf_counter()
+    with pytest.raises(ImageFormatError, match="scans"):
+        decode_image(bomb)
+    assert time.perf_counter() - t < 1.0  # decoded, it takes tens of seconds
