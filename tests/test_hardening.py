@@ -323,3 +323,39 @@ def test_token_by_get_and_by_post_form(http: TestClient, creds: dict[str, str]) 
     assert "access_token" in http.get("/oauth/2.0/token", params=params).json()
     assert "access_token" in http.post("/oauth/2.0/token", data=params).json()
     assert "brain_all_scope" in http.post("/oauth/2.0/token", data=params).json()["scope"]
+
+
+def test_thumbnails_load_with_a_scoped_short_lived_key_not_the_token(
+    app: FastAPI, http: TestClient, token: str
+) -> None:
+    image = _photo_b64()
+    added = http.post(
+        "/v1/libraries/hard/images",
+        params={"access_token": token},
+        json={"image": image, "on_duplicate": "return-existing"},
+    ).json()["image"]
+    key = http.post("/v1/libraries/hard/thumbnail-key", params={"access_token": token}).json()
+    assert key["expires_in"] <= 900 and token not in key["key"]
+    url = f"/v1/libraries/hard/images/{added['id']}/thumbnail"
+    r = http.get(url, params={"thumb": key["key"]})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    # for this library only, not forged, not expired, and it is no token
+    other = app.state.engine.library("elsewhere", create=True)
+    assert http.get(f"/v1/libraries/elsewhere/images/{added['id']}/thumbnail",
+                    params={"thumb": key["key"]}).status_code == 401  # fmt: skip
+    assert http.get(url, params={"thumb": key["key"][:-2] + "00"}).status_code == 401
+    hard = app.state.engine.library("hard")
+    caller = app.state.apps.authenticate(token)
+    stale = app.state.apps.thumbnail_key(caller, hard.id, ttl=-1)
+    assert http.get(url, params={"thumb": stale}).status_code == 401
+    # nor does it open any other route
+    record = http.get(f"/v1/libraries/hard/images/{added['id']}", params={"thumb": key["key"]})
+    assert record.status_code == 401
+    assert other.id != hard.id
+
+
+def test_the_console_never_puts_the_token_in_a_url() -> None:
+    from tests.conftest import ROOT
+
+    script = (ROOT / "tongtu" / "console" / "console.js").read_text()
+    assert "access_token=" not in script and "?thumb=" in script

@@ -38,6 +38,7 @@ __all__ = ["Apps", "NewApp", "Token"]
 _ALPHANUMERIC = string.ascii_letters + string.digits
 API_KEY_LENGTH = 24
 SECRET_KEY_LENGTH = 32
+THUMBNAIL_KEY_TTL = 900  # s: the console asks for a new one every 5 minutes
 
 
 def _digest(value: str) -> str:
@@ -131,6 +132,37 @@ class Apps:
         app = self._catalog.app_by_id(app_id)
         if app is None or app.revoked:
             raise TokenInvalid()
+        return app
+
+    def thumbnail_key(self, app: AppRecord, library_id: int, ttl: int = THUMBNAIL_KEY_TTL) -> str:
+        """A short-lived credential for one library's thumbnails only, for `<img src>`
+        URLs, which cannot carry a header: the app's token stays out of them (and out of
+        every access log that prints them)."""
+        found = self._catalog.app_by_key(app.api_key)
+        if found is None:
+            raise TokenInvalid()
+        body = f"t{app.id}.{library_id}.{int(time.time()) + ttl}"
+        return f"{body}.{_mac(found[1], body)}"
+
+    def thumbnail_app(self, key: str, library_id: int) -> AppRecord:
+        """The app behind a thumbnail key for this library (raising for any other)."""
+        parts = key.split(".")
+        if (
+            len(parts) != 4
+            or not parts[0][1:].isdigit()
+            or not all(p.isdigit() and len(p) <= 18 for p in parts[1:3])
+        ):
+            raise TokenInvalid()
+        if int(parts[1]) != library_id or len(parts[0]) > 19:
+            raise TokenInvalid()
+        app = self._catalog.app_by_id(int(parts[0][1:]))
+        found = None if app is None else self._catalog.app_by_key(app.api_key)
+        if app is None or found is None or app.revoked:
+            raise TokenInvalid()
+        if not hmac.compare_digest(parts[3], _mac(found[1], ".".join(parts[:3]))):
+            raise TokenInvalid()
+        if int(parts[2]) <= time.time():
+            raise TokenExpired()
         return app
 
     def _signed(self, token: str) -> AppRecord | None:

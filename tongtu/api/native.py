@@ -47,7 +47,9 @@ from tongtu.api.schemas import (
     LibraryDeletedOut,
     LibraryOut,
     SearchOut,
+    ThumbnailKeyOut,
 )
+from tongtu.apps import THUMBNAIL_KEY_TTL, Apps
 from tongtu.engine import Engine, OnDuplicate, Source
 from tongtu.errors import (
     InvalidParam,
@@ -526,14 +528,37 @@ async def get_image(name: str, ref: str, request: Request) -> ImageOut:
     responses={200: {"content": {"image/jpeg": {}}, "description": "JPEG thumbnail"}},
 )
 async def get_thumbnail(name: str, ref: str, request: Request) -> Response:
+    """Authorised by the token, or by `?thumb=` a key from `POST …/thumbnail-key`."""
+
     def run() -> bytes:
         engine = _engine(request)
+        key = request.query_params.get("thumb")
+        if key is not None and getattr(request.state, "caller", None) is None:
+            lib = engine.catalog.library_by_name(name)
+            if lib is None:
+                raise ItemNotFound(f"no library named {name!r}")
+            apps: Apps = request.app.state.apps
+            request.state.caller = apps.thumbnail_app(key, lib.id)
         return engine.thumbnail(engine.get(_library(request, name), ref))
 
     jpeg = await run_in_threadpool(run)
     return Response(
         jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
     )
+
+
+@router.post("/libraries/{name}/thumbnail-key", response_model=ThumbnailKeyOut, tags=["images"])
+async def thumbnail_key(name: str, request: Request) -> ThumbnailKeyOut:
+    """A key for `…/thumbnail?thumb=KEY` URLs of this library, valid 15 minutes: pages
+    that show thumbnails in `<img>` elements put it, not the token, in their URLs."""
+
+    def run() -> ThumbnailKeyOut:
+        lib = _library(request, name)
+        apps: Apps = request.app.state.apps
+        key = apps.thumbnail_key(caller(request), lib.id)
+        return ThumbnailKeyOut(key=key, expires_in=THUMBNAIL_KEY_TTL)
+
+    return await run_in_threadpool(run)
 
 
 @router.patch(

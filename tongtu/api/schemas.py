@@ -248,6 +248,11 @@ class DuplicatesOut(BaseModel):
         )
 
 
+class ThumbnailKeyOut(BaseModel):
+    key: str
+    expires_in: int
+
+
 class HealthOut(BaseModel):
     status: str
     detail: dict[str, Any] = Field(default_factory=dict)
