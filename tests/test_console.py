@@ -203,3 +203,23 @@ def test_8_phone_width(page: Any, api: Client) -> None:
     expect(page.get_by_role("button", name="Open back again")).to_have_count(1)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.screenshot(path=OUT / "gallery-phone.png", full_page=True)
+
+
+def test_9_thumbnails_and_api_reference_load_from_this_server_alone(
+    page: Any, server: ServerProcess
+) -> None:
+    """No request leaves the server's origin (the reference used to come from a CDN), and
+    no URL the browser asks for carries the token (access logs print URLs)."""
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.reload()  # signed in still: a new thumbnail key, so thumbnails not from the cache
+    page.locator("#grid img").first.wait_for()
+    expect(page.locator("#grid img").first).to_have_js_property("complete", True)
+    assert page.locator("#grid img").first.evaluate("img => img.naturalWidth") > 0
+    page.goto(server.base + "/docs")
+    page.get_by_text("/v1/libraries/{name}/search").first.wait_for()
+    page.screenshot(path=OUT / "api-reference.png")
+    assert any("/thumbnail?thumb=" in u for u in urls)
+    assert urls and all(u.startswith(server.base) for u in urls), urls
+    assert not any("access_token" in u for u in urls), urls

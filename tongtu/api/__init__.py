@@ -74,6 +74,10 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
             "same_hq routes are under /rest/2.0 and /oauth/2.0."
         ),
         lifespan=lifespan,
+        # /docs is tongtu's own page over /openapi.json: FastAPI's loads Swagger UI from a
+        # CDN, which an offline machine cannot reach and a strict CSP refuses.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.engine = engine
     app.state.apps = Apps(engine.catalog, settings.token_ttl)
@@ -96,12 +100,17 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.include_router(baidu.router)
     app.include_router(native.router)
 
-    console = Path(__file__).resolve().parents[1] / "console"
-    app.mount("/console", _Console(directory=console, html=True), name="console")
+    package = Path(__file__).resolve().parents[1]
+    app.mount("/console", _Static(directory=package / "console", html=True), name="console")
+    app.mount("/docs", _Static(directory=package / "apidocs", html=True), name="docs")
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:
         return RedirectResponse("/console/")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> RedirectResponse:
+        return RedirectResponse("/docs/")
 
     @app.get("/healthz", response_model=HealthOut, tags=["operations"])
     async def healthz() -> HealthOut:
@@ -126,8 +135,9 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     return app
 
 
-class _Console(StaticFiles):
-    """The console's files, with headers that keep it to its own origin."""
+class _Static(StaticFiles):
+    """The console's and the API reference's files, with headers that keep them to their
+    own origin."""
 
     async def get_response(self, path: str, scope: Scope) -> Response:
         response = await super().get_response(path, scope)

@@ -3,7 +3,8 @@
 
 const $ = (sel) => document.querySelector(sel);
 const state = { token: sessionStorage.getItem("tongtu.token"), library: null, cursor: null,
-                selected: new Set(), images: new Map(), current: null, generation: 0 };
+                selected: new Set(), images: new Map(), current: null, generation: 0,
+                thumbKey: "", thumbTimer: null };
 
 // --- messages and API -------------------------------------------------------------------
 
@@ -42,8 +43,15 @@ async function api(method, path, { json, form } = {}) {
 }
 
 const lib = () => `/v1/libraries/${encodeURIComponent(state.library)}`;
+// Thumbnails are <img> URLs, which carry no header: a short-lived key for this library's
+// thumbnails goes in them, never the token (it would land in every access log).
 const thumb = (img) =>
-  `${lib()}/images/${img.id}/thumbnail?access_token=${encodeURIComponent(state.token)}`;
+  `${lib()}/images/${img.id}/thumbnail?thumb=${encodeURIComponent(state.thumbKey)}`;
+
+async function refreshThumbKey() {
+  const { key } = await api("POST", `${lib()}/thumbnail-key`);
+  state.thumbKey = key;
+}
 const tagsText = (tags) => (tags.length ? `tags ${tags.join(", ")}` : "no tags");
 
 async function guard(fn) {
@@ -68,6 +76,8 @@ async function signIn(event) {
 
 function signOut(reason = "") {
   state.token = null;
+  state.thumbKey = "";
+  clearInterval(state.thumbTimer);
   sessionStorage.removeItem("tongtu.token");
   $("#nav").hidden = true;
   show("signin");
@@ -82,6 +92,9 @@ async function start() {
   const saved = sessionStorage.getItem("tongtu.library");
   state.library = libraries.some((l) => l.name === saved) ? saved : libraries[0].name;
   select.value = state.library;
+  await refreshThumbKey();
+  clearInterval(state.thumbTimer);
+  state.thumbTimer = setInterval(() => guard(refreshThumbKey), 5 * 60 * 1000);
   $("#nav").hidden = false;
   show("gallery");
   await loadGallery(true);
@@ -170,8 +183,9 @@ async function deleteSelected() {
   const ids = [...state.selected];
   if (!ids.length || !confirm(`Delete ${ids.length} image(s)? This cannot be undone.`)) return;
   const out = await api("POST", `${lib()}/images/delete`, { json: { images: ids.map(String) } });
-  say(`Deleted ${out.deleted} image(s).`, true);
+  // After the reload: an emptied library's "upload some images" would replace it.
   await loadGallery(true);
+  say(`Deleted ${out.deleted} image(s).`, true);
 }
 
 // --- one image ----------------------------------------------------------------------------
@@ -207,8 +221,8 @@ async function deleteDetail() {
   if (!confirm(`Delete “${img.brief || img.cont_sign}”? This cannot be undone.`)) return;
   await api("DELETE", `${lib()}/images/${img.id}`);
   $("#detail").close();
-  say("Deleted.", true);
   await loadGallery(true);
+  say("Deleted.", true);
 }
 
 async function findCopies() {
@@ -392,6 +406,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#library").addEventListener("change", (e) => guard(async () => {
     state.library = e.target.value;
     sessionStorage.setItem("tongtu.library", state.library);
+    await refreshThumbKey();
     show("gallery");
     await loadGallery(true);
   }));
