@@ -1,0 +1,303 @@
+"""bench/hard: copies at the difficulty users send, made with AugLy, on photos and graphics.
+
+    python -m bench.hard --draw heldout       # the draw to report
+    python -m bench.hard --draw dev           # the draw to tune on
+
+Two pools: the shared photos, and graphics the bench renders itself (bench/graphics.py:
+charts, posters, slides, application windows, each with look-alikes). Every picture of a
+pool belongs to one draw only, by a hash of its name (photos) or of its group number
+(graphics): a constant chosen on `dev` is reported on `heldout`, whose pictures it never
+saw. Each draw indexes two thirds of its pictures; edits of the rest are negatives.
+
+Families (AugLy's own functions where it has the transform): the picture inside a web and
+a mobile screenshot template; meme captions; text and emoji over it; pasted at 5-20 % of
+the area into another picture; crops keeping 10, 15 and 30 % of the area off-centre; a
+phone photo of a print (perspective, blur, brightness, JPEG); heavy re-encoding. Graphics
+add look-alikes: the same template with other text or data, the same data drawn another
+way, another screen of the same application — none of which may be served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from bench.graphics import graphics_pool
+from bench.quality import RGB, Query, calibration_table, load_photos, report, run_tongtu, table
+from tongtu.engine import Engine
+from tongtu.settings import Settings
+
+Edit = Callable[[RGB, np.random.Generator, list[RGB]], RGB]
+
+
+def _augly() -> object:
+    """AugLy's image functions. AugLy 1.0 measures meme captions with
+    `FreeTypeFont.getsize_multiline`, which Pillow 10 removed, and computes perspective
+    coefficients with `np.float`, which NumPy 1.24 removed: both are given back here (from
+    `multiline_textbbox` and `float`, what replaced them)."""
+    from PIL import ImageDraw, ImageFont
+
+    if not hasattr(np, "float"):
+        np.float = float  # type: ignore[attr-defined]
+
+    if not hasattr(ImageFont.FreeTypeFont, "getsize_multiline"):
+
+        def getsize_multiline(font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int]:
+            box = ImageDraw.Draw(Image.new("L", (1, 1))).multiline_textbbox((0, 0), text, font)
+            return int(box[2] - box[0]), int(box[3] - box[1])
+
+        ImageFont.FreeTypeFont.getsize_multiline = getsize_multiline  # type: ignore[attr-defined]
+    import augly.image.functional as F
+
+    return F
+
+
+def _pil(rgb: RGB) -> Image.Image:
+    return Image.fromarray(rgb)
+
+
+def _rgb(img: Image.Image) -> RGB:
+    return np.ascontiguousarray(np.asarray(img.convert("RGB")), dtype=np.uint8)
+
+
+def _screenshot(template: str) -> Edit:
+    def edit(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+        F = _augly()
+        import augly.utils as utils
+
+        path = os.path.join(utils.SCREENSHOT_TEMPLATES_DIR, f"{template}.png")
+        return _rgb(F.overlay_onto_screenshot(_pil(im), template_filepath=path))  # type: ignore[attr-defined]
+
+    return edit
+
+
+def _meme(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+    F = _augly()
+    text = str(r.choice(["LOL", "WHEN YOU SEE IT", "monday again", "so true", "ME IRL"]))
+    h = im.shape[0]
+    return _rgb(F.meme_format(_pil(im), text=text, caption_height=max(40, h // 5)))  # type: ignore[attr-defined]
+
+
+def _text(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+    F = _augly()
+    # AugLy writes characters of its font's charset by index
+    text = [[int(c) for c in r.integers(0, 90, size=int(r.integers(6, 14)))] for _ in range(2)]
+    return _rgb(
+        F.overlay_text(  # type: ignore[attr-defined]
+            _pil(im),
+            text=text,
+            font_size=float(r.uniform(0.08, 0.15)),
+            x_pos=float(r.uniform(0, 0.3)),
+            y_pos=float(r.uniform(0, 0.7)),
+            color=tuple(int(c) for c in r.integers(0, 256, 3)),
+        )
+    )
+
+
+def _emoji(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+    F = _augly()
+    return _rgb(
+        F.overlay_emoji(  # type: ignore[attr-defined]
+            _pil(im),
+            emoji_size=float(r.uniform(0.2, 0.35)),
+            x_pos=float(r.uniform(0, 0.6)),
+            y_pos=float(r.uniform(0, 0.6)),
+        )
+    )
+
+
+def _paste(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+    """The picture pasted at 5-20 % of the area into another picture of the pool."""
+    F = _augly()
+    bg = pool[int(r.integers(len(pool)))]
+    area = float(r.uniform(0.05, 0.20))
+    # AugLy sizes the overlay by its height against the background's
+    ratio = (im.shape[1] / im.shape[0]) / (bg.shape[1] / bg.shape[0])
+    size = float(np.clip(np.sqrt(area / ratio), 0.1, 0.9))
+    return _rgb(
+        F.overlay_onto_background_image(  # type: ignore[attr-defined]
+            _pil(im),
+            background_image=_pil(bg),
+            overlay_size=size,
+            x_pos=float(r.uniform(0, max(0.0, 1 - size * ratio))),
+            y_pos=float(r.uniform(0, 1 - size)),
+            scale_bg=False,
+        )
+    )
+
+
+def _crop(area: float) -> Edit:
+    def edit(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+        F = _augly()
+        side = float(np.sqrt(area))
+        x1 = float(r.uniform(0, 1 - side))
+        y1 = float(r.uniform(0, 1 - side))
+        out = F.crop(_pil(im), x1=x1, y1=y1, x2=x1 + side, y2=y1 + side)  # type: ignore[attr-defined]
+        return _rgb(out)
+
+    return edit
+
+
+def _phone_photo(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+    """A print photographed with a phone: perspective, a little blur, light, JPEG."""
+    F = _augly()
+    img = F.perspective_transform(
+        _pil(im), sigma=float(r.uniform(30, 60)), seed=int(r.integers(1 << 30))
+    )  # type: ignore[attr-defined]
+    img = F.blur(img, radius=float(r.uniform(0.8, 2.0)))  # type: ignore[attr-defined]
+    img = F.brightness(img, factor=float(r.uniform(0.7, 1.3)))  # type: ignore[attr-defined]
+    return _rgb(F.encoding_quality(img, quality=int(r.integers(40, 75))))  # type: ignore[attr-defined]
+
+
+def _reencode(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+    F = _augly()
+    img = F.scale(_pil(im), factor=float(r.uniform(0.3, 0.6)))  # type: ignore[attr-defined]
+    return _rgb(F.encoding_quality(img, quality=int(r.integers(10, 30))))  # type: ignore[attr-defined]
+
+
+FAMILIES: dict[str, Edit] = {
+    "screenshot_web": _screenshot("web"),
+    "screenshot_mobile": _screenshot("mobile"),
+    "meme": _meme,
+    "text_overlay": _text,
+    "emoji": _emoji,
+    "paste_5_20": _paste,
+    "crop_10": _crop(0.10),
+    "crop_15": _crop(0.15),
+    "crop_30": _crop(0.30),
+    "phone_photo": _phone_photo,
+    "reencode_small": _reencode,
+}
+
+
+def _draw_of(key: str) -> str:
+    return "dev" if hashlib.sha1(key.encode()).digest()[0] % 2 == 0 else "heldout"
+
+
+def _fit(rgb: RGB) -> RGB:
+    h, w = rgb.shape[:2]
+    if min(h, w) < 50:
+        s = 50 / min(h, w)
+        rgb = np.asarray(_pil(rgb).resize((max(50, round(w * s)), max(50, round(h * s)))))
+    if max(h, w) > 4096:
+        s = 4096 / max(h, w)
+        rgb = np.asarray(_pil(rgb).resize((round(w * s), round(h * s))))
+    return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+
+def build(pool: str, draw: str, seed: int, per_family: int) -> tuple[dict[str, RGB], list[Query]]:
+    """The library (name → pixels) and the queries of one pool and draw."""
+    rng = np.random.default_rng(seed)
+    photos = load_photos()
+    lookalikes: dict[str, list[RGB]] = {}
+    if pool == "photos":
+        pictures = {n: p for n, p in photos.items() if _draw_of(n) == draw}
+    else:
+        groups = graphics_pool(seed, 48, [photos[n] for n in sorted(photos)][:40])
+        pictures = {}
+        for i, g in enumerate(groups):
+            if _draw_of(f"group-{i}") != draw:
+                continue
+            name = f"{g.kind}-{i}"
+            pictures[name] = g.reference
+            lookalikes[name] = g.lookalikes
+    names = sorted(pictures)
+    order = rng.permutation(len(names))
+    n_lib = round(len(names) * 2 / 3)
+    library = [names[i] for i in order[:n_lib]]
+    outside = [names[i] for i in order[n_lib:]]
+    # What a picture is pasted into is never indexed: photos outside the library (for
+    # the photos), or any photo of the draw (for graphics, where no photo is indexed).
+    if pool == "photos":
+        backdrop = {n: photos[n] for n in outside}
+    else:
+        backdrop = {n: p for n, p in photos.items() if _draw_of(n) == draw}
+    queries: list[Query] = []
+    for fam, edit in FAMILIES.items():
+        n_neg = max(1, per_family // 3)
+        picks = [
+            *((str(n), True) for n in rng.choice(library, min(per_family, len(library)), False)),
+            *((str(n), False) for n in rng.choice(outside, min(n_neg, len(outside)), False)),
+        ]
+        for name, indexed in picks:
+            backgrounds = [p for n, p in backdrop.items() if n != name]
+            rgb = _fit(edit(pictures[name], rng, backgrounds))
+            queries.append(Query(fam, rgb, name if indexed else None, name))
+    for name in library:  # a look-alike of an indexed picture, lightly re-encoded
+        for look in lookalikes.get(name, []):
+            queries.append(Query("lookalike", _fit(_reencode_light(look, rng)), None, name))
+    return {n: pictures[n] for n in library}, queries
+
+
+def _reencode_light(im: RGB, r: np.random.Generator) -> RGB:
+    F = _augly()
+    return _rgb(F.encoding_quality(_pil(im), quality=int(r.integers(60, 90))))  # type: ignore[attr-defined]
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        )
+        return out.stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--draw", choices=["dev", "heldout"], default="heldout")
+    ap.add_argument("--pools", default="photos,graphics")
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--per-family", type=int, default=9)
+    ap.add_argument("--model", default="sscd")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args()
+    results: dict[str, object] = {
+        "bench": "hard",
+        "commit": _commit(),
+        "draw": args.draw,
+        "seed": args.seed,
+        "model": args.model,
+        "machine": (
+            f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
+        ),
+    }
+    for pool in args.pools.split(","):
+        start = time.perf_counter()
+        items, queries = build(pool, args.draw, args.seed, args.per_family)
+        with tempfile.TemporaryDirectory() as tmp:
+            engine = Engine.open(Settings(data_dir=Path(tmp), model=args.model))
+            outcomes, _ = run_tongtu(engine, items, queries)
+            engine.close()
+        rep = report("tongtu", queries, outcomes)
+        print(
+            f"bench/hard — pool {pool}, draw {args.draw}, seed {args.seed}, model {args.model}; "
+            f"library {len(items)}, {len(queries)} queries; {results['machine']}; "
+            f"{time.perf_counter() - start:.0f} s; commit {results['commit']}"
+        )
+        print()
+        print(table([rep]))
+        print()
+        print(calibration_table(rep))
+        print()
+        sys.stdout.flush()
+        results[pool] = {"per_family": rep.per_family, "overall": rep.overall}
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1, default=float))
+
+
+if __name__ == "__main__":
+    main()
