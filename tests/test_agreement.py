@@ -15,9 +15,9 @@ from PIL import Image
 
 from tests.conftest import jpeg, open_photo, photo_names, png
 from tongtu.engine import Engine, Source
-from tongtu.features import agreement as agreement_module
 from tongtu.features.agreement import agreement
 from tongtu.features.local import Match, stretch, work_gray
+from tongtu.features.matcher import MatchPolicy
 from tongtu.settings import Settings
 
 W, H = 480, 640
@@ -54,7 +54,7 @@ def test_the_other_half_of_a_symmetric_object_is_refused(
         return engine.compare(Source(image=jpeg(right)), Source(image=png(left))).same
 
     with monkeypatch.context() as m:
-        m.setattr(agreement_module, "AGREEMENT", -1.0)  # features alone
+        m.setattr(engine, "policy", MatchPolicy(check_pixels=False))  # features alone
         by_features = sum(same(*pair) for pair in symmetric)
     # measured 2026-11-28: 6 of 8 on the features alone (the other two never reach the
     # mirrored verification), none once the pixels are compared

@@ -21,8 +21,8 @@ from tests.conftest import jpeg, open_photo, photo_names, png
 from tongtu.dedup import dedup_folder
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor, shrink, verify
-from tongtu.features import agreement as agreement_module
 from tongtu.features.local import Match
+from tongtu.features.matcher import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import MatchKind, rests_on_cosine, score
 from tongtu.settings import Settings
 from tongtu.storage.base import LibraryRecord
@@ -64,6 +64,7 @@ def _page(seed: int) -> Image.Image:
 
 LIBRARY = range(6)
 OTHERS = range(10, 30)
+FEATURES_ALONE = MatchPolicy(check_pixels=False)  # what the pixel check is compared with
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +86,7 @@ def test_pages_of_other_text_are_not_served(
         return sum(bool(engine.search(lib, Source(image=jpeg(_page(k), 80))).hits) for k in OTHERS)
 
     with monkeypatch.context() as m:
-        m.setattr(agreement_module, "AGREEMENT", -1.0)  # features alone
+        m.setattr(engine, "policy", FEATURES_ALONE)
         by_features = served()
     assert by_features >= 1, "no page fools the features any more: the test is moot"
     assert served() == 0
@@ -121,7 +122,7 @@ def test_duplicates_keep_copies_and_drop_most_pages_of_other_text(
         return named, wrong
 
     with monkeypatch.context() as m:
-        m.setattr(agreement_module, "AGREEMENT", -1.0)  # features alone
+        m.setattr(engine, "policy", FEATURES_ALONE)
         _, wrong_by_features = clustered()
     named, wrong = clustered()
     engine.close()
@@ -167,15 +168,13 @@ def test_dedup_of_a_folder_drops_most_pages_of_other_text(
     (tmp_path / "copy.jpg").write_bytes(jpeg(_page(OTHERS[0]).resize((450, 600)), 80))
     extractor = Extractor.from_model("sscd", 2)
 
-    def clustered() -> tuple[list[set[str]], int]:
-        report = dedup_folder(tmp_path, extractor, 0.5)
+    def clustered(policy: MatchPolicy = DEFAULT_POLICY) -> tuple[list[set[str]], int]:
+        report = dedup_folder(tmp_path, extractor, 0.5, policy=policy)
         named = [{report.files[m].path for m in c.members} for c in report.clusters]
         wrong = sum(len(c - {f"page{OTHERS[0]}.png", "copy.jpg"}) for c in named)
         return named, wrong
 
-    with monkeypatch.context() as m:
-        m.setattr(agreement_module, "AGREEMENT", -1.0)  # features alone
-        _, wrong_by_features = clustered()
+    _, wrong_by_features = clustered(FEATURES_ALONE)
     named, wrong = clustered()
     assert any({f"page{OTHERS[0]}.png", "copy.jpg"} <= c for c in named)
     # measured 2026-11-28: 17 pages of other text clustered on features alone, 2 with the

@@ -24,6 +24,7 @@ from tongtu.duplicates import Cluster, Item, find_clusters
 from tongtu.errors import TongtuError
 from tongtu.features import Extractor, LocalFeatures
 from tongtu.features.agreement import thumbnail_gray
+from tongtu.features.matcher import DEFAULT_POLICY, MatchPolicy
 from tongtu.imaging import decode_image, thumbnail_jpeg
 
 __all__ = ["IMAGE_SUFFIXES", "FolderReport", "dedup_folder", "walk_images"]
@@ -143,6 +144,7 @@ def dedup_folder(
     extractor: Extractor,
     threshold: float,
     progress: Callable[[str], None] | None = None,
+    policy: MatchPolicy = DEFAULT_POLICY,
 ) -> FolderReport:
     paths = list(walk_images(root))
     files: list[FileInfo] = []
@@ -174,5 +176,5 @@ def dedup_folder(
         return thumbnail_gray(files[position].thumbnail)
 
     matrix = np.stack(vectors) if vectors else np.zeros((0, 1), np.float32)
-    clusters = find_clusters(items, matrix, features, threshold, pixels=pixels)
+    clusters = find_clusters(items, matrix, features, threshold, None, pixels, policy)
     return FolderReport(root, files, failed, clusters)

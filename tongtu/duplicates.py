@@ -18,6 +18,7 @@ from numpy.typing import NDArray
 
 from tongtu.features import LocalFeatures, Match, verify
 from tongtu.features.agreement import needs_pixels, pixels_agree
+from tongtu.features.matcher import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import MatchKind, match_kind, score
 
 __all__ = ["Cluster", "Edge", "Item", "find_clusters"]
@@ -62,6 +63,7 @@ def find_clusters(
     threshold: float,
     progress: Callable[[int], None] | None = None,
     pixels: Callable[[int], NDArray[np.uint8] | None] | None = None,
+    policy: MatchPolicy = DEFAULT_POLICY,
 ) -> list[Cluster]:
     """`local(positions)` returns the local features of the items at those positions;
     `pixels(position)` an item's grey pixels at any scale (its thumbnail), or None. A
@@ -80,7 +82,7 @@ def find_clusters(
         chunk = todo[start : start + 512]
         feats = local(sorted({i for i, _, _ in chunk} | {j for _, j, _ in chunk}))
         for i, j, cosine in chunk:
-            edge = _verify_pair(items, feats, i, j, cosine, threshold, pixels)
+            edge = _verify_pair(items, feats, i, j, cosine, threshold, pixels, policy)
             if edge is not None:
                 edges.append((i, j, edge))
         if progress is not None:
@@ -126,6 +128,7 @@ def _verify_pair(
     cosine: float,
     threshold: float,
     pixels: Callable[[int], NDArray[np.uint8] | None] | None,
+    policy: MatchPolicy,
 ) -> Edge | None:
     if i not in feats or j not in feats:
         return None
@@ -137,7 +140,11 @@ def _verify_pair(
         s = score(cosine, match)
         if s < threshold:
             return None
-    if pixels is not None and needs_pixels(match) and not _agree(feats, i, j, match, pixels):
+    if (
+        pixels is not None
+        and needs_pixels(match, policy)
+        and not _agree(feats, i, j, match, pixels, policy)
+    ):
         return None
     return Edge(items[i].key, items[j].key, round(s, 4), match_kind(match))
 
@@ -148,6 +155,7 @@ def _agree(
     j: int,
     match: Match,
     pixels: Callable[[int], NDArray[np.uint8] | None],
+    policy: MatchPolicy,
 ) -> bool:
     """The pixel check of item i (the query of `match`) against item j, as in a search;
     True without pixels to compare."""
@@ -156,7 +164,7 @@ def _agree(
         return True
     work = (feats[i].width, feats[i].height)  # the frame of the query's features
     query = np.asarray(cv2.resize(query, work, interpolation=cv2.INTER_LINEAR), np.uint8)
-    return pixels_agree(query, ref, (feats[j].width, feats[j].height), match)
+    return pixels_agree(query, ref, (feats[j].width, feats[j].height), match, policy)
 
 
 def _components(items: Sequence[Item], edges: Iterable[tuple[int, int, Edge]]) -> list[Cluster]:

@@ -1,0 +1,87 @@
+"""Graphics that share a template are not copies of one another (features/agreement.py):
+two screens of one application, one slide template with other text, one poster template
+with another picture, one chart style with other data or the same data drawn another way.
+They align dozens of local features on one transform; their pixels disagree across most
+of the region, while a copy's agree everywhere but under its edit."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from bench.graphics import graphics_pool
+from tests.conftest import jpeg, open_photo, photo_names, png
+from tongtu.engine import Engine, Source
+from tongtu.features.matcher import MatchPolicy
+from tongtu.settings import Settings
+
+pytestmark = pytest.mark.slow
+
+FEATURES_ALONE = MatchPolicy(check_pixels=False)
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, list]:
+    photos = [np.asarray(open_photo(n)) for n in photo_names(2000)[:12]]
+    groups = graphics_pool(21, 16, photos)  # another seed than bench/hard's
+    engine = Engine.open(Settings(data_dir=tmp_path_factory.mktemp("lookalikes")))
+    lib = engine.library("designs", create=True)
+    for k, group in enumerate(groups):
+        engine.add(lib, Source(image=png(Image.fromarray(group.reference))), f"{group.kind} {k}")
+    return engine, groups
+
+
+def _served(engine: Engine, data: bytes) -> list[str]:
+    return [
+        h.record.brief for h in engine.search(engine.library("designs"), Source(image=data)).hits
+    ]
+
+
+def test_lookalikes_of_charts_and_posters_are_refused(indexed: tuple[Engine, list]) -> None:
+    """Another chart of the same data, the same chart style with other data, the same
+    poster template with other text and picture, the same logo on another design."""
+    engine, groups = indexed
+    queries = [
+        jpeg(Image.fromarray(look), 85)
+        for g in groups
+        if g.kind in ("chart", "poster")
+        for look in g.lookalikes
+    ]
+    engine.policy = FEATURES_ALONE
+    by_features = sum(bool(_served(engine, q)) for q in queries)
+    engine.policy = MatchPolicy()
+    served = sum(bool(_served(engine, q)) for q in queries)
+    # measured 2026-12-02: 14 of 16 served on features alone, none with the rule. Slides
+    # and application windows whose lines of text fall on each other still agree at the
+    # scale of the comparison (10 of 16 served, 12 on features alone): a known limit.
+    assert by_features >= len(queries) // 3, "the templates no longer fool the features"
+    assert served == 0, served
+
+
+def _captioned(img: Image.Image) -> bytes:
+    """A copy with a caption band over its lower fifth and a sticker in a corner."""
+    out = img.convert("RGB").copy()
+    d = ImageDraw.Draw(out)
+    w, h = out.size
+    d.rectangle((0, int(h * 0.8), w, h), fill=(0, 0, 0))
+    d.text((20, int(h * 0.84)), "shared from my phone", fill=(255, 255, 255))
+    d.ellipse((int(w * 0.8), 10, int(w * 0.95), int(w * 0.15) + 10), fill=(250, 200, 0))
+    buf = io.BytesIO()
+    out.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def test_copies_of_graphics_are_still_found(indexed: tuple[Engine, list]) -> None:
+    """Halved and re-encoded, every kind; captioned, all but charts: an opaque band over a
+    fifth of a chart covers most of its few textured blocks, and such a copy is refused
+    (3 of 4 charts here: the price of the rule, bench/README.md)."""
+    engine, groups = indexed
+    for k, group in enumerate(groups):
+        ref = Image.fromarray(group.reference)
+        small = ref.resize((ref.width // 2, ref.height // 2))
+        copies = [jpeg(small, 60)] + ([_captioned(ref)] if group.kind != "chart" else [])
+        for copy in copies:
+            assert _served(engine, copy)[:1] == [f"{group.kind} {k}"], group.kind
