@@ -45,6 +45,8 @@ from tongtu.features import (
 )
 from tongtu.features.agreement import needs_pixels, pixels_agree, thumbnail_gray
 from tongtu.features.local import NO_MATCH, Match, extract_local, stretch
+from tongtu.features.matcher import DEFAULT_POLICY, MatchPolicy
+from tongtu.features.regions import picture_regions
 from tongtu.features.score import MatchKind, inliers_needed, match_kind, rests_on_cosine, score
 from tongtu.fetch import Fetcher
 from tongtu.imaging import SIGNATURE, Picture, decode_for, thumbnail_jpeg
@@ -98,6 +100,8 @@ SECOND_LOOK_MIN_SIDE = 256  # px: thumbnails kept smaller (TONGTU_THUMBNAIL_SIDE
 # ASPECT_GAP or more is verified once more, against the query resized to its proportions.
 ASPECT_LOOK_MIN = 0.5
 ASPECT_GAP = 1.3
+# Kinds of hit where the query as a whole is a copy: no region of it needs a search.
+_WHOLE = (MatchKind.EXACT, MatchKind.NEAR_EXACT, MatchKind.QUERY_IN_RESULT)
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,8 +168,10 @@ class Engine:
         vectors: VectorStore,
         extractor: Extractor,
         fetcher: Fetcher,
+        policy: MatchPolicy = DEFAULT_POLICY,
     ) -> None:
         self.settings = settings
+        self.policy = policy  # what a match's pixels must show (features/agreement.py)
         self.catalog = catalog
         self.vectors = vectors
         self._extractor = extractor
@@ -401,6 +407,10 @@ class Engine:
         timings["features"] = time.perf_counter() - t
         self.sync()
         self._candidates(lib.id, query, tag_filter, wanted, hits, timings, counts)
+        if self.policy.query_regions and not any(h.kind in _WHOLE for h in hits.values()):
+            t = time.perf_counter()
+            self._regions(lib.id, query.rgb, tag_filter, wanted, hits, timings, counts)
+            timings["regions"] = time.perf_counter() - t
 
         ranked = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))[:MAX_RESULTS]
         page = ranked[pn : pn + rn][: max(0, MAX_RESULTS - pn)]
@@ -496,7 +506,7 @@ class Engine:
             return self._pixels(records[items[position].key])()
 
         clusters = find_clusters(
-            items, vecs, local, self.settings.threshold, progress, pixels=pixels
+            items, vecs, local, self.settings.threshold, progress, pixels, self.policy
         )
         named = {k: records[k] for c in clusters for k in c.members}
         return clusters, named
@@ -537,6 +547,35 @@ class Engine:
             if not dense or len(ids) < k or len(hits) >= wanted or k >= MAX_RESULTS * 2:
                 return
             k *= 2
+
+    def _regions(
+        self,
+        library_id: int,
+        rgb: NDArray[np.uint8],
+        tags: TagFilter | None,
+        wanted: int,
+        hits: dict[int, Hit],
+        timings: dict[str, float],
+        counts: dict[str, int],
+    ) -> None:
+        """Rectangles of a query that is no copy as a whole, each searched on its own (a
+        picture inside a screenshot, a slide, a page: features/regions.py); their hits
+        keep the rectangle's place in the query as their query region."""
+        h, w = rgb.shape[:2]
+        for x, y, bw, bh in picture_regions(rgb, self.policy.query_regions):
+            counts["regions"] = counts.get("regions", 0) + 1
+            crop = np.ascontiguousarray(rgb[y : y + bh, x : x + bw])
+            found = dict(hits)
+            self._candidates(
+                library_id, self._extractor.query(crop), tags, wanted, found, timings, counts
+            )
+            for image_id, hit in found.items():
+                if image_id in hits and hits[image_id].score >= hit.score:
+                    continue
+                region = tuple(((x + u * bw) / w, (y + v * bh) / h) for u, v in hit.query_region)
+                hits[image_id] = Hit(
+                    hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
+                )
 
     def _verify(
         self, query: QueryFeatures, candidates: list[tuple[int, float]], hits: dict[int, Hit]
@@ -655,10 +694,12 @@ class Engine:
         pixels: Callable[[], NDArray[np.uint8] | None],
     ) -> bool:
         """The pixel check where a match needs it and the reference's pixels are kept."""
-        if not needs_pixels(match):
+        if not needs_pixels(match, self.policy):
             return True
         gray = pixels()
-        return gray is None or pixels_agree(query.gray, gray, (ref.width, ref.height), match)
+        return gray is None or pixels_agree(
+            query.gray, gray, (ref.width, ref.height), match, self.policy
+        )
 
     # the vector store follows the catalog's journal ----------------------------------
 

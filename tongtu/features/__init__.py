@@ -59,6 +59,11 @@ class QueryFeatures:
         self.embedding = embedding
         self.local = local
 
+    @property
+    def rgb(self) -> NDArray[np.uint8]:
+        """The query's work image (its longer side at most WORK_MAX)."""
+        return self._rgb
+
     @cached_property
     def local_flipped(self) -> LocalFeatures:
         return extract_local(self._rgb, QUERY_FEATURES, flip=True)

@@ -1,0 +1,94 @@
+"""Rectangles of a query that may hold a picture of their own.
+
+A picture shown small inside a bigger one — in a social network's page, a slide, a web
+page, a poster's frame — reaches the whole-image descriptor as a small part of what it
+describes, so it ranks far down (cosine 0.15-0.45) and its few local features fall short
+of what the score needs at that cosine. Searched on its own, the same rectangle is an
+ordinary near copy. Such pictures have straight borders: closed contours of four sides
+that fill their bounding box, found on the edges of the query's grey image.
+
+bench/hard (dev draw, photos): the picture in AugLy's web screenshot template was found
+among the first two rectangles in 9 of 9 queries, in the mobile template in 9 of 9.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Box", "picture_regions"]
+
+Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
+
+# The search for rectangles runs at this size (longer side): enough for borders of a
+# few pixels, cheap (~5 ms).
+_SIDE = 640
+# A region is 3-70 % of the query (smaller holds too few pixels to describe, larger is
+# the picture itself) with sides of 48 px at least in the query.
+_MIN_AREA, _MAX_AREA = 0.03, 0.70
+_MIN_SIDE = 48
+# A contour fills this much of its bounding box (a rectangle seen straight on).
+_FILL = 0.8
+
+
+def picture_regions(rgb: NDArray[np.uint8], limit: int = 2) -> list[Box]:
+    """Up to `limit` rectangles, largest first, none mostly inside a larger one kept."""
+    h, w = rgb.shape[:2]
+    scale = min(1.0, _SIDE / max(h, w))
+    gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    if scale < 1.0:
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
+    edges = cv2.dilate(cv2.Canny(gray, 30, 90), np.ones((3, 3), np.uint8))
+    contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    sh, sw = gray.shape
+    found: list[tuple[float, Box]] = []
+    for contour in contours:
+        x, y, bw, bh = cv2.boundingRect(contour)
+        area = bw * bh / (sw * sh)
+        if not _MIN_AREA <= area <= _MAX_AREA or min(bw, bh) < _MIN_SIDE * scale:
+            continue
+        corners = cv2.approxPolyDP(contour, 0.03 * cv2.arcLength(contour, True), True)
+        if len(corners) != 4 or cv2.contourArea(contour) < _FILL * bw * bh:
+            continue
+        box = _trim(gray, (x, y, bw, bh))
+        box = (
+            round(box[0] / scale),
+            round(box[1] / scale),
+            round(box[2] / scale),
+            round(box[3] / scale),
+        )
+        found.append((area, box))
+    found.sort(key=lambda f: -f[0])
+    kept: list[Box] = []
+    for _, box in found:
+        if all(_overlap(box, k) < 0.7 for k in kept):
+            kept.append(box)
+        if len(kept) == limit:
+            break
+    return kept
+
+
+def _trim(gray: NDArray[np.uint8], box: Box) -> Box:
+    """The box without the flat bands along its sides (a screenshot template letterboxes
+    the picture it shows into its slot)."""
+    x, y, w, h = box
+    inner = gray[y : y + h, x : x + w].astype(np.float32)
+    rows = np.flatnonzero(inner.std(axis=1) > 4.0)
+    cols = np.flatnonzero(inner.std(axis=0) > 4.0)
+    if len(rows) < _MIN_SIDE // 4 or len(cols) < _MIN_SIDE // 4:
+        return box
+    return (
+        x + int(cols[0]),
+        y + int(rows[0]),
+        int(cols[-1] - cols[0] + 1),
+        int(rows[-1] - rows[0] + 1),
+    )
+
+
+def _overlap(a: Box, b: Box) -> float:
+    """Intersection over the smaller box's area."""
+    ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
