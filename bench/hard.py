@@ -35,8 +35,18 @@ import numpy as np
 from PIL import Image
 
 from bench.graphics import graphics_pool
-from bench.quality import RGB, Query, calibration_table, load_photos, report, run_tongtu, table
-from tongtu.engine import Engine
+from bench.quality import (
+    RGB,
+    Outcome,
+    Query,
+    _png,
+    calibration_table,
+    load_photos,
+    report,
+    table,
+)
+from tongtu.engine import Engine, Source
+from tongtu.features.matcher import MatchPolicy
 from tongtu.settings import Settings
 
 Edit = Callable[[RGB, np.random.Generator, list[RGB]], RGB]
@@ -246,6 +256,30 @@ def _reencode_light(im: RGB, r: np.random.Generator) -> RGB:
     return _rgb(F.encoding_quality(_pil(im), quality=int(r.integers(60, 90))))  # type: ignore[attr-defined]
 
 
+def run_tongtu(
+    engine: Engine, items: dict[str, RGB], queries: list[Query]
+) -> tuple[list[Outcome], dict[str, str]]:
+    """Index `items`, search every query; the outcomes and the names by cont_sign."""
+    lib = engine.library("bench", create=True)
+    names = {
+        engine.add(lib, Source(image=_png(rgb)), name[:200]).record.cont_sign: name
+        for name, rgb in items.items()
+    }
+    return search_all(engine, names, queries), names
+
+
+def search_all(engine: Engine, names: dict[str, str], queries: list[Query]) -> list[Outcome]:
+    lib = engine.library("bench")
+    out = []
+    for q in queries:
+        data = _png(q.rgb)
+        t = time.perf_counter()
+        page = engine.search(lib, Source(image=data), rn=10)
+        dt = time.perf_counter() - t
+        out.append(Outcome([(names[h.record.cont_sign], h.score) for h in page.hits], dt))
+    return out
+
+
 def _commit() -> str:
     try:
         out = subprocess.run(
@@ -264,6 +298,11 @@ def main() -> None:
     ap.add_argument("--per-family", type=int, default=9)
     ap.add_argument("--model", default="sscd")
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument(
+        "--baseline",
+        action="store_true",
+        help="also search the same library with features alone and no query regions",
+    )
     args = ap.parse_args()
     results: dict[str, object] = {
         "bench": "hard",
@@ -280,7 +319,11 @@ def main() -> None:
         items, queries = build(pool, args.draw, args.seed, args.per_family)
         with tempfile.TemporaryDirectory() as tmp:
             engine = Engine.open(Settings(data_dir=Path(tmp), model=args.model))
-            outcomes, _ = run_tongtu(engine, items, queries)
+            outcomes, names = run_tongtu(engine, items, queries)
+            if args.baseline:  # the same library, searched the way it was before the rule
+                engine.policy = MatchPolicy(check_pixels=False, query_regions=0)
+                base = search_all(engine, names, queries)
+                engine.policy = MatchPolicy()
             engine.close()
         rep = report("tongtu", queries, outcomes)
         print(
@@ -289,12 +332,18 @@ def main() -> None:
             f"{time.perf_counter() - start:.0f} s; commit {results['commit']}"
         )
         print()
-        print(table([rep]))
+        print(table([rep, report("features-alone", queries, base)] if args.baseline else [rep]))
         print()
         print(calibration_table(rep))
         print()
         sys.stdout.flush()
         results[pool] = {"per_family": rep.per_family, "overall": rep.overall}
+        if args.baseline:
+            baseline = report("features-alone", queries, base)
+            results[f"{pool}-features-alone"] = {
+                "per_family": baseline.per_family,
+                "overall": baseline.overall,
+            }
     if args.json:
         args.json.write_text(json.dumps(results, indent=1, default=float))
 

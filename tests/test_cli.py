@@ -75,3 +75,25 @@ def test_apps_list_limits_rotate_and_revoke(tmp_path: Path) -> None:
     assert "REVOKED" in _tongtu(env, "apps", "list").stdout
     missing = _tongtu(env, "apps", "revoke", "nobody", check=False)
     assert missing.returncode == 1 and "216682" in missing.stderr
+
+
+def test_serve_on_a_data_directory_without_apps_names_the_command_that_makes_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tongtu.apps import Apps
+    from tongtu.cli import _say_how_to_sign_in
+    from tongtu.engine import Engine
+    from tongtu.settings import Settings
+
+    settings = Settings(data_dir=tmp_path)
+    _say_how_to_sign_in(settings)
+    said = capsys.readouterr().err
+    assert f"TONGTU_DATA_DIR={tmp_path.resolve()} " in said
+    assert "apps create admin --admin" in said
+    command = said.split(f"TONGTU_DATA_DIR={tmp_path.resolve()} ")[1].split()[0]
+    assert Path(command).name == "tongtu" and Path(command).exists()
+    engine = Engine.open(settings)
+    Apps(engine.catalog, 60).create("first", engine.library("first", create=True).id)
+    engine.close()
+    _say_how_to_sign_in(settings)
+    assert capsys.readouterr().err == ""

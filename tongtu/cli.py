@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -166,6 +167,7 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             "Milvus server) and set TONGTU_VECTORS=milvus://127.0.0.1:19530"
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    _say_how_to_sign_in(settings)
     pid_file = settings.data_dir / PID_FILE
     pid_file.write_text(str(os.getpid()))
     try:
@@ -184,6 +186,27 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
             )
     finally:
         pid_file.unlink(missing_ok=True)
+
+
+def _say_how_to_sign_in(settings: Settings) -> None:
+    """On a catalog with no app nobody can sign in: say the exact command that makes one
+    (the `tongtu` of this environment, which `make run` does not put on the PATH)."""
+    from tongtu.storage import open_catalog
+
+    catalog = open_catalog(settings)
+    try:
+        if catalog.apps():
+            return
+    finally:
+        catalog.close()
+    exe = Path(sys.executable).with_name("tongtu")
+    command = str(exe) if exe.exists() else (shutil.which("tongtu") or "tongtu")
+    data_dir = Path(settings.data_dir).resolve()
+    click.echo(
+        "tongtu: no app exists yet, so nobody can sign in. Create one (its keys are shown "
+        f"once):\n\n    TONGTU_DATA_DIR={data_dir} {command} apps create admin --admin\n",
+        err=True,
+    )
 
 
 @main.command()
