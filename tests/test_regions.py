@@ -100,3 +100,24 @@ def test_pages_without_a_library_picture_match_nothing(library: Engine) -> None:
     for k, name in enumerate(outside):
         page, _ = _page(open_photo(name), 100 + k)
         assert library.search(lib, Source(image=jpeg(page, 85))).hits == []
+
+
+def test_a_portrait_picture_letterboxed_in_a_landscape_slot_is_a_region() -> None:
+    """Screenshot templates show a portrait picture between two flat bars; its own edges
+    merge with theirs, so it is found as the gap between the bars."""
+    for k, name in enumerate(n for n in photo_names(2000) if n not in NAMES):
+        photo = open_photo(name)
+        if photo.height <= photo.width:
+            continue
+        page = Image.new("RGB", (1200, 800), (246, 247, 249))
+        d = ImageDraw.Draw(page)
+        d.rectangle((300, 300, 760, 560), fill=(255, 255, 255), outline=(210, 210, 210))
+        d.rectangle((310, 310, 750, 550), fill=(0, 0, 0))  # the slot: 440×240
+        h = 240
+        w = round(h * photo.width / photo.height)
+        x = 310 + (440 - w) // 2
+        page.paste(photo.resize((w, h)), (x, 310))
+        boxes = picture_regions(np.asarray(page))
+        assert any(_holds(b, (x, 310, w, h)) for b in boxes), (name, boxes, (x, 310, w, h))
+        if k > 40:
+            break

@@ -33,7 +33,7 @@ _FILL = 0.8
 
 
 def picture_regions(rgb: NDArray[np.uint8], limit: int = 2) -> list[Box]:
-    """Up to `limit` rectangles, largest first, none mostly inside a larger one kept."""
+    """Up to `limit` rectangles, largest first, none kept that is nearly one kept already."""
     h, w = rgb.shape[:2]
     scale = min(1.0, _SIDE / max(h, w))
     gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
@@ -52,43 +52,82 @@ def picture_regions(rgb: NDArray[np.uint8], limit: int = 2) -> list[Box]:
         corners = cv2.approxPolyDP(contour, 0.03 * cv2.arcLength(contour, True), True)
         if len(corners) != 4 or cv2.contourArea(contour) < _FILL * bw * bh:
             continue
-        box = _trim(gray, (x, y, bw, bh))
-        box = (
-            round(box[0] / scale),
-            round(box[1] / scale),
-            round(box[2] / scale),
-            round(box[3] / scale),
-        )
-        found.append((area, box))
-    found.sort(key=lambda f: -f[0])
+        found.append((area, (x, y, bw, bh)))
+    found = _between_bars(gray, found)
+    boxes = [_trim(gray, box) for _, box in found if _textured(gray, box)]
+    boxes.sort(key=lambda b: -b[2] * b[3])
     kept: list[Box] = []
-    for _, box in found:
-        if all(_overlap(box, k) < 0.7 for k in kept):
+    for box in boxes:  # a slot and the picture trimmed out of it are both kept
+        if all(_iou(box, k) < 0.7 for k in kept):
             kept.append(box)
         if len(kept) == limit:
             break
-    return kept
+    return [_scaled(box, scale) for box in kept]
+
+
+def _scaled(box: Box, scale: float) -> Box:
+    return (
+        round(box[0] / scale),
+        round(box[1] / scale),
+        round(box[2] / scale),
+        round(box[3] / scale),
+    )
+
+
+def _textured(gray: NDArray[np.uint8], box: Box) -> bool:
+    x, y, w, h = box
+    return float(gray[y : y + h, x : x + w].std()) > 8.0
+
+
+def _between_bars(
+    gray: NDArray[np.uint8], found: list[tuple[float, Box]]
+) -> list[tuple[float, Box]]:
+    """Add the picture a template letterboxes between two flat bars of one height (a
+    portrait picture in a landscape slot): the bars are rectangles, the picture between
+    them often is not one on its own (its edges merge with theirs)."""
+    flat = [box for _, box in found if not _textured(gray, box)]
+    sh, sw = gray.shape
+    extra = []
+    for i, a in enumerate(flat):
+        for b in flat[i + 1 :]:
+            left, right = (a, b) if a[0] < b[0] else (b, a)
+            gap = right[0] - (left[0] + left[2])
+            if abs(left[1] - right[1]) <= 3 and abs(left[3] - right[3]) <= 3 and gap >= 24:
+                extra.append((left[0] + left[2], left[1], gap, left[3]))
+            top, bottom = (a, b) if a[1] < b[1] else (b, a)
+            gap = bottom[1] - (top[1] + top[3])
+            if abs(top[0] - bottom[0]) <= 3 and abs(top[2] - bottom[2]) <= 3 and gap >= 24:
+                extra.append((top[0], top[1] + top[3], top[2], gap))
+    return found + [(box[2] * box[3] / (sw * sh), box) for box in extra]
 
 
 def _trim(gray: NDArray[np.uint8], box: Box) -> Box:
-    """The box without the flat bands along its sides (a screenshot template letterboxes
-    the picture it shows into its slot)."""
+    """The box without the flat bands along its sides (a card's margin, or the bars a
+    screenshot template letterboxes the picture it shows with), one frame at a time: a
+    flat band of the picture itself (a clear sky) stays when a frame is taken off."""
+    return _trim_once(gray, box)
+
+
+def _trim_once(gray: NDArray[np.uint8], box: Box) -> Box:
     x, y, w, h = box
-    inner = gray[y : y + h, x : x + w].astype(np.float32)
+    m = 2  # the border the contour was found on is no part of either
+    inner = gray[y + m : y + h - m, x + m : x + w - m].astype(np.float32)
     rows = np.flatnonzero(inner.std(axis=1) > 4.0)
     cols = np.flatnonzero(inner.std(axis=0) > 4.0)
     if len(rows) < _MIN_SIDE // 4 or len(cols) < _MIN_SIDE // 4:
         return box
+    if len(rows) >= inner.shape[0] - 2 and len(cols) >= inner.shape[1] - 2:
+        return box  # nothing flat to trim
     return (
-        x + int(cols[0]),
-        y + int(rows[0]),
+        x + m + int(cols[0]),
+        y + m + int(rows[0]),
         int(cols[-1] - cols[0] + 1),
         int(rows[-1] - rows[0] + 1),
     )
 
 
-def _overlap(a: Box, b: Box) -> float:
-    """Intersection over the smaller box's area."""
+def _iou(a: Box, b: Box) -> float:
     ix = max(0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    return ix * iy / max(1, min(a[2] * a[3], b[2] * b[3]))
+    inter = ix * iy
+    return inter / max(1, a[2] * a[3] + b[2] * b[3] - inter)
