@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
+import pytest
 
 from tests.conftest import open_photo, photo_names
 from tongtu.features import Extractor, shrink
@@ -31,3 +33,16 @@ def test_one_thread_needs_no_second_session() -> None:
     rgb = shrink(np.asarray(open_photo(photo_names(2000)[0])))
     extractor.reference(rgb, parallel=True)
     assert extractor._parallel is None
+
+
+def test_the_cuda_device_without_its_execution_provider_is_a_clear_error(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    from tongtu.engine import Engine
+    from tongtu.errors import ConfigError
+    from tongtu.settings import Settings
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("this onnxruntime has CUDA: the GPU path runs instead")
+    with pytest.raises(ConfigError, match=r"tongtu\[gpu\]"):
+        Engine.open(Settings(data_dir=tmp_path, device="cuda"))

@@ -186,7 +186,10 @@ class Engine:
             catalog,
             open_vectors(settings, catalog, DIM),
             Extractor.from_model(
-                settings.model, settings.resolved_threads(), settings.local_features
+                settings.model,
+                settings.resolved_threads(),
+                settings.local_features,
+                settings.device,
             ),
             Fetcher(
                 timeout=settings.url_timeout,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -76,6 +77,14 @@ class Settings(BaseSettings):
     threads: int = Field(
         default=0,
         description=("CPU threads for the descriptor (onnxruntime intra-op). 0 = number of cores."),
+    )
+    device: Literal["cpu", "cuda"] = Field(
+        default="cpu",
+        description=(
+            "Where the descriptor runs: `cpu`, or `cuda` (onnxruntime's CUDA execution "
+            "provider: `pip install 'tongtu[gpu]'`, which brings onnxruntime-gpu). Decoding "
+            "and local features stay on the CPU."
+        ),
     )
     threshold: float = Field(
         default=0.5,

@@ -124,7 +124,11 @@ class Extractor:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_model(cls, model: str, threads: int, ref_features: int = REF_FEATURES) -> Extractor:
+    def from_model(
+        cls, model: str, threads: int, ref_features: int = REF_FEATURES, device: str = "cpu"
+    ) -> Extractor:
+        """`device`: `cpu`, or `cuda` (one session on the GPU serves every caller: the
+        one-thread CPU sessions of a bulk import are for sharing CPU cores)."""
         from tongtu.features.onnx import OnnxRuntime
 
         # OpenCV's and FAISS's own thread pools would fight onnxruntime's for the same
@@ -132,6 +136,8 @@ class Extractor:
         cv2.setNumThreads(1)
         faiss.omp_set_num_threads(1)
         path = model_path(model)
+        if device != "cpu":
+            return cls(OnnxRuntime(path, threads, device), ref_features)
         single = None if threads == 1 else (lambda: OnnxRuntime(path, 1))
         return cls(OnnxRuntime(path, threads), ref_features, single)
 
