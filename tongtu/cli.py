@@ -68,7 +68,7 @@ def _library_name(engine: Any, name: str | None) -> str:
 
 def _choose_library(name: str | None, names: Callable[[], list[str]], none: str | None) -> str:
     """--library, else TONGTU_LIBRARY, else the only one of `names()`, else `none`."""
-    name = name or os.environ.get("TONGTU_LIBRARY")
+    name = name or Settings().library
     if name:
         return name
     found = names()

@@ -1,6 +1,6 @@
 """One typed settings object, read from ``TONGTU_*`` environment variables.
 
-Every field is documented in README.md ("Settings"); tests/test_docs.py fails when one
+Every field is documented in docs/settings.md; tests/test_docs.py fails when one
 is not.
 """
 
@@ -78,6 +78,10 @@ class Settings(BaseSettings):
         default=0,
         description=("CPU threads for the descriptor (onnxruntime intra-op). 0 = number of cores."),
     )
+    library: str | None = Field(
+        default=None,
+        description="Library the CLI uses when `--library` is not given.",
+    )
     device: Literal["cpu", "cuda"] = Field(
         default="cpu",
         description=(
@@ -90,7 +94,7 @@ class Settings(BaseSettings):
         default=0.5,
         ge=0.0,
         le=1.0,
-        description="Results scoring below this are not served (see README, 'Scores').",
+        description="Results scoring below this are not served (see docs/matching.md, 'Scores').",
     )
     local_features: int = Field(
         default=500,

@@ -18,7 +18,7 @@ REGION_DOC = (
 
 
 class ErrorDetail(BaseModel):
-    code: int = Field(description="Baidu error code where one exists (see README, 'Errors').")
+    code: int = Field(description="Baidu error code where one exists (see docs/baidu-api.md).")
     message: str
     log_id: int
     type: str = Field(description="The error's name, e.g. item_exists.")
@@ -115,7 +115,7 @@ class DeletedOut(BaseModel):
 
 class ResultOut(BaseModel):
     image: ImageOut
-    score: float = Field(description="Calibrated 0..1; see README, 'Scores'.")
+    score: float = Field(description="Calibrated 0..1; see docs/matching.md, 'Scores'.")
     kind: str = Field(
         description="exact | near_exact | query_is_part_of_result | result_is_part_of_query"
     )
