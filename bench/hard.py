@@ -37,15 +37,15 @@ from PIL import Image
 from bench.graphics import graphics_pool
 from bench.quality import (
     RGB,
-    Outcome,
     Query,
-    _png,
     calibration_table,
     load_photos,
     report,
+    run_tongtu,
+    search_all,
     table,
 )
-from tongtu.engine import Engine, Source
+from tongtu.engine import Engine
 from tongtu.features.matcher import MatchPolicy
 from tongtu.settings import Settings
 
@@ -254,30 +254,6 @@ def build(pool: str, draw: str, seed: int, per_family: int) -> tuple[dict[str, R
 def _reencode_light(im: RGB, r: np.random.Generator) -> RGB:
     F = _augly()
     return _rgb(F.encoding_quality(_pil(im), quality=int(r.integers(60, 90))))  # type: ignore[attr-defined]
-
-
-def run_tongtu(
-    engine: Engine, items: dict[str, RGB], queries: list[Query]
-) -> tuple[list[Outcome], dict[str, str]]:
-    """Index `items`, search every query; the outcomes and the names by cont_sign."""
-    lib = engine.library("bench", create=True)
-    names = {
-        engine.add(lib, Source(image=_png(rgb)), name[:200]).record.cont_sign: name
-        for name, rgb in items.items()
-    }
-    return search_all(engine, names, queries), names
-
-
-def search_all(engine: Engine, names: dict[str, str], queries: list[Query]) -> list[Outcome]:
-    lib = engine.library("bench")
-    out = []
-    for q in queries:
-        data = _png(q.rgb)
-        t = time.perf_counter()
-        page = engine.search(lib, Source(image=data), rn=10)
-        dt = time.perf_counter() - t
-        out.append(Outcome([(names[h.record.cont_sign], h.score) for h in page.hits], dt))
-    return out
 
 
 def _commit() -> str:

@@ -144,20 +144,27 @@ def _fit(rgb: RGB) -> RGB:
 
 def run_tongtu(
     engine: Engine, items: dict[str, RGB], queries: list[Query]
-) -> tuple[list[Outcome], dict[str, RGB]]:
+) -> tuple[list[Outcome], dict[str, str]]:
+    """Index `items` in library "bench", search every query: the outcomes, and the
+    names of the indexed pictures by cont_sign (for `search_all` again)."""
     lib = engine.library("bench", create=True)
     by_sign: dict[str, str] = {}
     for name, rgb in items.items():
         rec = engine.add(lib, Source(image=_png(rgb)), name[:200]).record
         by_sign[rec.cont_sign] = name
+    return search_all(engine, by_sign, queries), by_sign
+
+
+def search_all(engine: Engine, names: dict[str, str], queries: list[Query]) -> list[Outcome]:
+    lib = engine.library("bench")
     out = []
     for q in queries:
         data = _png(q.rgb)
         t = time.perf_counter()
         page = engine.search(lib, Source(image=data), rn=10)
         dt = time.perf_counter() - t
-        out.append(Outcome([(by_sign[h.record.cont_sign], h.score) for h in page.hits], dt))
-    return out, {}
+        out.append(Outcome([(names[h.record.cont_sign], h.score) for h in page.hits], dt))
+    return out
 
 
 def run_sscd(
