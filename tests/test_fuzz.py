@@ -98,6 +98,8 @@ raw_text = st.one_of(
     st.sampled_from(["", "0", "1", "-1", "1,2", "1,2,3", "65536", "1;2", "1,2;3,4", "9" * 30]),
     st.just("x" * 300),
     st.just("é" * 600_000),  # a megabyte-long field
+    st.just("9" * 5000),  # more digits than int() reads
+    st.just("1," + "9" * 4400),
 )
 image_field = st.one_of(
     image_bytes.map(lambda b: base64.b64encode(b)),
@@ -206,3 +208,61 @@ def test_atheris_short_run() -> None:
     )
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"Done {runs}" in out.stderr
+
+
+# --- the abuse classes of tests/test_hardening.py, fuzzed on every front end ---------
+
+_CONTENT_TYPES = st.sampled_from(
+    [
+        "application/x-www-form-urlencoded",
+        "application/json",
+        "multipart/form-data",
+        "multipart/form-data; boundary=",
+        "multipart/form-data; boundary=xyz",
+        "text/plain",
+        "",
+    ]
+)
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"image": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+_BODIES = st.one_of(
+    st.binary(max_size=512),
+    st.integers(0, 200_000).map(_nested),  # JSON nested up to 200,000 deep
+    st.tuples(st.text(max_size=20), st.integers(0, 300_000)).map(
+        lambda t: (
+            b'--xyz\r\nContent-Disposition: form-data; name="'
+            + t[0].encode("utf-8", "surrogatepass")
+            + b'"\r\nX-Pad: '
+            + b"h" * t[1]
+            + b"\r\n\r\nv\r\n--xyz--\r\n"
+        )
+    ),
+    st.just(b"client_id=%ED%A0%80&client_secret=%ED%A0%80&grant_type=client_credentials"),
+)
+
+
+@FUZZ_SETTINGS
+@given(
+    target=st.sampled_from(
+        [
+            "/oauth/2.0/token?grant_type=client_credentials",
+            SAME_HQ + "search?access_token={t}",
+            "/v1/libraries/fuzz/search?access_token={t}",
+            "/v1/libraries/fuzz/images/batch?access_token={t}",
+            "/v1/libraries?access_token={t}",
+        ]
+    ),
+    ctype=_CONTENT_TYPES,
+    body=_BODIES,
+)
+def test_any_body_on_any_route_is_an_answer_not_an_internal_error(
+    http: TestClient, token: str, target: str, ctype: str, body: bytes
+) -> None:
+    r = http.post(target.format(t=token), content=body, headers={"content-type": ctype})
+    assert r.status_code < 500, (r.status_code, r.text[:300])
+    if target.startswith("/rest"):
+        assert r.json().get("error_code", 0) != 282000, r.text[:300]
