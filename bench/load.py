@@ -44,6 +44,8 @@ class Outcome:
     errors: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
     checked: int = 0
+    # the server's resident memory (MB): started, after the load, after IDLE s of rest
+    rss: dict[str, float] = field(default_factory=dict)
 
     @property
     def operations(self) -> int:
@@ -71,7 +73,19 @@ class Outcome:
             f"errors: {len(self.errors)} · writes checked: {self.checked} · "
             f"lost writes: {len(self.lost)}"
         )
+        rows.append("server RSS MB: " + " · ".join(f"{k} {v:.0f}" for k, v in self.rss.items()))
         return "\n".join(rows)
+
+
+IDLE = 20.0  # s the server rests after the load before its memory is read again
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def _free_port() -> int:
@@ -131,6 +145,7 @@ def run(clients: int = 16, seconds: float = 60.0, seed: int = 5) -> Outcome:
         expected: dict[int, str | None] = {}  # image id -> last brief, None = deleted
         lock = threading.Lock()
         stop = time.monotonic() + seconds
+        outcome.rss["started"] = _rss_mb(server.pid)
 
         def client(n: int) -> None:
             rnd = random.Random(seed * 1000 + n)
@@ -175,6 +190,9 @@ def run(clients: int = 16, seconds: float = 60.0, seed: int = 5) -> Outcome:
         for th in threads:
             th.join()
         outcome.seconds = time.monotonic() - started
+        outcome.rss["after the load"] = _rss_mb(server.pid)
+        time.sleep(IDLE)
+        outcome.rss[f"after {IDLE:.0f} s idle"] = _rss_mb(server.pid)
 
         with Client(base, creds["api_key"], creds["secret_key"], timeout=300) as tt:
             stored = {img.id: img.brief for img in tt.images("load", page_size=200)}

@@ -359,3 +359,17 @@ def test_the_console_never_puts_the_token_in_a_url() -> None:
 
     script = (ROOT / "tongtu" / "console" / "console.js").read_text()
     assert "access_token=" not in script and "?thumb=" in script
+
+
+def test_requests_worked_on_at_once_are_bounded_by_a_setting(tmp_path: Any) -> None:
+    """anyio's pool holds 40 threads by default, each keeping the memory of the largest
+    request it ran: the server's memory grew under load and stayed (bench/load)."""
+    import anyio.to_thread
+
+    app = create_app(Settings(data_dir=tmp_path, request_threads=3))
+    with TestClient(app) as client:
+        tokens = client.portal.call(  # type: ignore[union-attr]
+            lambda: anyio.to_thread.current_default_thread_limiter().total_tokens
+        )
+    assert tokens == 3
+    assert Settings(data_dir=tmp_path).resolved_request_threads() >= 4

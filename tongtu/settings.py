@@ -90,6 +90,15 @@ class Settings(BaseSettings):
             "and local features stay on the CPU."
         ),
     )
+    request_threads: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Requests the server works on at once (the rest wait their turn); 0 = twice "
+            "the number of cores, at least 4. Each keeps the memory of the largest "
+            "request it ran."
+        ),
+    )
     threshold: float = Field(
         default=0.5,
         ge=0.0,
@@ -185,6 +194,9 @@ class Settings(BaseSettings):
     @property
     def embedded_catalog(self) -> bool:
         return not self.catalog or self.catalog.startswith("sqlite:///")
+
+    def resolved_request_threads(self) -> int:
+        return self.request_threads or max(4, 2 * (os.cpu_count() or 1))
 
     def resolved_threads(self) -> int:
         return self.threads if self.threads > 0 else (os.cpu_count() or 1)
