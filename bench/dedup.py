@@ -20,13 +20,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from bench.photos import PHOTOS
 from tongtu.dedup import DECODE_SIDE, MAX_SIDE, dedup_folder, walk_images
 from tongtu.errors import TongtuError
 from tongtu.features import Extractor
 from tongtu.imaging import decode_image
 from tongtu.settings import Settings
-
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 
 
 def _plant(root: Path, copies: int) -> int:

@@ -30,9 +30,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from bench.photos import PHOTOS
 from tongtu.client import Client
 
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 MIX = (("search", 0.5), ("add", 0.2), ("update", 0.15), ("delete", 0.15))
 
 

@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from bench.edits import FAMILIES
+from bench.photos import PHOTOS
 from bench.quality import load_photos
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor, shrink
@@ -44,7 +45,6 @@ from tongtu.imaging import SIGNATURE, decode_for, decode_image
 from tongtu.settings import Settings
 from tongtu.storage.base import Catalog, LibraryRecord, NewImage
 
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 CACHE = Path(__file__).resolve().parent / ".cache"
 QUERY_FAMILIES = ("reencode_jpeg", "resize_0.3", "crop_50", "rotate_small", "overlay_text")
 

@@ -25,10 +25,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from bench.edits import FAMILIES, STRESS
+from bench.photos import PHOTOS
 from tongtu.engine import Engine, Source
 from tongtu.settings import Settings
 
-PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
 RGB = NDArray[np.uint8]
 
 

@@ -22,12 +22,7 @@ from PIL import Image
 
 # The shared photos beside the clone, else those scripts/photos.py fetched from the
 # packages that ship them (`make test` runs it for a clone with nothing beside it).
-SHARED_PHOTOS = Path(__file__).resolve().parents[1].parent / "shared" / "photos"
-PHOTOS = (
-    SHARED_PHOTOS
-    if SHARED_PHOTOS.is_dir()
-    else Path(__file__).resolve().parents[1] / ".cache" / "photos"
-)
+from bench.photos import PHOTOS
 
 
 def photo_names(max_side: int = 4096) -> list[str]:
