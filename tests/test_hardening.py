@@ -361,15 +361,40 @@ def test_the_console_never_puts_the_token_in_a_url() -> None:
     assert "access_token=" not in script and "?thumb=" in script
 
 
-def test_requests_worked_on_at_once_are_bounded_by_a_setting(tmp_path: Any) -> None:
-    """anyio's pool holds 40 threads by default, each keeping the memory of the largest
-    request it ran: the server's memory grew under load and stayed (bench/load)."""
-    import anyio.to_thread
+def test_pictures_worked_on_at_once_are_bounded_by_a_setting(tmp_path: Any) -> None:
+    """The server's thread pool holds 40 threads, each keeping the memory of the largest
+    picture it worked on: the server's memory grew under load and stayed (bench/load).
+    Searches beyond the bound wait; a second search from inside one does not."""
+    import threading
 
-    app = create_app(Settings(data_dir=tmp_path, request_threads=3))
-    with TestClient(app) as client:
-        tokens = client.portal.call(  # type: ignore[union-attr]
-            lambda: anyio.to_thread.current_default_thread_limiter().total_tokens
-        )
-    assert tokens == 3
-    assert Settings(data_dir=tmp_path).resolved_request_threads() >= 4
+    from tongtu.engine import Engine, Source
+
+    engine = Engine.open(Settings(data_dir=tmp_path, image_concurrency=2))
+    lib = engine.library("gate", create=True)
+    image = base64.b64decode(_photo_b64())
+    inside, most = [0], [0]
+    lock = threading.Lock()
+    real = engine._extractor.query
+
+    def counted(rgb: Any) -> Any:
+        with lock:
+            inside[0] += 1
+            most[0] = max(most[0], inside[0])
+        try:
+            time.sleep(0.2)
+            return real(rgb)
+        finally:
+            with lock:
+                inside[0] -= 1
+
+    engine._extractor.query = counted  # type: ignore[method-assign]
+    threads = [
+        threading.Thread(target=engine.search, args=(lib, Source(image=image))) for _ in range(6)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    engine.close()
+    assert most[0] == 2
+    assert Settings(data_dir=tmp_path).resolved_image_concurrency() >= 4

@@ -13,12 +13,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Concatenate
 
 import cv2
 import numpy as np
@@ -104,6 +106,44 @@ ASPECT_GAP = 1.3
 _WHOLE = (MatchKind.EXACT, MatchKind.NEAR_EXACT, MatchKind.QUERY_IN_RESULT)
 
 
+class _Gate:
+    """At most `n` pictures decoded and matched at once, however many threads ask: a
+    server's thread pool (40 threads) doing that many at once on a few cores only queues
+    for the CPU, and each thread keeps the memory of the largest picture it worked on
+    (bench/load, 16 clients: server RSS 184 → 533 MB, and it stayed idle). Re-entrant
+    per thread, so an operation that calls another does not wait for itself."""
+
+    def __init__(self, n: int) -> None:
+        self._slots = threading.BoundedSemaphore(n)
+        self._depth = threading.local()
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        depth = getattr(self._depth, "n", 0)
+        if depth == 0:
+            self._slots.acquire()
+        self._depth.n = depth + 1
+        try:
+            yield
+        finally:
+            self._depth.n = depth
+            if depth == 0:
+                self._slots.release()
+
+
+def _gated[**P, R](
+    method: Callable[Concatenate[Engine, P], R],
+) -> Callable[Concatenate[Engine, P], R]:
+    """Runs the engine operation inside its `_Gate`."""
+
+    def wrapper(self: Engine, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        with self._images():
+            return method(self, *args, **kwargs)
+
+    wrapper.__name__, wrapper.__doc__ = method.__name__, method.__doc__
+    return wrapper
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where an image comes from: bytes win over a URL (DESIGN.md §1)."""
@@ -172,6 +212,7 @@ class Engine:
     ) -> None:
         self.settings = settings
         self.policy = policy  # what a match's pixels must show (features/agreement.py)
+        self._images = _Gate(settings.resolved_image_concurrency())
         self.catalog = catalog
         self.vectors = vectors
         self._extractor = extractor
@@ -229,6 +270,7 @@ class Engine:
             return decode_for(self._fetcher.fetch(source.url), signature)
         raise MissingParam("image or url is required")
 
+    @_gated
     def add(
         self,
         lib: LibraryRecord,
@@ -242,6 +284,7 @@ class Engine:
             raise outcome
         return outcome
 
+    @_gated
     def add_many(
         self,
         lib: LibraryRecord,
@@ -346,6 +389,7 @@ class Engine:
             raise ItemNotFound("the image has no thumbnail (added with TONGTU_THUMBNAIL_SIDE=0)")
         return jpeg
 
+    @_gated
     def find(self, lib: LibraryRecord, source: Source, cont_sign: str | None) -> ImageRecord:
         """The image an update / delete names: by image, else url, else cont_sign."""
         sign = self.load(source, lib.signature).cont_sign if source.given else cont_sign
@@ -380,6 +424,7 @@ class Engine:
         self._sync_after_write()
         return deleted
 
+    @_gated
     def search(
         self,
         lib: LibraryRecord,
@@ -420,6 +465,7 @@ class Engine:
         timings["total"] = time.perf_counter() - t0
         return SearchPage(page, len(ranked), pn + len(page) < len(ranked), timings, counts)
 
+    @_gated
     def compare(self, a: Source, b: Source) -> Comparison:
         """Is `b` the same picture as `a` (or a part of it, or it of b)?"""
         t0 = time.perf_counter()

@@ -90,13 +90,14 @@ class Settings(BaseSettings):
             "and local features stay on the CPU."
         ),
     )
-    request_threads: int = Field(
+    image_concurrency: int = Field(
         default=0,
         ge=0,
         description=(
-            "Requests the server works on at once (the rest wait their turn); 0 = twice "
+            "Pictures a process decodes and matches at once (adds, searches, compares; "
+            "the rest wait their turn, metadata updates and deletes do not); 0 = twice "
             "the number of cores, at least 4. Each keeps the memory of the largest "
-            "request it ran."
+            "picture it worked on."
         ),
     )
     threshold: float = Field(
@@ -195,8 +196,8 @@ class Settings(BaseSettings):
     def embedded_catalog(self) -> bool:
         return not self.catalog or self.catalog.startswith("sqlite:///")
 
-    def resolved_request_threads(self) -> int:
-        return self.request_threads or max(4, 2 * (os.cpu_count() or 1))
+    def resolved_image_concurrency(self) -> int:
+        return self.image_concurrency or max(4, 2 * (os.cpu_count() or 1))
 
     def resolved_threads(self) -> int:
         return self.threads if self.threads > 0 else (os.cpu_count() or 1)

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import anyio.to_thread
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -64,12 +63,6 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Blocking work runs in anyio's thread pool, 40 threads by default: on a few cores
-        # that many decodes and descriptors at once only queue for the CPU, and each
-        # thread keeps the memory of the largest request it ran (16 clients: server RSS
-        # 184 → 539 MB, and it stayed there idle). A bound keeps both.
-        limiter = anyio.to_thread.current_default_thread_limiter()
-        limiter.total_tokens = settings.resolved_request_threads()
         yield
         engine.close()
 
