@@ -121,3 +121,21 @@ def test_a_portrait_picture_letterboxed_in_a_landscape_slot_is_a_region() -> Non
         assert any(_holds(b, (x, 310, w, h)) for b in boxes), (name, boxes, (x, 310, w, h))
         if k > 40:
             break
+
+
+def test_compare_finds_the_picture_of_a_page_as_search_does(library: Engine) -> None:
+    same = {}
+    for policy in (MatchPolicy(query_regions=0), MatchPolicy()):
+        library.policy = policy
+        same[policy.query_regions] = []
+        for k, name in enumerate(NAMES[:6]):
+            page, (x, *_) = _page(open_photo(name), k)
+            result = library.compare(
+                Source(image=jpeg(page, 85)), Source(image=png(open_photo(name)))
+            )
+            same[policy.query_regions].append(result.same)
+            if policy.query_regions and result.same:
+                assert result.kind == MatchKind.RESULT_IN_QUERY
+                assert abs(min(p[0] for p in result.a_region) * 1200 - x) < 30
+    library.policy = MatchPolicy()
+    assert sum(same[2]) >= 5 and sum(same[2]) > sum(same[0]), same

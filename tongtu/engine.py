@@ -481,7 +481,7 @@ class Engine:
         timings["features"] = time.perf_counter() - t
         t = time.perf_counter()
         cosine = float(np.dot(query.embedding, ref.embedding))
-        gray_b = functools.cache(  # for a mirrored or a thin match only
+        gray_b = functools.cache(  # for the pixel check, once a match is found
             lambda: stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), np.uint8))
         )
         s, match = self._judge(query, ref.local, cosine, gray_b)
@@ -507,6 +507,20 @@ class Engine:
                 self._judge(query.reshaped(w_b / h_b), ref.local, cosine, gray_b),
                 key=lambda r: r[0],
             )
+        kind, query_region = None, None
+        if s < self.settings.threshold and self.policy.query_regions:  # regions, as in search
+            h_a, w_a = query.rgb.shape[:2]
+            for x, y, bw, bh in picture_regions(query.rgb, self.policy.query_regions):
+                part = self._extractor.query(
+                    np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw])
+                )
+                cos_part = float(np.dot(part.embedding, ref.embedding))
+                s_part, m_part = self._judge(part, ref.local, cos_part, gray_b)
+                if s_part > s:
+                    s, match, kind = s_part, m_part, MatchKind.RESULT_IN_QUERY
+                    query_region = tuple(
+                        ((x + u * bw) / w_a, (y + v * bh) / h_a) for u, v in m_part.query_region
+                    )
         timings["verification"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         if s < self.settings.threshold:
@@ -514,9 +528,9 @@ class Engine:
         return Comparison(
             True,
             round(s, 4),
-            match_kind(match),
+            kind or match_kind(match),
             round(cosine, 4),
-            match.query_region,
+            query_region or match.query_region,
             match.ref_region,
             timings,
         )
