@@ -43,7 +43,7 @@ def picture_regions(rgb: NDArray[np.uint8], limit: int = 2) -> list[Box]:
     edges = cv2.dilate(cv2.Canny(gray, 30, 90), np.ones((3, 3), np.uint8))
     contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     sh, sw = gray.shape
-    found: list[tuple[float, Box]] = []
+    found: list[Box] = []
     for contour in contours:
         x, y, bw, bh = cv2.boundingRect(contour)
         area = bw * bh / (sw * sh)
@@ -52,9 +52,9 @@ def picture_regions(rgb: NDArray[np.uint8], limit: int = 2) -> list[Box]:
         corners = cv2.approxPolyDP(contour, 0.03 * cv2.arcLength(contour, True), True)
         if len(corners) != 4 or cv2.contourArea(contour) < _FILL * bw * bh:
             continue
-        found.append((area, (x, y, bw, bh)))
-    found = _between_bars(gray, found)
-    boxes = [_trim(gray, box) for _, box in found if _textured(gray, box)]
+        found.append((x, y, bw, bh))
+    found += _between_bars(gray, found)
+    boxes = [_trim(gray, box) for box in found if _textured(gray, box)]
     boxes.sort(key=lambda b: -b[2] * b[3])
     kept: list[Box] = []
     for box in boxes:  # a slot and the picture trimmed out of it are both kept
@@ -79,15 +79,12 @@ def _textured(gray: NDArray[np.uint8], box: Box) -> bool:
     return float(gray[y : y + h, x : x + w].std()) > 8.0
 
 
-def _between_bars(
-    gray: NDArray[np.uint8], found: list[tuple[float, Box]]
-) -> list[tuple[float, Box]]:
-    """Add the picture a template letterboxes between two flat bars of one height (a
-    portrait picture in a landscape slot): the bars are rectangles, the picture between
-    them often is not one on its own (its edges merge with theirs)."""
-    flat = [box for _, box in found if not _textured(gray, box)]
-    sh, sw = gray.shape
-    extra = []
+def _between_bars(gray: NDArray[np.uint8], found: list[Box]) -> list[Box]:
+    """The pictures a template letterboxes between two flat bars of one height or width
+    (a portrait picture in a landscape slot): the bars are rectangles, the picture
+    between them often is not one on its own (its edges merge with theirs)."""
+    flat = [box for box in found if not _textured(gray, box)]
+    extra: list[Box] = []
     for i, a in enumerate(flat):
         for b in flat[i + 1 :]:
             left, right = (a, b) if a[0] < b[0] else (b, a)
@@ -98,17 +95,13 @@ def _between_bars(
             gap = bottom[1] - (top[1] + top[3])
             if abs(top[0] - bottom[0]) <= 3 and abs(top[2] - bottom[2]) <= 3 and gap >= 24:
                 extra.append((top[0], top[1] + top[3], top[2], gap))
-    return found + [(box[2] * box[3] / (sw * sh), box) for box in extra]
+    return extra
 
 
 def _trim(gray: NDArray[np.uint8], box: Box) -> Box:
     """The box without the flat bands along its sides (a card's margin, or the bars a
-    screenshot template letterboxes the picture it shows with), one frame at a time: a
-    flat band of the picture itself (a clear sky) stays when a frame is taken off."""
-    return _trim_once(gray, box)
-
-
-def _trim_once(gray: NDArray[np.uint8], box: Box) -> Box:
+    screenshot template letterboxes the picture it shows with), one frame only: trimmed
+    again, a flat band of the picture itself (a clear sky) would go too."""
     x, y, w, h = box
     m = 2  # the border the contour was found on is no part of either
     inner = gray[y + m : y + h - m, x + m : x + w - m].astype(np.float32)
