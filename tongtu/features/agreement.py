@@ -66,7 +66,6 @@ class Agreement:
     median: float | None  # None: under _MIN_BLOCKS blocks textured on both sides
     share: float
     cells: float
-    textured: int  # blocks with texture on either side
 
     def passes(self, policy: MatchPolicy) -> bool:
         return self.share >= policy.share or self.cells >= policy.cells
@@ -232,5 +231,4 @@ def _block_agreement(
         median=median,
         share=float(agree.sum() / either.sum()),
         cells=good_cells / max(1, int(counted.sum())),
-        textured=int(either.sum()),
     )
