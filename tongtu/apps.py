@@ -138,11 +138,8 @@ class Apps:
         """A short-lived credential for one library's thumbnails only, for `<img src>`
         URLs, which cannot carry a header: the app's token stays out of them (and out of
         every access log that prints them)."""
-        found = self._catalog.app_by_key(app.api_key)
-        if found is None:
-            raise TokenInvalid()
         body = f"t{app.id}.{library_id}.{int(time.time()) + ttl}"
-        return f"{body}.{_mac(found[1], body)}"
+        return f"{body}.{_mac(self._secret_hash(app), body)}"
 
     def thumbnail_app(self, key: str, library_id: int) -> AppRecord:
         """The app behind a thumbnail key for this library (raising for any other)."""
@@ -155,15 +152,7 @@ class Apps:
             raise TokenInvalid()
         if int(parts[1]) != library_id or len(parts[0]) > 19:
             raise TokenInvalid()
-        app = self._catalog.app_by_id(int(parts[0][1:]))
-        found = None if app is None else self._catalog.app_by_key(app.api_key)
-        if app is None or found is None or app.revoked:
-            raise TokenInvalid()
-        if not hmac.compare_digest(parts[3], _mac(found[1], ".".join(parts[:3]))):
-            raise TokenInvalid()
-        if int(parts[2]) <= time.time():
-            raise TokenExpired()
-        return app
+        return self._signed_by(int(parts[0][1:]), ".".join(parts[:3]), parts[3], int(parts[2]))
 
     def _signed(self, token: str) -> AppRecord | None:
         """The app of a signed token (raising for a bad or expired one), or None when the
@@ -174,15 +163,25 @@ class Apps:
             return None
         if len(parts[4]) > 18 or len(parts[2]) > 18 or len(parts[3]) > 18:
             raise TokenInvalid()
-        app = self._catalog.app_by_id(int(parts[4]))
-        found = None if app is None else self._catalog.app_by_key(app.api_key)
-        if app is None or found is None or app.revoked:
+        return self._signed_by(int(parts[4]), body, mac, int(parts[3]) + int(parts[2]))
+
+    def _signed_by(self, app_id: int, body: str, mac: str, expires_at: int) -> AppRecord:
+        """The app whose secret signed `body` with `mac`, while it lives and before
+        `expires_at` (a token's or a thumbnail key's check)."""
+        app = self._catalog.app_by_id(app_id)
+        if app is None or app.revoked:
             raise TokenInvalid()
-        if not hmac.compare_digest(mac, _mac(found[1], body)):
+        if not hmac.compare_digest(mac, _mac(self._secret_hash(app), body)):
             raise TokenInvalid()
-        if int(parts[3]) + int(parts[2]) <= time.time():
+        if expires_at <= time.time():
             raise TokenExpired()
         return app
+
+    def _secret_hash(self, app: AppRecord) -> str:
+        found = self._catalog.app_by_key(app.api_key)
+        if found is None:
+            raise TokenInvalid()
+        return found[1]
 
 
 class UnknownClient(InvalidAuthParam):
