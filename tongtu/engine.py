@@ -106,6 +106,13 @@ ASPECT_GAP = 1.3
 _WHOLE = (MatchKind.EXACT, MatchKind.NEAR_EXACT, MatchKind.QUERY_IN_RESULT)
 
 
+def _in_frame(region: Region, box: tuple[int, int, int, int], w: int, h: int) -> Region:
+    """A region in 0..1 coordinates of a rectangle `box` (x, y, width, height) of a
+    w × h picture, in 0..1 coordinates of the whole picture."""
+    x, y, bw, bh = box
+    return tuple(((x + u * bw) / w, (y + v * bh) / h) for u, v in region)
+
+
 class _Gate:
     """At most `n` pictures decoded and matched at once, however many threads ask: a
     server's thread pool (40 threads) doing that many at once on a few cores only queues
@@ -518,9 +525,7 @@ class Engine:
                 s_part, m_part = self._judge(part, ref.local, cos_part, gray_b)
                 if s_part > s:
                     s, match, kind = s_part, m_part, MatchKind.RESULT_IN_QUERY
-                    query_region = tuple(
-                        ((x + u * bw) / w_a, (y + v * bh) / h_a) for u, v in m_part.query_region
-                    )
+                    query_region = _in_frame(m_part.query_region, (x, y, bw, bh), w_a, h_a)
         timings["verification"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         if s < self.settings.threshold:
@@ -635,7 +640,7 @@ class Engine:
             for image_id, hit in found.items():
                 if image_id in hits and hits[image_id].score >= hit.score:
                     continue
-                region = tuple(((x + u * bw) / w, (y + v * bh) / h) for u, v in hit.query_region)
+                region = _in_frame(hit.query_region, (x, y, bw, bh), w, h)
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
                 )
