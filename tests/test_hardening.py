@@ -340,10 +340,11 @@ def test_thumbnails_load_with_a_scoped_short_lived_key_not_the_token(
     r = http.get(url, params={"thumb": key["key"]})
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
     # for this library only, not forged, not expired, and it is no token
-    other = app.state.engine.library("elsewhere", create=True)
+    app.state.engine.library("elsewhere", create=True)  # a library the key is not for
     assert http.get(f"/v1/libraries/elsewhere/images/{added['id']}/thumbnail",
                     params={"thumb": key["key"]}).status_code == 401  # fmt: skip
-    assert http.get(url, params={"thumb": key["key"][:-2] + "00"}).status_code == 401
+    forged = key["key"][:-1] + ("0" if key["key"][-1] != "0" else "1")
+    assert http.get(url, params={"thumb": forged}).status_code == 401
     hard = app.state.engine.library("hard")
     caller = app.state.apps.authenticate(token)
     stale = app.state.apps.thumbnail_key(caller, hard.id, ttl=-1)
@@ -351,7 +352,6 @@ def test_thumbnails_load_with_a_scoped_short_lived_key_not_the_token(
     # nor does it open any other route
     record = http.get(f"/v1/libraries/hard/images/{added['id']}", params={"thumb": key["key"]})
     assert record.status_code == 401
-    assert other.id != hard.id
 
 
 def test_the_console_never_puts_the_token_in_a_url() -> None:
