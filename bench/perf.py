@@ -43,7 +43,8 @@ from tongtu.features import Extractor, shrink
 from tongtu.features.local import QUERY_FEATURES, REF_FEATURES, extract_local
 from tongtu.imaging import SIGNATURE, decode_for, decode_image
 from tongtu.settings import Settings
-from tongtu.storage.base import Catalog, LibraryRecord, NewImage
+from tongtu.storage.base import LibraryRecord, NewImage
+from tongtu.storage.catalog import Catalog
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 QUERY_FAMILIES = ("reencode_jpeg", "resize_0.3", "crop_50", "rotate_small", "overlay_text")

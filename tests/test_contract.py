@@ -23,7 +23,8 @@ from tongtu.fetch import Fetcher
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog_url, open_vectors
 from tongtu.storage.base import NewImage, TagFilter
-from tongtu.storage.sql import SqlCatalog
+from tongtu.storage.maintenance import check
+from tongtu.storage.catalog import Catalog
 
 NAMES = photo_names()[:7]
 
@@ -35,7 +36,7 @@ def _catalog_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlCatalog]:
+def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
     cat = open_catalog_url(_catalog_url(request.param, tmp_path, request))
     yield cat
     cat.close()
@@ -60,7 +61,7 @@ def _item(sign: str, tags: tuple[int, ...] = (), brief: str = "") -> NewImage:
 # -- the catalog ---------------------------------------------------------------------
 
 
-def test_catalog_contract(catalog: SqlCatalog) -> None:
+def test_catalog_contract(catalog: Catalog) -> None:
     lib = catalog.create_library("lib", "sscd", 4, 2)
     other = catalog.create_library("other", "sscd", 10, 1)
     assert catalog.library_by_name("lib") == lib and catalog.library_by_id(other.id) == other
@@ -257,6 +258,11 @@ def _scenario(engine: Engine) -> list[Any]:
     clusters, records = engine.duplicates(lib)
     log.append(("duplicates", [sorted(records[m].brief for m in cl.members) for cl in clusters]))
     log.append(("list", [r.brief for r in engine.catalog.list_images(lib.id, None, 3)]))
+    # the vector store holds exactly the catalog's images, and `tongtu check` says so
+    stored = {int(i) for i in engine.catalog.all_embeddings(lib.id)[0].tolist()}
+    log.append(("held", engine.vectors.ids(lib.id) == stored, len(stored)))
+    report = check(engine.catalog, engine.vectors)
+    log.append(("check", report.problems, report.images))
     return log
 
 
@@ -292,6 +298,9 @@ def test_embedded_and_scale_out_give_the_same_results(
     assert ItemExists.__name__ in embedded and LibraryFull.__name__ in embedded
     assert ItemNotFound.__name__ in embedded
     assert [NAMES[0], "copy of a"] in steps["duplicates"]
+    held, checked = embedded[-2], embedded[-1]
+    assert held[:2] == ("held", True) and held[2] > 0
+    assert checked == ("check", [], held[2])
 
 
 @pytest.mark.parametrize("index", ["HNSW", "IVF_SQ8"])
@@ -328,7 +337,7 @@ def test_milvus_store_catches_up_after_a_crash_between_catalog_and_vectors(
 
     catalog = open_catalog_url(new_database)
     store = open_vectors(settings, catalog, DIM)  # opening syncs
-    assert store.ids(lib.id) == {two.id, two.id + 1}  # type: ignore[attr-defined]
+    assert store.ids(lib.id) == {two.id, two.id + 1}
     cosines, found = store.search(lib.id, _vec(2), 5, TagFilter((5,)))
     assert found.tolist() == [two.id]
     assert cosines[0] == pytest.approx(

@@ -46,3 +46,32 @@ def test_the_cuda_device_without_its_execution_provider_is_a_clear_error(tmp_pat
         pytest.skip("this onnxruntime has CUDA: the GPU path runs instead")
     with pytest.raises(ConfigError, match=r"tongtu\[gpu\]"):
         Engine.open(Settings(data_dir=tmp_path, device="cuda"))
+
+
+def test_an_extractor_leaves_process_settings_alone_and_closes_its_threads() -> None:
+    """OpenCV's and FAISS's thread settings are the process owner's (the server, the
+    CLI: settle_native_threads); the extractor's own pool follows its threads and ends
+    with it."""
+    import cv2
+    import faiss
+
+    from tongtu.features import settle_native_threads
+
+    cv2_before, faiss_before = cv2.getNumThreads(), faiss.omp_get_max_threads()
+    cv2.setNumThreads(3)
+    faiss.omp_set_num_threads(3)
+    try:
+        extractor = Extractor.from_model("sscd", threads=3)
+        rgb = shrink(np.asarray(open_photo(photo_names(2000)[0])))
+        extractor.query(rgb)
+        assert (cv2.getNumThreads(), faiss.omp_get_max_threads()) == (3, 3)
+        assert extractor._local._max_workers == 3
+        threads = list(extractor._local._threads)
+        assert threads and all(t.is_alive() for t in threads)
+        extractor.close()
+        assert not any(t.is_alive() for t in threads)
+        settle_native_threads()
+        assert (cv2.getNumThreads(), faiss.omp_get_max_threads()) == (1, 1)
+    finally:
+        cv2.setNumThreads(cv2_before)
+        faiss.omp_set_num_threads(faiss_before)

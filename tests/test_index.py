@@ -11,9 +11,9 @@ import pytest
 
 from tests.conftest import PHOTOS, jpeg, open_photo, photo_names
 from tongtu.engine import Engine, Source
-from tongtu.maintenance import check
 from tongtu.settings import Settings
-from tongtu.storage.faiss import FaissIndex
+from tongtu.storage.faiss_index import FaissIndex
+from tongtu.storage.maintenance import check_file
 
 NAMES = photo_names()[:8]
 
@@ -34,7 +34,7 @@ def _no_rebuild(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args: object, **kw: object) -> None:
         raise AssertionError("the index was rebuilt from the catalog")
 
-    monkeypatch.setattr("tongtu.storage.sql.SqlCatalog.snapshot", refuse)
+    monkeypatch.setattr("tongtu.storage.catalog.Catalog.snapshot", refuse)
 
 
 def _found(engine: Engine, name: str) -> list[str]:
@@ -61,7 +61,7 @@ def test_saved_index_is_used_and_follows_later_writes(
         assert _found(engine, NAMES[5])[0] == NAMES[5]
         assert NAMES[0] not in _found(engine, NAMES[0])  # the delete is replayed too
         assert engine.vectors.size(1) == 5
-    assert check(tmp_path / "catalog.db").clean
+    assert check_file(tmp_path / "catalog.db").clean
 
 
 def test_index_of_another_catalog_or_damaged_is_rebuilt(tmp_path: Path) -> None:
@@ -69,7 +69,7 @@ def test_index_of_another_catalog_or_damaged_is_rebuilt(tmp_path: Path) -> None:
     _fill(tmp_path / "b", NAMES[3:6])
     shutil.rmtree(tmp_path / "b" / "index")
     shutil.copytree(tmp_path / "a" / "index", tmp_path / "b" / "index")  # a's index in b
-    assert any("another catalog" in n for n in check(tmp_path / "b" / "catalog.db").notes)
+    assert any("another catalog" in n for n in check_file(tmp_path / "b" / "catalog.db").notes)
     engine = _engine(tmp_path / "b")
     assert _found(engine, NAMES[4])[0] == NAMES[4]
     assert _found(engine, NAMES[0]) == []
@@ -86,12 +86,12 @@ def test_saved_index_that_disagrees_is_reported_and_rebuilt(tmp_path: Path) -> N
     assert index is not None and meta is not None
     index.remove(np.array([1], dtype=np.int64))
     index.save(tmp_path / "index" / "lib-1.faiss", meta.__class__(**{**_asdict(meta), "count": 2}))
-    report = check(tmp_path / "catalog.db")
+    report = check_file(tmp_path / "catalog.db")
     assert any("disagrees" in p for p in report.problems)
     engine = _engine(tmp_path)
     assert _found(engine, NAMES[0])[0] == NAMES[0]  # rebuilt: the image is found again
     engine.close()
-    assert check(tmp_path / "catalog.db").clean
+    assert check_file(tmp_path / "catalog.db").clean
 
 
 def _asdict(meta: Any) -> dict[str, Any]:
@@ -129,7 +129,7 @@ def test_index_is_saved_in_the_background_every_so_many_writes(
 ) -> None:
     import time
 
-    monkeypatch.setattr("tongtu.storage.vectors.SAVE_EVERY", 3)
+    monkeypatch.setattr("tongtu.storage.faiss.SAVE_EVERY", 3)
     engine = _engine(tmp_path)
     lib = engine.library("lib", create=True)
     saved = tmp_path / "index" / "lib-1.json"
@@ -146,7 +146,7 @@ def test_index_is_saved_in_the_background_every_so_many_writes(
 
 
 def test_auto_index_kind_switches_at_the_documented_size() -> None:
-    from tongtu.storage.faiss import IVF_FROM, choose_kind
+    from tongtu.storage.faiss_index import IVF_FROM, choose_kind
 
     assert IVF_FROM == 100_000  # README, TONGTU_INDEX
     assert choose_kind("auto", IVF_FROM - 1) == "flat"
@@ -158,7 +158,7 @@ def test_ivf_probes_enough_lists_for_heavily_edited_queries() -> None:
     """A query far from its original (cosine 0.45, as heavy crops are) must still find it
     among the 32 candidates: the probes grow with the lists (a fixed 32 of 800 lists kept
     96 % of them here)."""
-    from tongtu.storage.faiss import nprobe_for
+    from tongtu.storage.faiss_index import nprobe_for
 
     rng = np.random.default_rng(1)
     n, dim = 40_000, 512

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import PHOTOS, jpeg, open_photo, photo_names
-from tongtu import migrate as migration
 from tongtu.apps import Apps
 from tongtu.engine import Engine, Source
 from tongtu.imaging import SIGNATURE
 from tongtu.settings import Settings
+from tongtu.storage import catalog_url_of
+from tongtu.storage import migrate as migration
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +53,7 @@ def test_migrate_embedded_to_scale_out_and_back(
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        migration.migrate(str(migration.catalog_url_of(str(src))), new_database, progress=stop)
+        migration.migrate(str(catalog_url_of(str(src))), new_database, progress=stop)
     # ... and resumed from the command line: nothing copied twice
     out = subprocess.run(
         [
@@ -106,9 +107,7 @@ def test_migrate_embedded_to_scale_out_and_back(
 
     # and back into a new embedded data directory
     back = tmp_path / "back"
-    report = migration.migrate(
-        new_database, migration.catalog_url_of(str(back)), src_vectors=milvus
-    )
+    report = migration.migrate(new_database, catalog_url_of(str(back)), src_vectors=milvus)
     assert report.clean and report.libraries["shop"] == (len(NAMES) + 1, len(NAMES) + 1)
     assert report.searches == len(NAMES) + 1
 
@@ -116,12 +115,12 @@ def test_migrate_embedded_to_scale_out_and_back(
 def test_migrate_refuses_a_clashing_destination(tmp_path: Path) -> None:
     a, b = tmp_path / "a", tmp_path / "b"
     for d, model in ((a, "sscd"), (b, "sscd_distilled")):
-        from tongtu.storage.sqlite import SqliteCatalog
+        from tongtu.storage.sqlite import sqlite_catalog
 
-        cat = SqliteCatalog(d / "catalog.db")
+        cat = sqlite_catalog(d / "catalog.db")
         cat.create_library("shop", model, 10, 1)
         cat.close()
     from tongtu.errors import ConfigError
 
     with pytest.raises(ConfigError, match="another library named 'shop'"):
-        migration.migrate(migration.catalog_url_of(str(a)), migration.catalog_url_of(str(b)))
+        migration.migrate(catalog_url_of(str(a)), catalog_url_of(str(b)))

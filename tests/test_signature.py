@@ -18,7 +18,7 @@ from tongtu.errors import ItemExists
 from tongtu.features.score import MatchKind
 from tongtu.imaging import REDUCED_SIDE, SIGNATURE, decode_for, decode_image
 from tongtu.settings import Settings
-from tongtu.storage.sqlite import SqliteCatalog
+from tongtu.storage.sqlite import sqlite_catalog
 
 # A JPEG over 2 × REDUCED_SIDE on its longer side: decoded at half size by signature 2.
 LARGE_JPEG = "enlightenment-data__carved__Mountain.jpg"
@@ -69,14 +69,14 @@ def test_a_library_made_before_versions_keeps_full_size_decoding(engine: Engine)
 
 def test_an_older_catalog_gets_signature_1(tmp_path: Path) -> None:
     path = tmp_path / "catalog.db"
-    catalog = SqliteCatalog(path)
+    catalog = sqlite_catalog(path)
     catalog.create_library("shop", "sscd", 10, 2)
     catalog.close()
     db = sqlite3.connect(path)
     db.execute("ALTER TABLE libraries DROP COLUMN signature")  # as an older tongtu wrote it
     db.commit()
     db.close()
-    catalog = SqliteCatalog(path)
+    catalog = sqlite_catalog(path)
     lib = catalog.library_by_name("shop")
     assert lib is not None and lib.signature == 1
     assert catalog.create_library("new", "sscd", 10, 2).signature == 2

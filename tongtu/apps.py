@@ -30,7 +30,8 @@ from tongtu.errors import (
     TokenExpired,
     TokenInvalid,
 )
-from tongtu.storage.base import AppRecord, Catalog
+from tongtu.storage.base import AppRecord
+from tongtu.storage.catalog import Catalog
 
 __all__ = ["Apps", "NewApp", "Token"]
 

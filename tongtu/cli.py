@@ -55,7 +55,9 @@ def _embedded_db() -> Path:
 
 def _engine() -> Any:
     from tongtu.engine import Engine
+    from tongtu.features import settle_native_threads
 
+    settle_native_threads()
     return Engine.open(Settings())
 
 
@@ -155,7 +157,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     import uvicorn
 
     from tongtu.api import create_app
-    from tongtu.maintenance import PID_FILE
+    from tongtu.features import settle_native_threads
+    from tongtu.storage.maintenance import PID_FILE
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
@@ -172,10 +175,11 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     pid_file.write_text(str(os.getpid()))
     try:
         if workers == 1:
+            settle_native_threads()
             app = create_app(settings)
             uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
-        else:  # each worker builds its app from the same TONGTU_* environment
-            os.environ.update({f"TONGTU_{k.upper()}": str(v) for k, v in overrides.items()})
+        else:  # each worker builds its app from the TONGTU_* environment (host and port are
+            # uvicorn's alone: the app never reads them)
             uvicorn.run(
                 "tongtu.api:app_from_environment",
                 factory=True,
@@ -239,8 +243,8 @@ def migrate(
     counts and by a sample of searches compared on both sides."""
     from tqdm import tqdm
 
-    from tongtu.migrate import catalog_url_of
-    from tongtu.migrate import migrate as run_migrate
+    from tongtu.storage import catalog_url_of
+    from tongtu.storage.migrate import migrate as run_migrate
 
     bars: dict[str, tqdm[int]] = {}
 
@@ -554,17 +558,21 @@ def dedup(directory: Path, fmt: str, out: Path | None) -> None:
     from tqdm import tqdm
 
     from tongtu.dedup import dedup_folder, walk_images
-    from tongtu.features import Extractor
+    from tongtu.features import Extractor, settle_native_threads
 
+    settle_native_threads()
     settings = Settings()
     extractor = Extractor.from_model(
         settings.model, settings.resolved_threads(), settings.local_features
     )
     total = sum(1 for _ in walk_images(directory))
-    with tqdm(total=total, unit="img", desc="dedup", file=sys.stderr) as bar:
-        report = dedup_folder(
-            directory.resolve(), extractor, settings.threshold, lambda _p: bar.update(1)
-        )
+    try:
+        with tqdm(total=total, unit="img", desc="dedup", file=sys.stderr) as bar:
+            report = dedup_folder(
+                directory.resolve(), extractor, settings.threshold, lambda _p: bar.update(1)
+            )
+    finally:
+        extractor.close()
     text = {"json": report.to_json, "csv": report.to_csv, "html": report.to_html}[fmt]()
     if out is None:
         click.echo(text, nl=not text.endswith("\n"))
@@ -586,20 +594,20 @@ def check() -> None:
     and that the vector indexes' journal gives exactly the catalog's images.
 
     Exit code 0 when clean, 1 when a problem is found."""
-    from tongtu.maintenance import check as run_check
-    from tongtu.maintenance import check_shared
+    from tongtu.storage.maintenance import check as run_check
+    from tongtu.storage.maintenance import check_file
 
     settings = Settings()
     if settings.embedded_catalog:
-        report = run_check(settings.db_path, settings.data_dir / "index")
-    else:  # PostgreSQL checks its own pages; what is checked is what tongtu keeps
+        report = check_file(settings.db_path, settings.data_dir / "index")
+    else:  # what is checked is what tongtu keeps, the vector store included
         from tongtu.features import DIM
         from tongtu.storage import open_catalog, open_vectors
 
         catalog = open_catalog(settings)
         vectors = open_vectors(settings, catalog, DIM)
         try:
-            report = check_shared(catalog, vectors)
+            report = run_check(catalog, vectors)
         finally:
             vectors.close()
             catalog.close()
@@ -619,7 +627,7 @@ def backup(dest: Path) -> None:
     """Write a consistent snapshot of the catalog to DEST, also while a server writes.
 
     The vector indexes are derived from the catalog: the snapshot is all there is to keep."""
-    from tongtu.maintenance import backup as run_backup
+    from tongtu.storage.maintenance import backup as run_backup
 
     report = run_backup(_embedded_db(), dest)
     size = dest.stat().st_size / 1e6
@@ -633,7 +641,7 @@ def restore(src: Path) -> None:
     """Replace the catalog with the backup SRC (checked first; the server must be stopped).
 
     The catalog it replaces is kept beside it as catalog.db.before-restore-TIME."""
-    from tongtu.maintenance import restore as run_restore
+    from tongtu.storage.maintenance import restore as run_restore
 
     report, kept = run_restore(src, _embedded_db())
     click.echo(f"restored {report.images} images in {report.libraries} libraries from {src}")

@@ -55,14 +55,8 @@ from tongtu.imaging import SIGNATURE, Picture, decode_for, thumbnail_jpeg
 from tongtu.params import MAX_RESULTS
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog, open_vectors
-from tongtu.storage.base import (
-    Catalog,
-    ImageRecord,
-    LibraryRecord,
-    NewImage,
-    TagFilter,
-    VectorStore,
-)
+from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage, TagFilter, VectorStore
+from tongtu.storage.catalog import Catalog
 
 __all__ = [
     "Added",
@@ -225,11 +219,12 @@ class Engine:
         self._extractor = extractor
         self._fetcher = fetcher
         self._model = model_id(settings.model)
+        self._owns_extractor = False  # one given by the caller is the caller's to close
 
     @classmethod
     def open(cls, settings: Settings) -> Engine:
         catalog = open_catalog(settings)
-        return cls(
+        engine = cls(
             settings,
             catalog,
             open_vectors(settings, catalog, DIM),
@@ -246,6 +241,8 @@ class Engine:
                 allow=tuple(settings.url_allow),
             ),
         )
+        engine._owns_extractor = True
+        return engine
 
     # libraries ---------------------------------------------------------------------
 
@@ -785,5 +782,7 @@ class Engine:
             log.warning("write committed; the vector store will catch up: %s", exc)
 
     def close(self) -> None:
+        if self._owns_extractor:
+            self._extractor.close()
         self.vectors.close()
         self.catalog.close()

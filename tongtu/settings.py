@@ -13,6 +13,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tongtu.storage import sqlite_file
+
 __all__ = ["Settings"]
 
 
@@ -188,13 +190,11 @@ class Settings(BaseSettings):
     @property
     def db_path(self) -> Path:
         """The SQLite catalog's file (TONGTU_CATALOG=sqlite:///…, else in the data dir)."""
-        if self.catalog.startswith("sqlite:///"):
-            return Path(self.catalog.removeprefix("sqlite:///"))
-        return self.data_dir / "catalog.db"
+        return sqlite_file(self.catalog) or self.data_dir / "catalog.db"
 
     @property
     def embedded_catalog(self) -> bool:
-        return not self.catalog or self.catalog.startswith("sqlite:///")
+        return not self.catalog or sqlite_file(self.catalog) is not None
 
     def resolved_image_concurrency(self) -> int:
         return self.image_concurrency or max(4, 2 * (os.cpu_count() or 1))

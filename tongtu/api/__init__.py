@@ -21,6 +21,7 @@ from tongtu.api.metrics import Metrics
 from tongtu.api.schemas import HealthOut
 from tongtu.apps import Apps
 from tongtu.engine import Engine
+from tongtu.features import settle_native_threads
 from tongtu.limits import Limiter
 from tongtu.settings import Settings
 
@@ -55,6 +56,7 @@ def redact_tokens_in_logs() -> None:
 
 def app_from_environment() -> FastAPI:
     """The app of one worker of `tongtu serve --workers N` (settings from TONGTU_*)."""
+    settle_native_threads()
     return create_app(Settings())
 
 

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from tongtu.storage.base import Catalog
+from tongtu.storage.catalog import Catalog
 
 __all__ = ["Metrics"]
 

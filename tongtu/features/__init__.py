@@ -36,6 +36,7 @@ __all__ = [
     "QueryFeatures",
     "ReferenceFeatures",
     "model_id",
+    "settle_native_threads",
     "shrink",
     "verify",
 ]
@@ -107,21 +108,21 @@ def shrink(rgb: NDArray[np.uint8], side: int = WORK_MAX) -> NDArray[np.uint8]:
     return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA))
 
 
-_LOCAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="tongtu-local")
-
-
 class Extractor:
     def __init__(
         self,
         runtime: Runtime,
         ref_features: int = REF_FEATURES,
         single_thread: Callable[[], Runtime] | None = None,
+        threads: int = 2,
     ) -> None:
         self._descriptor = Descriptor(runtime)
         self.ref_features = ref_features
         self._single_thread = single_thread
         self._parallel: Descriptor | None = None
         self._lock = threading.Lock()
+        # Finds a query's local features while the descriptor runs (`query`).
+        self._local = ThreadPoolExecutor(max(1, threads), thread_name_prefix="tongtu-local")
 
     @classmethod
     def from_model(
@@ -131,15 +132,11 @@ class Extractor:
         one-thread CPU sessions of a bulk import are for sharing CPU cores)."""
         from tongtu.features.onnx import OnnxRuntime
 
-        # OpenCV's and FAISS's own thread pools would fight onnxruntime's for the same
-        # cores; their work here is small per call and runs in the callers' threads.
-        cv2.setNumThreads(1)
-        faiss.omp_set_num_threads(1)
         path = model_path(model)
         if device != "cpu":
-            return cls(OnnxRuntime(path, threads, device), ref_features)
+            return cls(OnnxRuntime(path, threads, device), ref_features, threads=threads)
         single = None if threads == 1 else (lambda: OnnxRuntime(path, 1))
-        return cls(OnnxRuntime(path, threads), ref_features, single)
+        return cls(OnnxRuntime(path, threads), ref_features, single, threads)
 
     def reference(self, rgb: NDArray[np.uint8], parallel: bool = False) -> ReferenceFeatures:
         """`parallel`: one of several extractions running at once (a bulk import), each
@@ -160,6 +157,18 @@ class Extractor:
     def query(self, rgb: NDArray[np.uint8]) -> QueryFeatures:
         """The descriptor here while the local features are found in another thread (both
         release the GIL): a search waits for the slower of the two, not for their sum."""
-        local = _LOCAL_POOL.submit(extract_local, rgb, QUERY_FEATURES)
+        local = self._local.submit(extract_local, rgb, QUERY_FEATURES)
         embedding = self._descriptor.embed(rgb)
         return QueryFeatures(rgb, embedding, local.result())
+
+    def close(self) -> None:
+        self._local.shutdown(wait=True)
+
+
+def settle_native_threads() -> None:
+    """For a process that tongtu owns (the server, the CLI): OpenCV's and FAISS's own
+    thread pools would fight onnxruntime's for the same cores; their work here is small
+    per call and runs in the callers' threads. Process-wide, so the entry points call it,
+    never a library object."""
+    cv2.setNumThreads(1)
+    faiss.omp_set_num_threads(1)

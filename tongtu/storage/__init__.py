@@ -17,38 +17,62 @@ from tongtu.errors import ConfigError
 if TYPE_CHECKING:
     from tongtu.settings import Settings
     from tongtu.storage.base import VectorStore
-    from tongtu.storage.sql import SqlCatalog
+    from tongtu.storage.catalog import Catalog
 
-__all__ = ["catalog_url", "open_catalog", "open_catalog_url", "open_vectors"]
+__all__ = [
+    "catalog_url",
+    "catalog_url_of",
+    "open_catalog",
+    "open_catalog_url",
+    "open_vectors",
+    "sqlite_file",
+]
+
+_SQLITE = "sqlite:///"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite catalog's URL; None for any other catalog."""
+    return Path(url.removeprefix(_SQLITE)) if url.startswith(_SQLITE) else None
+
+
+def catalog_url_of(place: str) -> str:
+    """A catalog URL as it is; a data directory (or a file) as its SQLite catalog's."""
+    if "://" in place:
+        return place
+    path = Path(place)
+    return (
+        f"{_SQLITE}{(path / 'catalog.db' if path.is_dir() or not path.suffix else path).resolve()}"
+    )
 
 
 def catalog_url(settings: Settings) -> str:
-    return settings.catalog or f"sqlite:///{settings.db_path.resolve()}"
+    return settings.catalog or f"{_SQLITE}{settings.db_path.resolve()}"
 
 
-def open_catalog_url(url: str) -> SqlCatalog:
-    if url.startswith("sqlite:///"):
-        from tongtu.storage.sqlite import SqliteCatalog
+def open_catalog_url(url: str) -> Catalog:
+    if (path := sqlite_file(url)) is not None:
+        from tongtu.storage.sqlite import sqlite_catalog
 
-        return SqliteCatalog(Path(url.removeprefix("sqlite:///")))
+        return sqlite_catalog(path)
     if url.startswith(("postgresql://", "postgres://")):
-        from tongtu.storage.postgres import PostgresCatalog
+        from tongtu.storage.postgres import postgres_catalog
 
-        return PostgresCatalog(url)
+        return postgres_catalog(url)
     raise ConfigError(
         f"unknown catalog {url!r}: use sqlite:///path/to/catalog.db or "
         "postgresql://user@host:port/database"
     )
 
 
-def open_catalog(settings: Settings) -> SqlCatalog:
+def open_catalog(settings: Settings) -> Catalog:
     return open_catalog_url(catalog_url(settings))
 
 
-def open_vectors(settings: Settings, catalog: SqlCatalog, dim: int) -> VectorStore:
+def open_vectors(settings: Settings, catalog: Catalog, dim: int) -> VectorStore:
     url = settings.vectors
     if url == "faiss":
-        from tongtu.storage.vectors import FaissVectors
+        from tongtu.storage.faiss import FaissVectors
 
         return FaissVectors(catalog, settings.data_dir / "index", dim, settings.index)
     if url.startswith("milvus://"):

@@ -25,8 +25,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.errors import ConfigError, StoreUnavailable, TongtuError
-from tongtu.storage.base import Catalog, JournalEntry, TagFilter, exact_cosines
-from tongtu.storage.faiss import nprobe_for
+from tongtu.storage.base import JournalEntry, TagFilter, exact_cosines
+from tongtu.storage.catalog import Catalog
+from tongtu.storage.faiss_index import nprobe_for
 
 __all__ = ["MilvusVectors"]
 
@@ -240,7 +241,7 @@ class MilvusVectors:
         return int(out[0]["count(*)"]) if out else 0
 
     def ids(self, library_id: int) -> set[int]:
-        """Every image id stored for a library (`tongtu check`, tests)."""
+        """Every image id stored for a library (`tongtu check`)."""
         out: set[int] = set()
         it = self._client.query_iterator(
             self._name,

@@ -1,6 +1,6 @@
 """The scale-out catalog: PostgreSQL, shared by any number of API processes.
 
-The same queries as SQLite (storage/sql.py). Every write transaction first takes one
+The same queries as SQLite (storage/catalog.py). Every write transaction first takes one
 transaction-level advisory lock, so writers commit one at a time, as in SQLite: journal
 positions then become visible in order and a reader following the journal never skips
 one that commits late. Reads never wait for it.
@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from tongtu.errors import ConfigError, StoreUnavailable
-from tongtu.storage.sql import SqlCatalog
+from tongtu.storage.catalog import Catalog, Connection
 
-__all__ = ["PostgresCatalog"]
+__all__ = ["PostgresDialect", "postgres_catalog"]
 
 _SCHEMA = [
     """CREATE TABLE IF NOT EXISTS libraries (
@@ -113,8 +113,12 @@ class _Conn:
             cur.executemany(sql.replace("?", "%s"), [tuple(a) for a in args])
 
 
-class PostgresCatalog(SqlCatalog):
-    _CONTAINS = "strpos({col}, {arg}) > 0"
+def postgres_catalog(url: str) -> Catalog:
+    return Catalog(PostgresDialect(url))
+
+
+class PostgresDialect:
+    contains = "strpos({col}, {arg}) > 0"
 
     def __init__(self, url: str) -> None:
         try:
@@ -128,7 +132,7 @@ class PostgresCatalog(SqlCatalog):
         self._local = threading.local()
         self._conns: list[Any] = []
         self._conns_lock = threading.Lock()
-        with self._write() as db:
+        with self.write() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
             db.execute(
@@ -136,7 +140,7 @@ class PostgresCatalog(SqlCatalog):
                 (uuid.uuid4().hex,),
             )
 
-    def _db(self) -> _Conn:
+    def connection(self) -> _Conn:
         db: _Conn | None = getattr(self._local, "db", None)
         if db is None or db.raw.closed:
             with _answering(self._psycopg.OperationalError):
@@ -148,15 +152,15 @@ class PostgresCatalog(SqlCatalog):
         return db
 
     @contextmanager
-    def _write(self) -> Iterator[_Conn]:
-        db = self._db()
+    def write(self) -> Iterator[_Conn]:
+        db = self.connection()
         with _answering(self._psycopg.OperationalError), db.raw.transaction():
             db.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
             yield db
 
     @contextmanager
-    def _read(self) -> Iterator[_Conn]:
-        db = self._db()
+    def read(self) -> Iterator[_Conn]:
+        db = self.connection()
         with _answering(self._psycopg.OperationalError), db.raw.transaction():
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield db
@@ -164,7 +168,7 @@ class PostgresCatalog(SqlCatalog):
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
         key = _NAMED_LOCKS + (int(uuid.uuid5(uuid.NAMESPACE_OID, name).int) & 0xFFFF)
-        db = self._db()
+        db = self.connection()
         db.execute("SELECT pg_advisory_lock(?)", (key,))
         try:
             yield
@@ -178,10 +182,9 @@ class PostgresCatalog(SqlCatalog):
             self._conns.clear()
         self._local = threading.local()
 
-    def reset_ids(self) -> None:
-        with self._write() as db:
-            for table in ("libraries", "apps", "images"):
-                db.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                    f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
-                )
+    def reset_ids(self, db: Connection) -> None:
+        for table in ("libraries", "apps", "images"):
+            db.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"
+            )

@@ -1,4 +1,4 @@
-"""The embedded catalog: SQLite in WAL mode, the source of truth.
+"""The embedded catalog's database: SQLite in WAL mode.
 
 `synchronous=FULL`: a write is on disk before it is acknowledged, so a `kill -9` or a
 power cut after the reply loses nothing. One writer at a time (a lock in this process,
@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from tongtu.errors import StorageFull
-from tongtu.storage.sql import SqlCatalog
+from tongtu.errors import ConfigError, StorageFull
+from tongtu.storage.catalog import Catalog, Connection
 
-__all__ = ["SqliteCatalog"]
+__all__ = ["SqliteDialect", "sqlite_catalog"]
 
 
 @contextmanager
@@ -104,22 +104,42 @@ CREATE TABLE IF NOT EXISTS journal (
 """
 
 
-class SqliteCatalog(SqlCatalog):
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._path = path
+def sqlite_catalog(path: Path, read_only: bool = False) -> Catalog:
+    return Catalog(SqliteDialect(path, read_only))
+
+
+class SqliteDialect:
+    """`read_only`: an existing file opened to be read (a check of a backup), its schema
+    as it is."""
+
+    contains = "instr({col}, {arg}) > 0"
+
+    def __init__(self, path: Path, read_only: bool = False) -> None:
+        self.path = path
+        self.read_only = read_only
         self.url = f"sqlite:///{path.resolve()}"
         self._local = threading.local()
         self._write_lock = threading.Lock()
+        if read_only:
+            if not path.is_file():
+                raise ConfigError(f"no catalog at {path}")
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
         with self._write_lock:
-            db = self._db()
+            db = self.connection()
             db.executescript(_SCHEMA)
             _migrate(db)
 
-    def _db(self) -> sqlite3.Connection:
+    def connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
-            db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
+            if self.read_only:
+                db = sqlite3.connect(
+                    f"file:{self.path}?mode=ro", uri=True, timeout=30.0, isolation_level=None
+                )
+                self._local.db = db
+                return db
+            db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
             # A new catalog gets 2 KB pages: an image's row (~19 KB: descriptor, 500 local
             # features) then fills its overflow pages closely, 19.1 KB an image on disk
             # against 20.1 KB with the default 4 KB pages (measured on 20,000 rows; reads
@@ -132,8 +152,8 @@ class SqliteCatalog(SqlCatalog):
         return db
 
     @contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
+    def write(self) -> Iterator[sqlite3.Connection]:
+        db = self.connection()
         with self._write_lock, _full_disk_is_storage_full():
             db.execute("BEGIN IMMEDIATE")
             try:
@@ -145,8 +165,8 @@ class SqliteCatalog(SqlCatalog):
                 raise
 
     @contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        db = self._db()
+    def read(self) -> Iterator[sqlite3.Connection]:
+        db = self.connection()
         db.execute("BEGIN")
         try:
             yield db
@@ -156,12 +176,34 @@ class SqliteCatalog(SqlCatalog):
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
         key = hashlib.sha1(name.encode()).hexdigest()[:12]  # any name: URLs included
-        with open(self._path.with_name(f"{self._path.name}.{key}.lock"), "a") as f:
+        with open(self.path.with_name(f"{self.path.name}.{key}.lock"), "a") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(f, fcntl.LOCK_UN)
+
+    def reset_ids(self, db: Connection) -> None:
+        """Nothing to do: AUTOINCREMENT continues above the largest id written."""
+
+    def integrity(self) -> list[str]:
+        """SQLite's own checks of the file: pages, indexes, foreign keys."""
+        db = self.connection()
+        problems = [f"sqlite: {r[0]}" for r in db.execute("PRAGMA integrity_check")]
+        if problems == ["sqlite: ok"]:
+            problems = []
+        for table, rowid, parent, _ in db.execute("PRAGMA foreign_key_check"):
+            problems.append(f"sqlite: {table} row {rowid} points at a missing {parent}")
+        return problems[:20]
+
+    def copy_to(self, dest: Path) -> None:
+        """A consistent copy of the file (SQLite's online backup), taken while it may
+        be written to."""
+        out = sqlite3.connect(dest)
+        try:
+            self.connection().backup(out, pages=1024)
+        finally:
+            out.close()
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

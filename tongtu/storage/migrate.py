@@ -21,11 +21,11 @@ import numpy as np
 from tongtu.errors import ConfigError, ItemNotFound
 from tongtu.features import DIM
 from tongtu.settings import Settings
-from tongtu.storage import open_catalog_url, open_vectors
+from tongtu.storage import open_catalog_url, open_vectors, sqlite_file
 from tongtu.storage.base import LibraryRecord, VectorStore
-from tongtu.storage.sql import SqlCatalog
+from tongtu.storage.catalog import Catalog
 
-__all__ = ["MigrationReport", "catalog_url_of", "migrate"]
+__all__ = ["MigrationReport", "migrate"]
 
 BATCH = 500
 
@@ -43,22 +43,9 @@ class MigrationReport:
         return not self.problems
 
 
-def catalog_url_of(place: str) -> str:
-    """A catalog URL, or a data directory (its SQLite catalog)."""
-    if "://" in place:
-        return place
-    path = Path(place)
-    return (
-        f"sqlite:///{(path / 'catalog.db' if path.is_dir() or not path.suffix else path).resolve()}"
-    )
-
-
-def _store(url: str, catalog: SqlCatalog, vectors: str, scratch: Path) -> VectorStore:
-    folder = (
-        Path(url.removeprefix("sqlite:///")).parent
-        if url.startswith("sqlite:///")
-        else scratch / str(abs(hash(url)))
-    )
+def _store(url: str, catalog: Catalog, vectors: str, scratch: Path) -> VectorStore:
+    path = sqlite_file(url)
+    folder = path.parent if path is not None else scratch / str(abs(hash(url)))
     settings = Settings(data_dir=folder, vectors=vectors)
     return open_vectors(settings, catalog, DIM)
 
@@ -124,8 +111,8 @@ def migrate(
 
 
 def _verify(
-    src: SqlCatalog,
-    dst: SqlCatalog,
+    src: Catalog,
+    dst: Catalog,
     src_url: str,
     dst_url: str,
     libs: Sequence[LibraryRecord],
@@ -166,7 +153,7 @@ def _verify(
             b.close()
 
 
-def _differ(catalog: SqlCatalog, image_id: int, other: int) -> bool:
+def _differ(catalog: Catalog, image_id: int, other: int) -> bool:
     """Whether two images' descriptors differ (identical ones may come in either order)."""
     e = catalog.embeddings([int(image_id), int(other)])
     return len(e) == 2 and not np.array_equal(e[int(image_id)], e[int(other)])

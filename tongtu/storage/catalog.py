@@ -1,9 +1,11 @@
-"""What the SQL catalogs share: every query, written once for SQLite and PostgreSQL.
+"""The catalog, the source of truth: libraries, apps, tokens, images with their features,
+and the journal every image write is recorded in (in the same transaction).
 
-A back end supplies its connections (`_db`), a write transaction that also serialises
-writers across processes (`_write`, so journal positions commit in order), a consistent
-read (`_read`), a cross-process lock (`exclusive`) and a few dialect words. SQL here is
-written with `?` placeholders; the PostgreSQL back end translates them.
+Every query is written once, with `?` placeholders, for SQLite (embedded) and PostgreSQL
+(scale-out); what differs between them is a `Dialect` (storage/sqlite.py,
+storage/postgres.py): its connections, a write transaction that serialises writers
+across processes (so journal positions commit, and become visible, in order), a
+consistent read, a cross-process lock and a word or two of SQL.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from tongtu.storage.base import (
     TagFilter,
 )
 
-__all__ = ["SqlCatalog"]
+__all__ = ["Catalog", "Connection", "Dialect", "live_images"]
 
 _LIBRARY_COLS = ", ".join(
     f"libraries.{c}" for c in ("id", "name", "model", "capacity", "created_at", "signature")
@@ -76,28 +78,67 @@ def _vec(blob: bytes) -> NDArray[np.float32]:
     return np.frombuffer(blob, dtype="<f2").astype(np.float32)
 
 
-class SqlCatalog:
-    """The catalog: libraries, apps, tokens, images with their features, the journal."""
+class Dialect(Protocol):
+    """What a database engine supplies to the catalog."""
 
-    # `{col}` contains `{arg}` (a substring test) in this dialect.
-    _CONTAINS = "instr({col}, {arg}) > 0"
     url: str
+    # `{col}` contains `{arg}` (a substring test).
+    contains: str
+
+    def connection(self) -> Connection:
+        """This thread's connection (autocommit outside `write` and `read`)."""
+        ...
+
+    def write(self) -> AbstractContextManager[Connection]:
+        """A write transaction; one at a time across every process using the catalog."""
+        ...
+
+    def read(self) -> AbstractContextManager[Connection]:
+        """A transaction whose reads see one moment."""
+        ...
+
+    def exclusive(self, name: str) -> AbstractContextManager[None]:
+        """A lock held across every process using the catalog."""
+        ...
+
+    def reset_ids(self, db: Connection) -> None:
+        """After rows were written with explicit ids: new ids continue above them."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def live_images(entries: Iterable[JournalEntry]) -> set[tuple[int, int]]:
+    """The (library, image) pairs the journal leaves in place, replayed in order: what
+    any index following it must hold."""
+    live: set[tuple[int, int]] = set()
+    for e in entries:
+        if e.added:
+            live.add((e.library_id, e.image_id))
+        else:
+            live.discard((e.library_id, e.image_id))
+    return live
+
+
+class Catalog:
+    """The catalog over one database (`dialect`)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.dialect = dialect
+        self.url = dialect.url
 
     def _db(self) -> Connection:
-        raise NotImplementedError
+        return self.dialect.connection()
 
     def _write(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
-
-    def _read(self) -> AbstractContextManager[Connection]:
-        raise NotImplementedError
+        return self.dialect.write()
 
     def exclusive(self, name: str) -> AbstractContextManager[None]:
         """A lock held across every process using this catalog."""
-        raise NotImplementedError
+        return self.dialect.exclusive(name)
 
     def close(self) -> None:
-        raise NotImplementedError
+        self.dialect.close()
 
     # libraries and apps ----------------------------------------------------------
 
@@ -272,24 +313,6 @@ class SqlCatalog:
         )
         return int(row[0]) if row else 0
 
-    def add_image(
-        self,
-        library_id: int,
-        cont_sign: str,
-        brief: str,
-        tags: Sequence[int],
-        size: tuple[int, int],
-        embedding: NDArray[np.float32],
-        local: bytes,
-        capacity: int,
-        thumbnail: bytes | None = None,
-    ) -> ImageRecord:
-        item = NewImage(cont_sign, brief, tuple(tags), size, embedding, local, thumbnail)
-        (out,) = self.add_images(library_id, [item], capacity)
-        if isinstance(out, TongtuError):
-            raise out
-        return out
-
     def add_images(
         self, library_id: int, items: Sequence[NewImage], capacity: int
     ) -> list[ImageRecord | TongtuError]:
@@ -394,7 +417,7 @@ class SqlCatalog:
             where.append(cond)
             args += targs
         if text:
-            where.append(self._CONTAINS.format(col="lower(brief)", arg="lower(?)"))
+            where.append(self.dialect.contains.format(col="lower(brief)", arg="lower(?)"))
             args.append(text)
         rows = self._db().execute(
             f"SELECT {_IMAGE_COLS} FROM images WHERE {' AND '.join(where)} "
@@ -517,7 +540,7 @@ class SqlCatalog:
     ) -> tuple[int, dict[int, tuple[NDArray[np.int64], NDArray[np.float32]]]]:
         """The journal position and the descriptors of these libraries, read in one
         transaction: replaying the journal after that position then adds nothing twice."""
-        with self._read():
+        with self.dialect.read():
             seq = self.last_seq()
             out = {lib: self.all_embeddings(lib) for lib in library_ids}
         return seq, out
@@ -554,6 +577,8 @@ class SqlCatalog:
 
     def reset_ids(self) -> None:
         """After rows were written with explicit ids: new ids continue above them."""
+        with self._write() as db:
+            self.dialect.reset_ids(db)
 
     def export_images(self, library_id: int, after: int, limit: int) -> list[tuple[Any, ...]]:
         """Up to `limit` images with id > `after`, oldest first: every column, the
