@@ -23,8 +23,8 @@ from tongtu.fetch import Fetcher
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog_url, open_vectors
 from tongtu.storage.base import NewImage, TagFilter
-from tongtu.storage.maintenance import check
 from tongtu.storage.catalog import Catalog
+from tongtu.storage.maintenance import check
 
 NAMES = photo_names()[:7]
 
