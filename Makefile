@@ -31,8 +31,10 @@ sdks: venv
 postgres:
 	@scripts/postgres.sh install
 
-test-fast: venv
-	$(PY) -m pytest -q -m "not slow"
+# The quick loop (under 3 minutes on two cores): no end-to-end, PostgreSQL or browser
+# tests. The whole suite (`make test`) is what CI runs.
+test-fast: venv photos
+	$(PY) -m pytest -q -m "not slow and not postgres and not browser"
 
 lint: venv
 	$(VENV)/bin/ruff check tongtu tests bench fuzz

@@ -11,8 +11,6 @@ ratio, and the clusters found against the clusters planted.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shutil
 import tempfile
 import time
@@ -21,6 +19,7 @@ from pathlib import Path
 from PIL import Image
 
 from bench.photos import PHOTOS
+from bench.record import Table, conditions, save
 from tongtu.dedup import DECODE_SIDE, MAX_SIDE, dedup_folder, walk_images
 from tongtu.errors import TongtuError
 from tongtu.features import Extractor
@@ -80,18 +79,25 @@ def main() -> None:
         total = time.perf_counter() - t
 
     whole = sum(1 for c in report.clusters if len(c.members) == args.copies + 1)
-    print(
-        f"machine: {platform.machine()} {os.cpu_count()} cores · model {settings.model} · "
-        f"threads {settings.resolved_threads()} · {len(files)} files "
-        f"({planted} photos + {args.copies} copies each)"
+    cond = conditions(
+        model=settings.model,
+        threads=settings.resolved_threads(),
+        files=f"{len(files)} ({planted} photos + {args.copies} copies each)",
     )
-    print()
-    print("| files | feature pass (floor) | dedup | ratio | clusters | complete clusters |")
-    print("|---:|---:|---:|---:|---:|---:|")
-    print(
-        f"| {len(files)} | {floor:.1f} s | {total:.1f} s | {total / floor:.2f} | "
-        f"{len(report.clusters)} | {whole} / {planted} |"
+    out = Table(
+        "tongtu dedup against its floor (decode + features of every file)",
+        ["files", "feature pass (floor)", "dedup", "ratio", "clusters", "complete clusters"],
+        align=["---:"] * 6,
     )
+    out.add(
+        len(files),
+        f"{floor:.1f} s",
+        f"{total:.1f} s",
+        f"{total / floor:.2f}",
+        len(report.clusters),
+        f"{whole} / {planted}",
+    )
+    save("dedup", cond, [out])
 
 
 if __name__ == "__main__":

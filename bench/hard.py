@@ -21,10 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
 import os
-import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -45,6 +42,7 @@ from bench.quality import (
     search_all,
     table,
 )
+from bench.record import Table, conditions, save
 from tongtu.engine import Engine
 from tongtu.features.matcher import MatchPolicy
 from tongtu.settings import Settings
@@ -256,16 +254,6 @@ def _reencode_light(im: RGB, r: np.random.Generator) -> RGB:
     return _rgb(F.encoding_quality(_pil(im), quality=int(r.integers(60, 90))))  # type: ignore[attr-defined]
 
 
-def _commit() -> str:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--draw", choices=["dev", "heldout"], default="heldout")
@@ -273,23 +261,22 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--per-family", type=int, default=9)
     ap.add_argument("--model", default="sscd")
-    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument("--name", help="bench/results/NAME.json (default hard-DRAW)")
     ap.add_argument(
         "--baseline",
         action="store_true",
         help="also search the same library with features alone and no query regions",
     )
     args = ap.parse_args()
-    results: dict[str, object] = {
-        "bench": "hard",
-        "commit": _commit(),
-        "draw": args.draw,
-        "seed": args.seed,
-        "model": args.model,
-        "machine": (
-            f"{platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}"
-        ),
-    }
+    cond = conditions(
+        draw=args.draw,
+        seed=args.seed,
+        positives_per_family=args.per_family,
+        model=args.model,
+        pools=args.pools,
+    )
+    tables: list[Table] = []
+    results: dict[str, object] = {}
     for pool in args.pools.split(","):
         start = time.perf_counter()
         items, queries = build(pool, args.draw, args.seed, args.per_family)
@@ -301,27 +288,22 @@ def main() -> None:
                 base = search_all(engine, names, queries)
                 engine.policy = MatchPolicy()
             engine.close()
-        rep = report("tongtu", queries, outcomes)
-        print(
-            f"bench/hard — pool {pool}, draw {args.draw}, seed {args.seed}, model {args.model}; "
-            f"library {len(items)}, {len(queries)} queries; {results['machine']}; "
-            f"{time.perf_counter() - start:.0f} s; commit {results['commit']}"
-        )
-        print()
-        print(table([rep, report("features-alone", queries, base)] if args.baseline else [rep]))
-        print()
-        print(calibration_table(rep))
-        print()
-        sys.stdout.flush()
-        results[pool] = {"per_family": rep.per_family, "overall": rep.overall}
+        reports = [report("tongtu", queries, outcomes)]
         if args.baseline:
-            baseline = report("features-alone", queries, base)
-            results[f"{pool}-features-alone"] = {
-                "per_family": baseline.per_family,
-                "overall": baseline.overall,
-            }
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1, default=float))
+            reports.append(report("features-alone", queries, base))
+        print(
+            f"pool {pool}: library {len(items)}, {len(queries)} queries, "
+            f"{time.perf_counter() - start:.0f} s",
+            file=sys.stderr,
+        )
+        where = f"{pool} (library {len(items)}, {len(queries)} queries)"
+        families, overall = table(reports, f"{where}: per family")
+        overall.title = f"{where}: overall"
+        tables += [families, overall, calibration_table(reports[0], f"{pool}: what a score means")]
+        for rep in reports:
+            key = pool if rep.system == "tongtu" else f"{pool}-{rep.system}"
+            results[key] = {"per_family": rep.per_family, "overall": rep.overall}
+    save(args.name or f"hard-{args.draw}", cond, tables, results)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,6 @@ and plain SSCD cosine kNN (≥ 0.75).
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -26,6 +24,7 @@ from numpy.typing import NDArray
 
 from bench.edits import FAMILIES, STRESS
 from bench.photos import PHOTOS
+from bench.record import Table, conditions, save
 from tongtu.engine import Engine, Source
 from tongtu.settings import Settings
 
@@ -263,61 +262,60 @@ def report(system: str, queries: list[Query], outcomes: list[Outcome]) -> Report
     return rep
 
 
-def calibration_table(rep: Report) -> str:
+def calibration_table(rep: Report, title: str = "") -> Table:
     """What a score means: precision and recall of what scores at least t."""
-    rows = [
-        f"| {rep.system}: score ≥ | served right | served wrong | precision | recall as served |",
-        "|---|---|---|---|---|",
-    ]
+    out = Table(
+        title or f"{rep.system}: what a score means",
+        ["score ≥", "served right", "served wrong", "precision", "recall as served"],
+    )
     for t, (right, wrong, recall) in rep.calibration.items():
         precision = right / (right + wrong) if right + wrong else 1.0
-        rows.append(f"| {t:g} | {right} | {wrong} | {100 * precision:.2f}% | {100 * recall:.1f}% |")
-    return "\n".join(rows)
+        out.add(f"{t:g}", right, wrong, f"{100 * precision:.2f}%", f"{100 * recall:.1f}%")
+    return out
 
 
-def table(reports: list[Report]) -> str:
+def table(reports: list[Report], title: str = "") -> list[Table]:
+    """Recall and wrong results per family, then the whole draw, system by system."""
     fams = [f for f in reports[0].per_family if f != "ALL"]
-    head = (
-        "| family | n+ | n- | "
-        + " | ".join(f"{r.system} recall | {r.system} FP" for r in reports)
-        + " |"
-    )
-    sep = "|" + "---|" * (3 + 2 * len(reports))
-    rows = [head, sep]
 
     def pct(x: float) -> str:
         return "—" if x != x else f"{100 * x:.1f}%"
 
+    families = Table(
+        title or "per family",
+        ["family", "n+", "n-"] + [f"{r.system} {c}" for r in reports for c in ("recall", "FP")],
+    )
     for fam in [*fams, "ALL"]:
         first = reports[0].per_family[fam]
-        cells = [
-            fam if fam != "ALL" else "**all**",
-            str(int(first["n_pos"])),
-            str(int(first["n_neg"])),
-        ]
+        cells = [fam if fam != "ALL" else "**all**", int(first["n_pos"]), int(first["n_neg"])]
         for r in reports:
             m = r.per_family[fam]
             cells += [pct(m["recall"]), pct(m["fp_rate"])]
-        rows.append("| " + " | ".join(cells) + " |")
-    rows += [
-        "",
-        "| system | µAP | recall @ 99 % precision | served | wrong served"
-        " | precision of served | median search ms |",
-        "|---|---|---|---|---|---|---|",
-    ]
+        families.add(*cells)
+    summary = Table(
+        "overall",
+        [
+            "system",
+            "µAP",
+            "recall @ 99 % precision",
+            "served",
+            "wrong served",
+            "precision of served",
+            "median search ms",
+        ],
+    )
     for r in reports:
         o = r.overall
-        cells = [
+        summary.add(
             r.system,
             f"{o['uap']:.3f}",
             f"{100 * o['r_at_p99']:.1f}%",
-            str(int(o["served"])),
-            str(int(o["wrong"])),
+            int(o["served"]),
+            int(o["wrong"]),
             f"{100 * o['precision_served']:.2f}%",
             f"{o['median_ms']:.0f}",
-        ]
-        rows.append("| " + " | ".join(cells) + " |")
-    return "\n".join(rows)
+        )
+    return [families, summary]
 
 
 def run(
@@ -374,16 +372,21 @@ def main() -> None:
         log=lambda s: print(s, file=sys.stderr),
         local_features=args.local_features,
     )
-    print(
-        f"bench/quality — seed {args.seed}, {args.per_family} positives per family, "
-        f"model {args.model}, {args.local_features} local features; "
-        f"{platform.machine()} {os.cpu_count()} cores, {platform.python_version()}; "
-        f"{time.perf_counter() - start:.0f} s"
+    cond = conditions(
+        seed=args.seed,
+        positives_per_family=args.per_family,
+        model=args.model,
+        local_features=args.local_features,
+        seconds=round(time.perf_counter() - start),
     )
-    print()
-    print(table(reports))
-    print()
-    print(calibration_table(reports[0]))
+    name = "quality-stress" if args.families == "stress" else "quality"
+    tables = [*table(reports), calibration_table(reports[0])]
+    save(
+        name,
+        cond,
+        tables,
+        {r.system: {"per_family": r.per_family, "overall": r.overall} for r in reports},
+    )
 
 
 if __name__ == "__main__":

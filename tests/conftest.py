@@ -25,6 +25,23 @@ from PIL import Image
 from bench.photos import PHOTOS
 
 
+# Markers a test gets from the fixtures it uses (pyproject.toml lists them).
+_FIXTURE_MARKS = {
+    "server": "server",
+    "postgres": "postgres",
+    "new_database": "postgres",
+    "page": "browser",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        for fixture, mark in _FIXTURE_MARKS.items():
+            if fixture in names:
+                item.add_marker(getattr(pytest.mark, mark))
+
+
 def photo_names(max_side: int = 4096) -> list[str]:
     """Photos within Baidu's size rules (sides, and base64 ≤ 4 MB), in manifest order."""
     with (PHOTOS / "MANIFEST.tsv").open(encoding="utf-8") as f:

@@ -20,6 +20,8 @@ from tongtu.features.local import Match, stretch, work_gray
 from tongtu.features.matcher import MatchPolicy
 from tongtu.settings import Settings
 
+pytestmark = pytest.mark.model
+
 W, H = 480, 640
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from tongtu.api import create_app
+from tests.fakes import fake_app
 from tongtu.apps import Apps
 from tongtu.settings import Settings
 
@@ -21,7 +21,7 @@ def app_client(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[TestClient, dict[str, str]]]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("auth"), token_ttl=2)
-    app = create_app(settings)
+    app = fake_app(settings)
     engine = app.state.engine
     lib = engine.library("auth", create=True)
     new = Apps(engine.catalog, settings.token_ttl).create("auth", lib.id)

@@ -21,7 +21,7 @@ from tongtu.api import create_app
 from tongtu.features.local import polygon_area
 from tongtu.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 LOOKALIKE_A = "kphotoalbum__demo__grand_canyon_1.jpg"
 LOOKALIKE_B = "kphotoalbum__demo__grand_canyon_2.jpg"

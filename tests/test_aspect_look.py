@@ -14,7 +14,7 @@ from tongtu import engine as engine_module
 from tongtu.engine import Engine, Source
 from tongtu.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 STRETCHES = [(2.5, 1.0), (1.0, 2.2)]
 

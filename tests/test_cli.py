@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import photo_names
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 
 def _tongtu(

@@ -12,7 +12,7 @@ import pytest
 from tests.conftest import PHOTOS, ServerProcess, crop, jpeg, open_photo, photo_names
 from tongtu.client import ApiError, Client
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 
 @pytest.fixture(scope="module")

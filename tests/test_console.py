@@ -17,7 +17,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.conftest import PHOTOS, ServerProcess, crop, jpeg, open_photo, photo_names
 from tongtu.client import Client
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 CHROMIUM = "/usr/bin/chromium"
 FLAGS = [

@@ -26,6 +26,8 @@ from tongtu.storage.base import NewImage, TagFilter
 from tongtu.storage.catalog import Catalog
 from tongtu.storage.maintenance import check
 
+pytestmark = pytest.mark.model
+
 NAMES = photo_names()[:7]
 
 
@@ -35,7 +37,7 @@ def _catalog_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
     return str(request.getfixturevalue("new_database"))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def catalog(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Catalog]:
     cat = open_catalog_url(_catalog_url(request.param, tmp_path, request))
     yield cat
@@ -266,6 +268,7 @@ def _scenario(engine: Engine) -> list[Any]:
     return log
 
 
+@pytest.mark.postgres
 def test_embedded_and_scale_out_give_the_same_results(
     tmp_path: Path, request: pytest.FixtureRequest, extractor: Extractor
 ) -> None:

@@ -18,7 +18,7 @@ import pytest
 from tests.conftest import PHOTOS, ServerProcess, free_port, jpeg, open_photo, photo_names
 from tongtu.client import ApiError, Client
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.server]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import PHOTOS, crop, jpeg, open_photo, photo_names, png
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 LOOKALIKES = ("kphotoalbum__demo__grand_canyon_1.jpg", "kphotoalbum__demo__grand_canyon_2.jpg")
 

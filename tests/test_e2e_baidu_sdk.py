@@ -21,7 +21,7 @@ from PIL import Image
 
 from tests.conftest import ServerProcess, jpeg, photo_names, png
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 N_PHOTOS = 32
 SAME_HQ = "/rest/2.0/realtime_search/same_hq/"

@@ -11,6 +11,8 @@ import pytest
 from tests.conftest import open_photo, photo_names
 from tongtu.features import Extractor, shrink
 
+pytestmark = pytest.mark.model
+
 
 def test_parallel_extractions_share_one_single_threaded_session() -> None:
     extractor = Extractor.from_model("sscd", threads=2)

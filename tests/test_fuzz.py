@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fuzz.seeds import hostile, seeds
-from tongtu.api import create_app
+from tests.fakes import fake_app
 from tongtu.errors import ImageError
 from tongtu.imaging import decode_image
 from tongtu.settings import Settings
@@ -43,7 +43,7 @@ FUZZ_SETTINGS = settings(
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
-    return create_app(Settings(data_dir=tmp_path_factory.mktemp("fuzz"), qps_limit=0))
+    return fake_app(Settings(data_dir=tmp_path_factory.mktemp("fuzz"), qps_limit=0))
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.conftest import PHOTOS, free_port, photo_names
+from tests.fakes import fake_app, fake_engine
 from tongtu.api import create_app
 from tongtu.apps import API_KEY_LENGTH, SECRET_KEY_LENGTH
 from tongtu.cli import main
@@ -29,7 +30,7 @@ SAME_HQ = "/rest/2.0/realtime_search/same_hq/"
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory: pytest.TempPathFactory) -> FastAPI:
-    return create_app(Settings(data_dir=tmp_path_factory.mktemp("hardening")))
+    return fake_app(Settings(data_dir=tmp_path_factory.mktemp("hardening")))
 
 
 @pytest.fixture(scope="module")
@@ -237,6 +238,7 @@ def test_rotated_secret_and_revoked_app_stop_signed_tokens(app: FastAPI, http: T
     assert http.post(SAME_HQ + "search", params={"access_token": tok}).json()["error_code"] == 110
 
 
+@pytest.mark.model  # `tongtu apps create` opens the engine of the settings
 def test_apps_create_does_not_hand_over_an_existing_library(
     tmp_path: Any, monkeypatch: Any
 ) -> None:
@@ -367,9 +369,9 @@ def test_pictures_worked_on_at_once_are_bounded_by_a_setting(tmp_path: Any) -> N
     Searches beyond the bound wait; a second search from inside one does not."""
     import threading
 
-    from tongtu.engine import Engine, Source
+    from tongtu.engine import Source
 
-    engine = Engine.open(Settings(data_dir=tmp_path, image_concurrency=2))
+    engine = fake_engine(Settings(data_dir=tmp_path, image_concurrency=2))
     lib = engine.library("gate", create=True)
     image = base64.b64decode(_photo_b64())
     inside, most = [0], [0]

@@ -15,6 +15,8 @@ from tongtu.settings import Settings
 from tongtu.storage.faiss_index import FaissIndex
 from tongtu.storage.maintenance import check_file
 
+pytestmark = pytest.mark.model
+
 NAMES = photo_names()[:8]
 
 

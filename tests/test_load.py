@@ -6,7 +6,7 @@ import pytest
 
 from bench.load import run
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 
 def test_concurrent_mixed_load_loses_nothing() -> None:

@@ -18,7 +18,7 @@ from tongtu.engine import Engine, Source
 from tongtu.features.matcher import MatchPolicy
 from tongtu.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 FEATURES_ALONE = MatchPolicy(check_pixels=False)
 

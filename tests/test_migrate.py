@@ -18,7 +18,7 @@ from tongtu.settings import Settings
 from tongtu.storage import catalog_url_of
 from tongtu.storage import migrate as migration
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 NAMES = photo_names()[40:47]
 

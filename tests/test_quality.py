@@ -14,7 +14,7 @@ from bench.quality import run
 from tests.conftest import open_photo, photo_names
 from tongtu.imaging import MAX_SIDE, MIN_SIDE
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 FAMILIES = ["exact", "reencode_jpeg", "resize_0.3", "crop_50", "flip", "overlay_text"]
 

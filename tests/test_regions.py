@@ -15,7 +15,7 @@ from tongtu.features.regions import picture_regions
 from tongtu.features.score import MatchKind
 from tongtu.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 NAMES = photo_names(2000)[20:32]
 

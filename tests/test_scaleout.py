@@ -22,7 +22,7 @@ import pytest
 from tests.conftest import PHOTOS, ServerProcess, crop, free_port, jpeg, open_photo, photo_names
 from tongtu.client import ApiError, Client
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.server]
 
 NAMES = photo_names()[30:34]
 

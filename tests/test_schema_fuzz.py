@@ -12,16 +12,14 @@ import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
 
-from tongtu.api import create_app
+from tests.fakes import fake_app
 from tongtu.settings import Settings
 
 EXAMPLES = int(os.environ.get("TONGTU_FUZZ_EXAMPLES", "150")) // 6 or 1
 
 
 def _app() -> FastAPI:
-    app = create_app(
-        Settings(data_dir=Path(tempfile.mkdtemp(prefix="tongtu-schema-")), qps_limit=0)
-    )
+    app = fake_app(Settings(data_dir=Path(tempfile.mkdtemp(prefix="tongtu-schema-")), qps_limit=0))
     lib = app.state.engine.library("fuzz", create=True)
     new = app.state.apps.create("fuzz", lib.id, admin=True)
     app.state.fuzz_token = app.state.apps.issue_token(new.app.api_key, new.secret_key).access_token

@@ -24,7 +24,7 @@ from PIL import Image
 from tests.conftest import ROOT, ServerProcess, jpeg, photo_names
 from tongtu.imaging import SIGNATURE, decode_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 BUILD = Path(os.environ.get("SDK_BUILD", ROOT / ".venv" / "sdks"))
 Call = tuple[str, str, dict[str, str]]

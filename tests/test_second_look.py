@@ -13,7 +13,7 @@ from tests.conftest import PHOTOS, crop, jpeg, open_photo, photo_names
 from tongtu.engine import Engine, Source
 from tongtu.settings import Settings
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 NAMES = photo_names()[:12]
 

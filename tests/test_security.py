@@ -12,14 +12,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.conftest import PHOTOS, photo_names
-from tongtu.api import create_app
+from tests.fakes import fake_app
 from tongtu.settings import Settings
 
 SAME_HQ = "/rest/2.0/realtime_search/same_hq/"
 
 
 def _app(tmp: Any, **settings: Any) -> FastAPI:
-    return create_app(Settings(data_dir=tmp, **settings))
+    return fake_app(Settings(data_dir=tmp, **settings))
 
 
 def _creds(app: FastAPI, name: str) -> dict[str, str]:

@@ -20,6 +20,8 @@ from tongtu.imaging import REDUCED_SIDE, SIGNATURE, decode_for, decode_image
 from tongtu.settings import Settings
 from tongtu.storage.sqlite import sqlite_catalog
 
+pytestmark = pytest.mark.model
+
 # A JPEG over 2 × REDUCED_SIDE on its longer side: decoded at half size by signature 2.
 LARGE_JPEG = "enlightenment-data__carved__Mountain.jpg"
 

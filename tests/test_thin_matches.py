@@ -27,6 +27,8 @@ from tongtu.features.score import MatchKind, rests_on_cosine, score
 from tongtu.settings import Settings
 from tongtu.storage.base import LibraryRecord
 
+pytestmark = pytest.mark.model
+
 WORDS = [
     "the",
     "quick",

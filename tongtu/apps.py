@@ -27,10 +27,11 @@ from tongtu.errors import (
     InvalidAuthParam,
     InvalidParam,
     ItemNotFound,
+    NoPermission,
     TokenExpired,
     TokenInvalid,
 )
-from tongtu.storage.base import AppRecord
+from tongtu.storage.base import AppRecord, LibraryRecord
 from tongtu.storage.catalog import Catalog
 
 __all__ = ["Apps", "NewApp", "Token"]
@@ -82,6 +83,33 @@ class Apps:
         secret_key = new_key(SECRET_KEY_LENGTH)
         app = self._catalog.create_app(name, api_key, _digest(secret_key), library_id, admin)
         return NewApp(app, secret_key)
+
+    # what an app may use ----------------------------------------------------------
+
+    def library(self, app: AppRecord, name: str) -> LibraryRecord:
+        """The library named `name`, if this app may use it (granted, or an admin)."""
+        lib = self._catalog.library_by_name(name)
+        if lib is None:
+            raise ItemNotFound(f"no library named {name!r}")
+        if not app.admin and not self._catalog.is_granted(app.id, lib.id):
+            raise NoPermission(f"this app may not use library {name!r}")
+        return lib
+
+    def libraries(self, app: AppRecord) -> list[LibraryRecord]:
+        """The libraries this app may use: all of them for an admin."""
+        return self._catalog.libraries() if app.admin else self._catalog.granted(app.id)
+
+    def default_library(self, app: AppRecord) -> LibraryRecord:
+        """The app's own library: the one the Baidu routes work on."""
+        lib = self._catalog.library_by_id(app.library_id)
+        if lib is None:
+            raise NoPermission("the app has no library")
+        return lib
+
+    def grant(self, app: AppRecord, lib: LibraryRecord) -> None:
+        self._catalog.grant(app.id, lib.id)
+
+    # apps ---------------------------------------------------------------------------
 
     def by_name(self, name: str) -> AppRecord:
         app = self._catalog.app_by_name(name)
@@ -142,8 +170,13 @@ class Apps:
         body = f"t{app.id}.{library_id}.{int(time.time()) + ttl}"
         return f"{body}.{_mac(self._secret_hash(app), body)}"
 
-    def thumbnail_app(self, key: str, library_id: int) -> AppRecord:
-        """The app behind a thumbnail key for this library (raising for any other)."""
+    def thumbnail_app(self, key: str, library: str) -> AppRecord:
+        """The app behind a thumbnail key for the library named `library` (raising for
+        any other)."""
+        lib = self._catalog.library_by_name(library)
+        if lib is None:
+            raise ItemNotFound(f"no library named {library!r}")
+        library_id = lib.id
         parts = key.split(".")
         if (
             len(parts) != 4

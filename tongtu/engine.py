@@ -222,13 +222,16 @@ class Engine:
         self._owns_extractor = False  # one given by the caller is the caller's to close
 
     @classmethod
-    def open(cls, settings: Settings) -> Engine:
+    def open(cls, settings: Settings, extractor: Extractor | None = None) -> Engine:
+        """The engine of these settings. `extractor`: one the caller made (and closes),
+        in place of the model the settings name."""
         catalog = open_catalog(settings)
         engine = cls(
             settings,
             catalog,
             open_vectors(settings, catalog, DIM),
-            Extractor.from_model(
+            extractor
+            or Extractor.from_model(
                 settings.model,
                 settings.resolved_threads(),
                 settings.local_features,
@@ -241,7 +244,7 @@ class Engine:
                 allow=tuple(settings.url_allow),
             ),
         )
-        engine._owns_extractor = True
+        engine._owns_extractor = extractor is None
         return engine
 
     # libraries ---------------------------------------------------------------------

@@ -11,23 +11,20 @@ import logging
 import secrets
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from tongtu.api.auth import authorize, query_token
-from tongtu.api.body import read_multipart
+from tongtu.api.body import read_fields
 from tongtu.api.errors import new_log_id
 from tongtu.apps import Apps, BadSecret, UnknownClient
 from tongtu.engine import Engine, Source
 from tongtu.errors import (
-    ImageSizeError,
     InvalidParam,
     ItemExists,
     MissingParam,
-    NoPermission,
     TongtuError,
 )
 from tongtu.imaging import decode_base64
@@ -99,22 +96,19 @@ for _method in ("GET", "POST"):
 
 
 async def _read_form(request: Request) -> dict[str, str]:
-    """The urlencoded (or multipart) body as text fields; invalid UTF-8 is kept as lone
-    surrogates so that the parameter's own validation rejects it with 216100."""
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_BODY:
-        raise ImageSizeError("request body is too large (image base64 is limited to 4 MB)")
-    ctype = request.headers.get("content-type", "")
-    if ctype.lower().startswith("multipart/form-data"):
-        fields = await read_multipart(request, MAX_BODY)
-        return {k: v for k, v in fields.items() if isinstance(v, str)}
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ImageSizeError("request body is too large (image base64 is limited to 4 MB)")
-    text = bytes(body).decode("utf-8", "surrogateescape")
-    return dict(parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="surrogateescape"))
+    """The body's text fields, each one's last value (as Baidu reads a repeated one)."""
+    fields = await read_fields(
+        request,
+        MAX_BODY,
+        forms_only=True,
+        too_large="request body is too large (image base64 is limited to 4 MB)",
+    )
+    form: dict[str, str] = {}
+    for key, value in fields.items():
+        texts = [v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str)]
+        if texts:
+            form[key] = texts[-1]
+    return form
 
 
 def _source(form: dict[str, str]) -> Source:
@@ -127,11 +121,8 @@ def _source(form: dict[str, str]) -> Source:
 
 def _library(request: Request, form: dict[str, str]) -> LibraryRecord:
     app = authorize(request, query_token(request) or form.get("access_token"))
-    engine: Engine = request.app.state.engine
-    lib = engine.catalog.library_by_id(app.library_id)
-    if lib is None:
-        raise NoPermission("the app has no library")
-    return lib
+    apps: Apps = request.app.state.apps
+    return apps.default_library(app)
 
 
 def _add(request: Request, form: dict[str, str]) -> dict[str, Any]:

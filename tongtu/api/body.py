@@ -1,4 +1,5 @@
-"""Request bodies of the native API: JSON, multipart or urlencoded, read into one shape.
+"""Request bodies, JSON, multipart or urlencoded, read into one shape: one reader for the
+Baidu routes and the native API.
 
 Every field comes out as text (numbers, booleans and lists of a JSON body are written the
 way a form would send them, so one set of parsers in `tongtu.params` serves every front
@@ -26,7 +27,6 @@ __all__ = [
     "flag",
     "image_bytes",
     "read_fields",
-    "read_multipart",
     "require",
     "tags_text",
     "text",
@@ -42,17 +42,24 @@ class Upload:
 Fields = dict[str, Any]
 
 
-async def read_fields(request: Request, limit: int) -> Fields:
+async def read_fields(
+    request: Request, limit: int, forms_only: bool = False, too_large: str = ""
+) -> Fields:
+    """The body's fields. `forms_only` (the Baidu routes): whatever its content type, a
+    body that is not multipart is read as a urlencoded form, as Baidu's gateway reads it;
+    invalid UTF-8 is kept as lone surrogates so that the parameter's own validation
+    rejects it with 216100. `too_large`: the message of a body over `limit`."""
+    too_large = too_large or f"request body is larger than {limit // (1024 * 1024)} MB"
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
-        raise ImageSizeError(f"request body is larger than {limit // (1024 * 1024)} MB")
+        raise ImageSizeError(too_large)
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
-        return await read_multipart(request, limit)
-    body = await _body(request, limit)
+        return await read_multipart(request, limit, too_large)
+    body = await _body(request, limit, too_large)
     if not body:
         return {}
-    if ctype in ("application/json", ""):
+    if ctype in ("application/json", "") and not forms_only:
         try:
             data = json.loads(body)
             if not isinstance(data, dict):
@@ -62,7 +69,7 @@ async def read_fields(request: Request, limit: int) -> Fields:
             raise InvalidParam("the JSON body is nested too deeply") from exc
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidParam(f"the body is not valid JSON: {exc}") from exc
-    if ctype == "application/x-www-form-urlencoded":
+    if ctype == "application/x-www-form-urlencoded" or forms_only:
         text = body.decode("utf-8", "surrogateescape")
         fields: Fields = {}
         for k, v in parse_qsl(text, keep_blank_values=True, errors="surrogateescape"):
@@ -71,16 +78,16 @@ async def read_fields(request: Request, limit: int) -> Fields:
     raise InvalidParam(f"unsupported content type {ctype!r}: use JSON or multipart/form-data")
 
 
-async def _body(request: Request, limit: int) -> bytes:
+async def _body(request: Request, limit: int, too_large: str) -> bytes:
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise ImageSizeError(f"request body is larger than {limit // (1024 * 1024)} MB")
+            raise ImageSizeError(too_large)
     return bytes(body)
 
 
-async def read_multipart(request: Request, limit: int) -> Fields:
+async def read_multipart(request: Request, limit: int, too_large: str) -> Fields:
     """A multipart body's fields; a malformed one (no boundary, no name, a part header
     of any size) is the client's error, 216100."""
     try:
@@ -96,7 +103,7 @@ async def read_multipart(request: Request, limit: int) -> Fields:
             data = await value.read()
             total += len(data)
             if total > limit:
-                raise ImageSizeError(f"request body is larger than {limit // (1024 * 1024)} MB")
+                raise ImageSizeError(too_large)
             _put(fields, key, Upload(value.filename or "", data))
         else:
             _put(fields, key, value)
