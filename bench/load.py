@@ -15,7 +15,6 @@ import argparse
 import io
 import json
 import os
-import platform
 import random
 import socket
 import subprocess
@@ -31,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from bench.photos import PHOTOS
+from bench.record import Table, conditions, save
 from tongtu.client import Client
 
 MIX = (("search", 0.5), ("add", 0.2), ("update", 0.15), ("delete", 0.15))
@@ -51,30 +51,32 @@ class Outcome:
     def operations(self) -> int:
         return sum(len(v) for v in self.latencies.values())
 
-    def table(self) -> str:
-        rows = [
-            "| operation | count | per second | p50 ms | p95 ms |",
-            "|---|---:|---:|---:|---:|",
-        ]
+    def tables(self) -> list[Table]:
+        ops = Table(
+            "operations", ["operation", "count", "per second", "p50 ms", "p95 ms"],
+            align=["---"] + ["---:"] * 4,
+        )  # fmt: skip
         for op, _ in MIX:
             lat = np.array(self.latencies.get(op, [0.0])) * 1000
-            rows.append(
-                f"| {op} | {len(self.latencies.get(op, []))} | "
-                f"{len(self.latencies.get(op, [])) / self.seconds:.1f} | "
-                f"{np.percentile(lat, 50):.0f} | {np.percentile(lat, 95):.0f} |"
-            )
+            n = len(self.latencies.get(op, []))
+            ops.add(
+                op, n, f"{n / self.seconds:.1f}",
+                f"{np.percentile(lat, 50):.0f}", f"{np.percentile(lat, 95):.0f}",
+            )  # fmt: skip
         every = np.array([x for v in self.latencies.values() for x in v] or [0.0]) * 1000
-        rows.append(
-            f"| **all** | {self.operations} | {self.operations / self.seconds:.1f} | "
-            f"{np.percentile(every, 50):.0f} | {np.percentile(every, 95):.0f} |"
+        ops.add(
+            "**all**", self.operations, f"{self.operations / self.seconds:.1f}",
+            f"{np.percentile(every, 50):.0f}", f"{np.percentile(every, 95):.0f}",
+        )  # fmt: skip
+        health = Table(
+            "writes and memory",
+            ["errors", "writes checked", "lost writes", "server RSS MB"],
         )
-        rows.append("")
-        rows.append(
-            f"errors: {len(self.errors)} · writes checked: {self.checked} · "
-            f"lost writes: {len(self.lost)}"
-        )
-        rows.append("server RSS MB: " + " · ".join(f"{k} {v:.0f}" for k, v in self.rss.items()))
-        return "\n".join(rows)
+        health.add(
+            len(self.errors), self.checked, len(self.lost),
+            " → ".join(f"{k} {v:.0f}" for k, v in self.rss.items()),
+        )  # fmt: skip
+        return [ops, health]
 
 
 IDLE = 20.0  # s the server rests after the load before its memory is read again
@@ -228,12 +230,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0)
     args = ap.parse_args()
     outcome = run(args.clients, args.seconds)
-    print(
-        f"machine: {platform.machine()} {os.cpu_count()} cores · server: one process, "
-        f"default settings · {args.clients} clients · {outcome.seconds:.0f} s · loopback"
+    cond = conditions(
+        server="one process, default settings, loopback",
+        clients=args.clients,
+        seconds=round(outcome.seconds),
     )
-    print()
-    print(outcome.table())
+    save("load", cond, outcome.tables())
     for line in (outcome.errors + outcome.lost)[:20]:
         print("  ", line)
     sys.exit(1 if outcome.errors or outcome.lost else 0)

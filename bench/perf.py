@@ -23,8 +23,8 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import platform
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -38,6 +38,7 @@ from PIL import Image
 from bench.edits import FAMILIES
 from bench.photos import PHOTOS
 from bench.quality import load_photos
+from bench.record import Table, conditions, save
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor, shrink
 from tongtu.features.local import QUERY_FEATURES, REF_FEATURES, extract_local
@@ -335,53 +336,55 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     threads = args.threads or (os.cpu_count() or 1)
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; threads {threads}; default settings otherwise"
-    )
-    print()
-
     files = _photo_files()[: args.ingest]
-    print(f"Ingest: {len(files)} photos of ../shared/photos at their own sizes (images/s)")
-    print()
-    print(
-        "| model | floor: decode + descriptor | the same in 2 workers | engine, one by one "
-        "| engine, pipeline (import) |"
+    ingest_table = Table(
+        f"Ingest: {len(files)} photos of the shared photos at their own sizes (images/s)",
+        [
+            "model",
+            "floor: decode + descriptor",
+            "the same in 2 workers",
+            "engine, one by one",
+            "engine, pipeline (import)",
+        ],
+        align=["---"] + ["---:"] * 4,
     )
-    print("|---|---:|---:|---:|---:|")
     for model in ("sscd", "sscd_distilled"):
         r = ingest(model, files, threads)
-        print(
-            f"| {model} | {r['floor']:.1f} | {r['floor, 2 workers']:.1f} "
-            f"| {r['one by one']:.1f} | {r['pipeline']:.1f} |"
+        ingest_table.add(
+            model,
+            f"{r['floor']:.1f}",
+            f"{r['floor, 2 workers']:.1f}",
+            f"{r['one by one']:.1f}",
+            f"{r['pipeline']:.1f}",
         )
-    print()
+        print(ingest_table.markdown(), file=sys.stderr, flush=True)
 
     photos = load_photos()
     library, queries = workload(photos, len(photos) * 2 // 3, args.queries)
     model = distractor_model(Extractor.from_model("sscd", threads), photos, library)
-    print(
+    search_table = Table(
         f"Search (model sscd): {len(library)} real photos + synthetic distractors; "
-        f"{len(queries)} real edited queries ({', '.join(QUERY_FAMILIES)}); in-process engine"
-    )
-    print()
-    print(
-        "| images | index | p50 ms | p95 ms | floor p50 ms | p50 / floor "
-        "| floor + local features p50 ms | searches/s, 1 client "
-        "| searches/s, 4 clients | recall as served | RSS MB | index file MB "
-        "| disk KB / image | cold start s | rebuild s |"
-    )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        f"{len(queries)} real edited queries ({', '.join(QUERY_FAMILIES)}); in-process engine",
+        [
+            "images", "index", "p50 ms", "p95 ms", "floor p50 ms", "p50 / floor",
+            "floor + local features p50 ms", "searches/s, 1 client", "searches/s, 4 clients",
+            "recall as served", "RSS MB", "index file MB", "disk KB / image", "cold start s",
+            "rebuild s",
+        ],
+        align=["---:", "---"] + ["---:"] * 13,
+    )  # fmt: skip
     for size in (int(s) for s in args.sizes.split(",")):
         r = scale(size, threads, queries, library, model)
-        print(
-            f"| {r['size']:,} | {r['kind']} | {r['p50'] * 1000:.0f} | {r['p95'] * 1000:.0f} "
-            f"| {r['floor'] * 1000:.0f} | {r['p50'] / r['floor']:.2f} "
-            f"| {r['features'] * 1000:.0f} | {r['qps1']:.1f} "
-            f"| {r['qps4']:.1f} | {r['recall']:.1%} | {r['rss_mb']:.0f} | {r['index_mb']:.0f} "
-            f"| {r['disk_per_image_kb']:.1f} | {r['cold_s']:.2f} | {r['rebuild_s']:.1f} |",
-            flush=True,
-        )
+        search_table.add(
+            f"{r['size']:,}", r["kind"], f"{r['p50'] * 1000:.0f}", f"{r['p95'] * 1000:.0f}",
+            f"{r['floor'] * 1000:.0f}", f"{r['p50'] / r['floor']:.2f}",
+            f"{r['features'] * 1000:.0f}", f"{r['qps1']:.1f}", f"{r['qps4']:.1f}",
+            f"{r['recall']:.1%}", f"{r['rss_mb']:.0f}", f"{r['index_mb']:.0f}",
+            f"{r['disk_per_image_kb']:.1f}", f"{r['cold_s']:.2f}", f"{r['rebuild_s']:.1f}",
+        )  # fmt: skip
+        print(search_table.markdown(), file=sys.stderr, flush=True)
+    cond = conditions(threads=threads, sizes=args.sizes, queries=len(queries))
+    save("perf", cond, [ingest_table, search_table])
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import shutil
 import socket
 import subprocess
@@ -36,6 +35,7 @@ from bench.perf import (
     workload,
 )
 from bench.quality import load_photos
+from bench.record import Table, conditions, save
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor
 from tongtu.settings import Settings
@@ -215,27 +215,26 @@ def main() -> None:
         shutil.rmtree(pg_dir, ignore_errors=True)
         shutil.rmtree(root, ignore_errors=True)
 
-    print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; threads {threads}; library {args.images:,} images "
-        f"({len(library)} real photos + synthetic distractors); {len(queries)} real edited "
-        f"queries ({', '.join(QUERY_FAMILIES)}); one process, loopback"
-    )
-    print()
-    print(
-        "| back ends | catalog writes img/s | vectors applied img/s | search p50 ms | p95 ms "
-        "| recall as served | vector search ms | with tag filter ms | add ms | delete ms "
-        "| catalog KB / image |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out = Table(
+        f"library {args.images:,} images ({len(library)} real photos + synthetic distractors); "
+        f"{len(queries)} real edited queries ({', '.join(QUERY_FAMILIES)})",
+        [
+            "back ends", "catalog writes img/s", "vectors applied img/s", "search p50 ms",
+            "p95 ms", "recall as served", "vector search ms", "with tag filter ms", "add ms",
+            "delete ms", "catalog KB / image",
+        ],
+        align=["---"] + ["---:"] * 10,
+    )  # fmt: skip
     for r in rows:
-        print(
-            f"| {r['name']} | {r['write']:.0f} | {r['apply']:.0f} | {float(r['p50']) * 1e3:.0f} "
-            f"| {float(r['p95']) * 1e3:.0f} | {float(r['recall']):.0%} "
-            f"| {float(r['vec']) * 1e3:.1f} "
-            f"| {float(r['vec_tag']) * 1e3:.1f} | {float(r['add']) * 1e3:.0f} "
-            f"| {float(r['delete']) * 1e3:.0f} | {float(r['bytes']) / 1024:.1f} |"
-        )
+        out.add(
+            r["name"], f"{r['write']:.0f}", f"{r['apply']:.0f}", f"{float(r['p50']) * 1e3:.0f}",
+            f"{float(r['p95']) * 1e3:.0f}", f"{float(r['recall']):.0%}",
+            f"{float(r['vec']) * 1e3:.1f}", f"{float(r['vec_tag']) * 1e3:.1f}",
+            f"{float(r['add']) * 1e3:.0f}", f"{float(r['delete']) * 1e3:.0f}",
+            f"{float(r['bytes']) / 1024:.1f}",
+        )  # fmt: skip
+    cond = conditions(threads=threads, images=args.images, process="one, loopback")
+    save("scaleout", cond, [out])
 
 
 if __name__ == "__main__":

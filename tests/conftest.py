@@ -24,7 +24,6 @@ from PIL import Image
 # packages that ship them (`make test` runs it for a clone with nothing beside it).
 from bench.photos import PHOTOS
 
-
 # Markers a test gets from the fixtures it uses (pyproject.toml lists them).
 _FIXTURE_MARKS = {
     "server": "server",

@@ -126,7 +126,7 @@ def test_library_lifecycle_and_capacity_is_admin_only(alpha: Api, beta: Api, adm
     _err(admin("GET", "/v1/libraries/nothing-here"), 404, 216682)
 
 
-def test_full_library_refuses_adds_and_delete_removes_everything(alpha: Api) -> None:
+def test_deleting_a_library_removes_its_images_from_search_everywhere(alpha: Api) -> None:
     alpha("POST", "/v1/libraries", json={"name": "tiny"})
     names = photo_names()[60:63]
     for name in names[:2]:
