@@ -233,3 +233,70 @@ def test_writes_while_milvus_is_down_are_applied_when_it_is_back(
         assert [h.record.brief for h in page.hits] == ["while down"]
     finally:
         engine.close()
+
+
+def test_a_sharded_import_loses_and_doubles_nothing_when_a_share_is_killed(
+    tmp_path: Path, new_database: str, milvus_server: str
+) -> None:
+    """Three `tongtu import --shard K/3` processes fill one PostgreSQL + Milvus library
+    from one folder; one is SIGKILLed while it adds and run again: every file is in the
+    library once, and the vector store holds exactly the catalog's images."""
+    import signal
+
+    from tongtu.cli import in_share
+    from tongtu.features import DIM
+    from tongtu.settings import Settings
+    from tongtu.storage import open_catalog_url, open_vectors
+    from tongtu.storage.maintenance import check
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = [n for n in photo_names(1600) if n.endswith(".jpg")][:18]
+    for n in names:
+        (folder / n).write_bytes((PHOTOS / n).read_bytes())
+    shares = {k: [n for n in names if in_share(n, k, 3)] for k in (1, 2, 3)}
+    assert sorted(n for share in shares.values() for n in share) == sorted(names)  # a split
+    env = {
+        **os.environ,
+        "TONGTU_DATA_DIR": str(tmp_path / "data"),
+        "TONGTU_CATALOG": new_database,
+        "TONGTU_VECTORS": milvus_server,
+        "TONGTU_THREADS": "1",
+    }
+
+    def start(k: int) -> subprocess.Popen[str]:
+        cmd = [sys.executable, "-m", "tongtu.cli", "import", str(folder), "--shard", f"{k}/3"]
+        out = subprocess.PIPE
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=out, text=True)
+
+    victim = max(shares, key=lambda k: len(shares[k]))
+    procs = {k: start(k) for k in (1, 2, 3)}
+    done = tmp_path / "data" / "imports"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:  # kill the victim once it has added something
+        files = list(done.glob(f"*-{victim}of3.done")) if done.is_dir() else []
+        if files and files[0].read_text().strip():
+            break
+        assert procs[victim].poll() is None, procs[victim].communicate()
+        time.sleep(0.1)
+    procs[victim].send_signal(signal.SIGKILL)
+    procs[victim].wait(timeout=30)
+    procs[victim] = start(victim)
+    outputs = {k: p.communicate(timeout=600) for k, p in procs.items()}
+    for k, p in procs.items():
+        assert p.returncode == 0, outputs[k]
+    assert "failed 0" in outputs[victim][0]
+
+    catalog = open_catalog_url(new_database)
+    store = open_vectors(Settings(data_dir=tmp_path / "check", vectors=milvus_server), catalog, DIM)
+    try:
+        lib = catalog.library_by_name("default")
+        assert lib is not None
+        briefs = [r.brief for r in catalog.list_images(lib.id, None, 1000)]
+        assert sorted(briefs) == sorted(names)  # each file once: none lost, none doubled
+        assert catalog.count(lib.id) == len(names)
+        report = check(catalog, store)
+        assert report.problems == [] and report.images == len(names)
+    finally:
+        store.close()
+        catalog.close()

@@ -652,14 +652,23 @@ def restore(src: Path) -> None:
 @main.command("import")
 @click.argument("directory", type=click.Path(exists=True, file_okay=False))
 @click.option("--tags", default=None, help='Tags for every image, "1,2".')
+@click.option(
+    "--shard",
+    default=None,
+    metavar="K/N",
+    help="Take share K of N (1 ≤ K ≤ N): N processes or machines, one share each, "
+    "import one folder into one shared catalog (PostgreSQL + Milvus).",
+)
 @library_option
 @_domain_errors
-def import_(directory: str, tags: str | None, library: str | None) -> None:
+def import_(directory: str, tags: str | None, shard: str | None, library: str | None) -> None:
     """Add every image under DIRECTORY (brief: its relative path).
 
     Resumable: files done in an earlier run are skipped (a journal of them is kept in
-    the data directory), and an image already in the library counts as done. A file
-    that fails is reported and the import goes on.
+    the data directory, one for each share), and an image already in the library counts
+    as done. A file that fails is reported and the import goes on. With --shard K/N the
+    files are split by a hash of their relative path: the shares are disjoint, cover the
+    folder, and are the same on every machine and in every run.
     """
     from tqdm import tqdm
 
@@ -668,13 +677,22 @@ def import_(directory: str, tags: str | None, library: str | None) -> None:
     engine = _engine()
     lib = engine.library(_library_name(engine, library), create=True)
     tag_values = parse_tags(tags) or ()
+    share, shares = _shard(shard)
     root = Path(directory).resolve()
-    done_file = engine.settings.data_dir / "imports" / f"{lib.name}-{_stable_id(str(root))}.done"
+    part = f"-{share}of{shares}" if shares > 1 else ""
+    done_file = (
+        engine.settings.data_dir / "imports" / f"{lib.name}-{_stable_id(str(root))}{part}.done"
+    )
     done_file.parent.mkdir(parents=True, exist_ok=True)
     done = set(done_file.read_text("utf-8").splitlines()) if done_file.exists() else set()
     from tongtu.dedup import walk_images
 
-    files = [p for p in walk_images(root) if str(p.relative_to(root)) not in done]
+    files = [
+        p
+        for p in walk_images(root)
+        if str(p.relative_to(root)) not in done
+        and in_share(str(p.relative_to(root)), share, shares)
+    ]
     counts = {"added": 0, "existing": 0, "failed": 0, "skipped": len(done)}
     rels = [str(p.relative_to(root)) for p in files]
 
@@ -714,6 +732,25 @@ def import_(directory: str, tags: str | None, library: str | None) -> None:
         f"added {counts['added']}, already present {counts['existing']}, "
         f"failed {counts['failed']}, skipped (earlier run) {counts['skipped']}"
     )
+
+
+def _shard(text: str | None) -> tuple[int, int]:
+    """--shard K/N as (K, N); (1, 1) without it."""
+    if text is None:
+        return 1, 1
+    k, sep, n = text.partition("/")
+    if not (sep and k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n) <= 10_000):
+        raise click.BadParameter("K/N with 1 ≤ K ≤ N, e.g. 2/3", param_hint="--shard")
+    return int(k), int(n)
+
+
+def in_share(rel: str, share: int, shares: int) -> bool:
+    """Whether the file at `rel` (its path under the folder) is in share K of N: by a
+    hash of the path, so every process and machine splits a folder the same way."""
+    import hashlib
+
+    digest = hashlib.sha256(rel.encode("utf-8", "surrogateescape")).digest()
+    return int.from_bytes(digest[:8], "big") % shares == share - 1
 
 
 def _stable_id(text: str) -> str:

@@ -254,9 +254,11 @@ class Engine:
         if lib is None:
             if not create:
                 raise ItemNotFound(f"no library named {name!r}")
-            lib = self.catalog.create_library(
-                name, self._model, self.settings.default_capacity, SIGNATURE
-            )
+            # Several processes may make it at once (the shares of one import): one does.
+            with self.catalog.exclusive(f"library {name}"):
+                lib = self.catalog.library_by_name(name) or self.catalog.create_library(
+                    name, self._model, self.settings.default_capacity, SIGNATURE
+                )
         self._check_model(lib)
         return lib
 
