@@ -21,7 +21,7 @@ from pathlib import Path
 from bench.record import RESULTS, Table, describe
 
 README = Path(__file__).resolve().parent / "README.md"
-_BLOCK = re.compile(r"(<!-- results: ([\w.-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
+BLOCK = re.compile(r"(<!-- results: ([\w.-]+) -->\n)(.*?)(<!-- /results -->)", re.S)
 
 
 def block(name: str, folder: Path = RESULTS) -> str:
@@ -40,7 +40,7 @@ def block(name: str, folder: Path = RESULTS) -> str:
 
 
 def render(text: str, folder: Path = RESULTS) -> str:
-    return _BLOCK.sub(lambda m: m.group(1) + block(m.group(2), folder) + m.group(4), text)
+    return BLOCK.sub(lambda m: m.group(1) + block(m.group(2), folder) + m.group(4), text)
 
 
 def main() -> None:

@@ -32,10 +32,9 @@ class FakeRuntime:
 
 
 def fake_engine(settings: Settings) -> Engine:
-    """An engine of these settings with the fake descriptor; it closes what it made."""
-    engine = Engine.open(settings, Extractor(FakeRuntime(), settings.local_features, threads=1))
-    engine._owns_extractor = True
-    return engine
+    """An engine of these settings with the fake descriptor (its extractor's one idle
+    thread ends when the extractor is collected)."""
+    return Engine.open(settings, Extractor(FakeRuntime(), settings.local_features, threads=1))
 
 
 def fake_app(settings: Settings) -> FastAPI:

@@ -60,12 +60,12 @@ def test_cli_page_and_commands_agree_both_ways() -> None:
 def test_bench_readme_tables_are_the_recorded_results() -> None:
     """bench/README.md's tables are written from bench/results/*.json (bench/report.py):
     a table edited by hand, or a run recorded and not written in, fails here."""
-    from bench.report import _BLOCK, README, render
+    from bench.report import BLOCK, README, render
 
     text = README.read_text(encoding="utf-8")
-    names = [m.group(2) for m in _BLOCK.finditer(text)]
+    names = [m.group(2) for m in BLOCK.finditer(text)]
     assert names, "bench/README.md marks no results"
     assert render(text) == text, "run python -m bench.report"
     # outside the blocks, only the index of benches: a header, a rule, a row each
-    outside = [line for line in _BLOCK.sub("", text).splitlines() if line.startswith("|")]
+    outside = [line for line in BLOCK.sub("", text).splitlines() if line.startswith("|")]
     assert len(outside) == 2 + len(names), "a table outside the results blocks"

@@ -20,6 +20,7 @@ from tongtu.api.body import Fields, Upload, as_text, flag, image_bytes, tags_tex
 from tongtu.engine import OnDuplicate, Source
 from tongtu.errors import InvalidParam, MissingParam
 from tongtu.params import MAX_RESULTS, parse_brief, parse_page, parse_tag_logic, parse_tags
+from tongtu.storage.base import TagFilter
 
 __all__ = [
     "MAX_BATCH",
@@ -33,6 +34,7 @@ __all__ = [
     "ImageEditBody",
     "LibraryBody",
     "SearchBody",
+    "TagQuery",
 ]
 
 MAX_BATCH = 100
@@ -52,7 +54,7 @@ def _text(value: Any, info: ValidationInfo) -> str | None:
 
 
 def _image(value: Any, info: ValidationInfo) -> bytes | None:
-    return image_bytes(value, str(info.field_name))
+    return image_bytes(value, _key(info))
 
 
 def _tags(value: Any, info: ValidationInfo) -> tuple[int, ...] | None:
@@ -100,7 +102,7 @@ def _positive(value: Any, info: ValidationInfo) -> int | None:
         return None
     v = v.strip()
     if not (v.isascii() and v.isdigit()) or len(v) > 11 or not 1 <= int(v) <= 10**10:
-        raise InvalidParam(f"{info.field_name} must be a positive integer")
+        raise InvalidParam(f"{_key(info)} must be a positive integer")
     return int(v)
 
 
@@ -310,13 +312,21 @@ class BatchBody(Body):
         }
 
 
-class SearchBody(_Picture):
+class TagQuery(Body):
+    """Tags a result must carry, and whether all of them (AND) or any (OR)."""
+
     tags: Tags = None
     tag_logic: Annotated[
         bool,
         BeforeValidator(_tag_logic),
         WithJsonSchema({"type": "string", "description": "AND (0, default) or OR (1)."}),
     ] = False
+
+    def tag_filter(self) -> TagFilter | None:
+        return TagFilter(self.tags, self.tag_logic) if self.tags else None
+
+
+class SearchBody(TagQuery, _Picture):
     pn: Annotated[
         int,
         BeforeValidator(_pn),

@@ -32,6 +32,7 @@ from tongtu.api.bodies import (
     ImageEditBody,
     LibraryBody,
     SearchBody,
+    TagQuery,
 )
 from tongtu.api.body import Fields, read_fields
 from tongtu.api.errors import error_detail, new_log_id
@@ -62,7 +63,7 @@ from tongtu.errors import (
     NoPermission,
     TongtuError,
 )
-from tongtu.storage.base import AppRecord, LibraryRecord, TagFilter
+from tongtu.storage.base import AppRecord, LibraryRecord
 
 __all__ = ["router"]
 
@@ -270,9 +271,7 @@ def list_images(
         if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 18:
             raise InvalidParam("cursor is not one this server gave")
         before = int(cursor)
-    query = SearchBody.parse({"tags": tags, "tag_logic": tag_logic})
-    tag_values = query.tags
-    tag_filter = TagFilter(tag_values, query.tag_logic) if tag_values else None
+    tag_filter = TagQuery.parse({"tags": tags, "tag_logic": tag_logic}).tag_filter()
     records = _engine(request).catalog.list_images(lib.id, before, limit + 1, tag_filter, q)
     more = len(records) > limit
     records = records[:limit]

@@ -22,7 +22,7 @@ import numpy as np
 from tongtu.errors import ConfigError
 from tongtu.features.descriptor import DIM
 from tongtu.features.local import LocalFeatures
-from tongtu.storage.base import VectorStore
+from tongtu.storage.base import JournalEntry, VectorStore
 from tongtu.storage.catalog import Catalog, live_images
 from tongtu.storage.sqlite import SqliteDialect, sqlite_catalog
 
@@ -62,7 +62,8 @@ def check(
         report.problems += catalog.dialect.integrity()
     stored = _check_images(catalog, report)
     _check_references(catalog, report)
-    live = live_images(catalog.journal_since(0))
+    journal = catalog.journal_since(0)
+    live = live_images(journal)
     for lib, image_id in sorted(stored - live)[:20]:
         report.problems.append(f"image {image_id} (library {lib}) is missing from the journal")
     for lib, image_id in sorted(live - stored)[:20]:
@@ -77,7 +78,7 @@ def check(
                     f"the catalog does not and misses {len(want - have)}"
                 )
     if index_dir is not None:
-        _check_saved_indexes(catalog, index_dir, stored, report)
+        _check_saved_indexes(catalog, index_dir, journal, stored, report)
     return report
 
 
@@ -141,7 +142,11 @@ def _check_references(catalog: Catalog, report: CheckReport) -> None:
 
 
 def _check_saved_indexes(
-    catalog: Catalog, folder: Path, stored: set[tuple[int, int]], report: CheckReport
+    catalog: Catalog,
+    folder: Path,
+    journal: list[JournalEntry],
+    stored: set[tuple[int, int]],
+    report: CheckReport,
 ) -> None:
     """A saved index, with the journal written after it, must give the catalog's images.
 
@@ -161,7 +166,7 @@ def _check_saved_indexes(
             report.notes.append(f"{path.name}: saved for another catalog, will be rebuilt")
             continue
         lib = meta.library_id
-        later = [e for e in catalog.journal_since(meta.seq) if e.library_id == lib]
+        later = [e for e in journal if e.seq > meta.seq and e.library_id == lib]
         live = {(lib, int(i)) for i in index.ids().tolist()}
         live -= {(lib, e.image_id) for e in later}
         live |= live_images(later)
