@@ -13,24 +13,19 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
-import os
 import random
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from bench.photos import PHOTOS
 from bench.record import Table, conditions, save
+from bench.server import Served, serve
 from tongtu.client import Client
 
 MIX = (("search", 0.5), ("add", 0.2), ("update", 0.15), ("delete", 0.15))
@@ -90,12 +85,6 @@ def _rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _bases(count: int) -> list[Image.Image]:
     names = sorted(p for p in PHOTOS.iterdir() if p.suffix.lower() in (".jpg", ".webp", ".png"))
     out = []
@@ -120,108 +109,75 @@ def _unique(base: Image.Image, rnd: random.Random) -> bytes:
 
 
 def run(clients: int = 16, seconds: float = 60.0, seed: int = 5) -> Outcome:
-    data_dir = Path(tempfile.mkdtemp(prefix="tongtu-load-"))
-    env = {**os.environ, "TONGTU_DATA_DIR": str(data_dir), "TONGTU_QPS_LIMIT": "0"}
-    creds = json.loads(
-        subprocess.run(
-            [sys.executable, "-m", "tongtu.cli", "apps", "create", "load", "--json"],
-            env=env,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout
-    )
-    port = _free_port()
-    log = (data_dir / "server.log").open("wb")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "tongtu.cli", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait(port, server)
-        bases = _bases(24)
-        outcome = Outcome(clients, seconds)
-        expected: dict[int, str | None] = {}  # image id -> last brief, None = deleted
-        lock = threading.Lock()
-        stop = time.monotonic() + seconds
-        outcome.rss["started"] = _rss_mb(server.pid)
+    with serve("load") as server:
+        return _drive(server, clients, seconds, seed)
 
-        def client(n: int) -> None:
-            rnd = random.Random(seed * 1000 + n)
-            mine: list[int] = []
-            with Client(base, creds["api_key"], creds["secret_key"], timeout=300) as tt:
-                while time.monotonic() < stop:
-                    op = rnd.choices([m for m, _ in MIX], [w for _, w in MIX])[0]
-                    if op in ("update", "delete") and not mine:
-                        op = "add"
-                    t = time.perf_counter()
-                    try:
-                        if op == "add":
-                            brief = f"c{n}-{rnd.randrange(10**9)}"
-                            img = tt.add("load", _unique(rnd.choice(bases), rnd), brief=brief)
-                            with lock:
-                                expected[img.image.id] = brief
-                            mine.append(img.image.id)
-                        elif op == "search":
-                            tt.search("load", _unique(rnd.choice(bases), rnd), rn=10)
-                        elif op == "update":
-                            target = rnd.choice(mine)
-                            brief = f"u{n}-{rnd.randrange(10**9)}"
-                            tt.update("load", target, brief=brief)
-                            with lock:
-                                expected[target] = brief
-                        else:
-                            target = mine.pop(rnd.randrange(len(mine)))
-                            tt.delete("load", target)
-                            with lock:
-                                expected[target] = None
-                    except Exception as exc:
-                        with lock:
-                            outcome.errors.append(f"{op}: {type(exc).__name__}: {exc}")
-                        continue
-                    with lock:
-                        outcome.latencies[op].append(time.perf_counter() - t)
 
-        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-        started = time.monotonic()
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        outcome.seconds = time.monotonic() - started
-        outcome.rss["after the load"] = _rss_mb(server.pid)
-        time.sleep(IDLE)
-        outcome.rss[f"after {IDLE:.0f} s idle"] = _rss_mb(server.pid)
+def _drive(server: Served, clients: int, seconds: float, seed: int) -> Outcome:
+    base, creds = server.base, server.creds
+    bases = _bases(24)
+    outcome = Outcome(clients, seconds)
+    expected: dict[int, str | None] = {}  # image id -> last brief, None = deleted
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+    outcome.rss["started"] = _rss_mb(server.pid)
 
+    def client(n: int) -> None:
+        rnd = random.Random(seed * 1000 + n)
+        mine: list[int] = []
         with Client(base, creds["api_key"], creds["secret_key"], timeout=300) as tt:
-            stored = {img.id: img.brief for img in tt.images("load", page_size=200)}
-        for image_id, brief in expected.items():
-            outcome.checked += 1
-            if brief is None and image_id in stored:
-                outcome.lost.append(f"image {image_id}: deleted but still there")
-            elif brief is not None and stored.get(image_id) != brief:
-                outcome.lost.append(f"image {image_id}: {stored.get(image_id)!r} != {brief!r}")
-        return outcome
-    finally:
-        server.kill()
-        server.wait()
-        log.close()
+            while time.monotonic() < stop:
+                op = rnd.choices([m for m, _ in MIX], [w for _, w in MIX])[0]
+                if op in ("update", "delete") and not mine:
+                    op = "add"
+                t = time.perf_counter()
+                try:
+                    if op == "add":
+                        brief = f"c{n}-{rnd.randrange(10**9)}"
+                        img = tt.add("load", _unique(rnd.choice(bases), rnd), brief=brief)
+                        with lock:
+                            expected[img.image.id] = brief
+                        mine.append(img.image.id)
+                    elif op == "search":
+                        tt.search("load", _unique(rnd.choice(bases), rnd), rn=10)
+                    elif op == "update":
+                        target = rnd.choice(mine)
+                        brief = f"u{n}-{rnd.randrange(10**9)}"
+                        tt.update("load", target, brief=brief)
+                        with lock:
+                            expected[target] = brief
+                    else:
+                        target = mine.pop(rnd.randrange(len(mine)))
+                        tt.delete("load", target)
+                        with lock:
+                            expected[target] = None
+                except Exception as exc:
+                    with lock:
+                        outcome.errors.append(f"{op}: {type(exc).__name__}: {exc}")
+                    continue
+                with lock:
+                    outcome.latencies[op].append(time.perf_counter() - t)
 
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    started = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    outcome.seconds = time.monotonic() - started
+    outcome.rss["after the load"] = _rss_mb(server.pid)
+    time.sleep(IDLE)
+    outcome.rss[f"after {IDLE:.0f} s idle"] = _rss_mb(server.pid)
 
-def _wait(port: int, server: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError("the server exited at start")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the server did not start")
+    with Client(base, creds["api_key"], creds["secret_key"], timeout=300) as tt:
+        stored = {img.id: img.brief for img in tt.images("load", page_size=200)}
+    for image_id, brief in expected.items():
+        outcome.checked += 1
+        if brief is None and image_id in stored:
+            outcome.lost.append(f"image {image_id}: deleted but still there")
+        elif brief is not None and stored.get(image_id) != brief:
+            outcome.lost.append(f"image {image_id}: {stored.get(image_id)!r} != {brief!r}")
+    return outcome
 
 
 def main() -> None:

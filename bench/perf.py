@@ -21,6 +21,7 @@ edits of real library photos (bench/edits.py), fixed by the seed.
 from __future__ import annotations
 
 import argparse
+import base64
 import io
 import os
 import shutil
@@ -31,14 +32,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlencode
 
 import numpy as np
+import requests
 from PIL import Image
 
 from bench.edits import FAMILIES
 from bench.photos import PHOTOS
 from bench.quality import load_photos
 from bench.record import Table, conditions, save
+from bench.server import baidu_client, serve
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor, shrink
 from tongtu.features.local import QUERY_FEATURES, REF_FEATURES, extract_local
@@ -74,8 +78,11 @@ def _photo_files() -> list[Path]:
     files = []
     for p in sorted(PHOTOS.iterdir()):
         if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".webp", ".bmp"):
+            data = p.read_bytes()
+            if len(data) * 4 / 3 > 4 * 1024 * 1024:
+                continue  # over what the same_hq routes take, base64 ≤ 4 MB
             try:
-                decode_image(p.read_bytes())
+                decode_image(data)
             except Exception:
                 continue
             files.append(p)
@@ -117,7 +124,48 @@ def ingest(model: str, files: list[Path], threads: int) -> dict[str, float]:
                     pass
             out[mode] = len(datas) / (time.perf_counter() - t)
             engine.close()
+    for clients in (1, 4):
+        out[f"form, {clients}"] = _baidu_adds(model, threads, datas, clients, sdk=False)
+    out["sdk, 1"] = _baidu_adds(model, threads, datas, 1, sdk=True)
     return out
+
+
+def _baidu_adds(model: str, threads: int, datas: list[bytes], clients: int, sdk: bool) -> float:
+    """Images/s of one-by-one adds through the same_hq add route from `clients` threads at
+    once to a `tongtu serve` on loopback: sent by Baidu's own Python SDK (`sdk`: its
+    encoding of each image, ~20 ms of Python, runs on the same cores as the server), or
+    as the form bodies it sends, encoded before the clock starts (the server's share)."""
+    with serve(model=model, threads=str(threads)) as server:
+        sdks = [baidu_client(server) for _ in range(clients)]
+        rng = np.random.default_rng(0)
+        for n, client in enumerate(sdks):  # each fetches its token; the models load
+            warm = _jpeg(rng.integers(0, 256, (320, 480, 3), dtype=np.uint8))
+            _acknowledged(client.sameHqAdd(warm, f"warm-up {n}", {}))  # type: ignore[attr-defined]
+        url = f"{server.base}/rest/2.0/realtime_search/same_hq/add"
+        token = {"access_token": sdks[0]._authObj["access_token"]}  # type: ignore[attr-defined]
+        form = {"Content-Type": "application/x-www-form-urlencoded"}
+        bodies = [
+            urlencode({"image": base64.b64encode(d), "brief": str(n)}) for n, d in enumerate(datas)
+        ]
+
+        def send(k: int) -> None:
+            with requests.Session() as http:
+                for n in range(k, len(datas), clients):
+                    if sdk:
+                        answer = sdks[k].sameHqAdd(datas[n], str(n), {})  # type: ignore[attr-defined]
+                    else:
+                        answer = http.post(url, params=token, data=bodies[n], headers=form).json()
+                    _acknowledged(answer)
+
+        t = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(send, range(clients)))
+        return len(datas) / (time.perf_counter() - t)
+
+
+def _acknowledged(answer: dict[str, object]) -> None:
+    if answer.get("error_code") is not None:
+        raise RuntimeError(f"add refused: {answer}")
 
 
 # --- libraries at scale ----------------------------------------------------------------------
@@ -334,6 +382,7 @@ def main() -> None:
     ap.add_argument("--ingest", type=int, default=48, help="photos for the ingest runs")
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--ingest-only", action="store_true", help="skip the search sizes")
     args = ap.parse_args()
     threads = args.threads or (os.cpu_count() or 1)
     files = _photo_files()[: args.ingest]
@@ -345,8 +394,11 @@ def main() -> None:
             "the same in 2 workers",
             "engine, one by one",
             "engine, pipeline (import)",
+            "same_hq add, 1 client",
+            "same_hq add, 4 clients",
+            "same_hq add, Baidu's Python SDK, 1 client",
         ],
-        align=["---"] + ["---:"] * 4,
+        align=["---"] + ["---:"] * 7,
     )
     for model in ("sscd", "sscd_distilled"):
         r = ingest(model, files, threads)
@@ -356,9 +408,15 @@ def main() -> None:
             f"{r['floor, 2 workers']:.1f}",
             f"{r['one by one']:.1f}",
             f"{r['pipeline']:.1f}",
+            f"{r['form, 1']:.1f}",
+            f"{r['form, 4']:.1f}",
+            f"{r['sdk, 1']:.1f}",
         )
         print(ingest_table.markdown(), file=sys.stderr, flush=True)
 
+    if args.ingest_only:
+        save("perf-ingest", conditions(threads=threads), [ingest_table])
+        return
     photos = load_photos()
     library, queries = workload(photos, len(photos) * 2 // 3, args.queries)
     model = distractor_model(Extractor.from_model("sscd", threads), photos, library)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -36,29 +35,13 @@ from bench.perf import (
 )
 from bench.quality import load_photos
 from bench.record import Table, conditions, save
+from bench.server import free_port, wait_port
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor
 from tongtu.settings import Settings
 from tongtu.storage.base import TagFilter
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(port: int) -> None:
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -146,12 +129,12 @@ def main() -> None:
     pg_dir = Path(tempfile.mkdtemp(prefix="tongtu-pg-"))
     script = str(ROOT / "scripts" / "postgres.sh")
     pg_url = subprocess.run(
-        [script, "start", str(pg_dir), str(_free_port())],
+        [script, "start", str(pg_dir), str(free_port())],
         check=True,
         capture_output=True,
         text=True,
     ).stdout.strip()
-    port = _free_port()
+    port = free_port()
     milvus = subprocess.Popen(
         [
             sys.executable,
@@ -169,7 +152,7 @@ def main() -> None:
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait(port)
+        wait_port(port)
         import psycopg
 
         def sqlite_bytes(engine: Engine) -> float:

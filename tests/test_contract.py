@@ -8,7 +8,10 @@ both deployments so each image's features are computed the same way.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -350,3 +353,55 @@ def test_milvus_store_catches_up_after_a_crash_between_catalog_and_vectors(
     assert found.tolist() == []
     store.close()
     catalog.close()
+
+
+_Write = tuple[int, Sequence[NewImage], int]
+
+
+def _in_one_group(catalog: Catalog, first: _Write, rest: list[_Write]) -> list[Future[Any]]:
+    """`first` committed alone while `rest` queue behind it: they meet in the next
+    transaction. Returns the futures of all, first first."""
+    from tongtu.storage.group import GroupCommit
+
+    held, release = threading.Event(), threading.Event()
+
+    def commit(writes: Sequence[_Write]) -> list[list[Any]]:
+        if not held.is_set():
+            held.set()
+            assert release.wait(30)
+        return catalog.add_to_libraries(writes)
+
+    group: GroupCommit[_Write, list[Any]] = GroupCommit(commit)
+    pool = ThreadPoolExecutor(len(rest) + 1)
+    futures = [pool.submit(group, first)]
+    assert held.wait(30)
+    futures += [pool.submit(group, w) for w in rest]
+    deadline = time.monotonic() + 30
+    while group.waiting < len(rest) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    pool.shutdown(wait=True)
+    assert (group.transactions, group.writes) == (2, len(rest) + 1)
+    return futures
+
+
+def test_concurrent_adds_share_one_transaction_and_each_gets_its_own_outcome(
+    catalog: Catalog,
+) -> None:
+    lib = catalog.create_library("lib", "sscd", 100, 2)
+    signs = [f"{n},7" for n in range(1, 9)]
+    writes = [(lib.id, [_item(s)], lib.capacity) for s in signs]
+    futures = _in_one_group(catalog, writes[0], writes[1:])
+    assert [[r.cont_sign for r in f.result()] for f in futures] == [[s] for s in signs]
+    assert catalog.count(lib.id) == 8
+    # A write that fails its transaction fails the others in it: none of them was made.
+    missing_library = 10**6
+    futures = _in_one_group(
+        catalog,
+        (lib.id, [_item("90,7")], lib.capacity),
+        [(lib.id, [_item("91,7")], lib.capacity), (missing_library, [_item("92,7")], 10)],
+    )
+    assert futures[0].result()[0].cont_sign == "90,7"
+    for f in futures[1:]:
+        assert f.exception() is not None
+    assert catalog.image_by_sign(lib.id, "91,7") is None and catalog.count(lib.id) == 9

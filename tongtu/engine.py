@@ -57,6 +57,7 @@ from tongtu.settings import Settings
 from tongtu.storage import open_catalog, open_vectors
 from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage, TagFilter, VectorStore
 from tongtu.storage.catalog import Catalog
+from tongtu.storage.group import GroupCommit
 
 __all__ = [
     "Added",
@@ -145,6 +146,9 @@ def _gated[**P, R](
     return wrapper
 
 
+_Write = tuple[int, Sequence[NewImage], int]  # library id, images, capacity
+
+
 @dataclass(frozen=True, slots=True)
 class Source:
     """Where an image comes from: bytes win over a URL (DESIGN.md §1)."""
@@ -216,6 +220,10 @@ class Engine:
         self._images = _Gate(settings.resolved_image_concurrency())
         self.catalog = catalog
         self.vectors = vectors
+        # Concurrent adds share one transaction and one vector-store catch-up.
+        self._writes: GroupCommit[_Write, list[ImageRecord | TongtuError]] = GroupCommit(
+            catalog.add_to_libraries, self._sync_after_write
+        )
         self._extractor = extractor
         self._fetcher = fetcher
         self._model = model_id(settings.model)
@@ -355,7 +363,7 @@ class Engine:
     ) -> list[tuple[int, Added | TongtuError]]:
         """Write one batch; the outcomes, in order, once the index has them too."""
         ready = [(p, item) for p, item, _, _ in pending if isinstance(item, NewImage)]
-        stored = self.catalog.add_images(lib.id, [item for _, item in ready], lib.capacity)
+        stored = self._writes((lib.id, [item for _, item in ready], lib.capacity))
         outcome: dict[int, Added | TongtuError] = {}
         for (p, _), stored_one in zip(ready, stored, strict=True):
             outcome[p] = (
@@ -374,7 +382,6 @@ class Engine:
                     self.catalog.update_image(existing.id, brief, tags)
                     done = Added(self._image(lib, existing.id), "replaced")
             results.append((p, done))
-        self._sync_after_write()
         return results
 
     def get(self, lib: LibraryRecord, ref: str) -> ImageRecord:

@@ -318,62 +318,75 @@ class Catalog:
     ) -> list[ImageRecord | TongtuError]:
         """Add several images in one transaction (one sync to disk); an image already
         there (ItemExists) or beyond the capacity (LibraryFull) fails alone."""
-        out: list[ImageRecord | TongtuError] = []
+        [out] = self.add_to_libraries([(library_id, items, capacity)])
+        return out
+
+    def add_to_libraries(
+        self, writes: Sequence[tuple[int, Sequence[NewImage], int]]
+    ) -> list[list[ImageRecord | TongtuError]]:
+        """`add_images` for several (library id, images, capacity) at once, all in one
+        transaction: the writes of concurrent requests committed together."""
         with self._write() as db:
-            (n,) = db.execute("SELECT images FROM libraries WHERE id = ?", (library_id,)).fetchone()
-            for item in items:
-                row = db.execute(
-                    "SELECT cont_sign FROM images WHERE library_id = ? AND cont_sign = ?",
-                    (library_id, item.cont_sign),
-                ).fetchone()
-                if row is not None:
-                    out.append(ItemExists(item.cont_sign))
-                    continue
-                if n >= capacity:
-                    out.append(LibraryFull(f"the library is full ({capacity} images)"))
-                    continue
-                now = time.time()
-                t1, t2 = ([*item.tags, None, None])[:2]
-                (image_id,) = db.execute(
-                    "INSERT INTO images(library_id, cont_sign, brief, tag1, tag2, width, "
-                    "height, created_at, embedding, local) VALUES (?,?,?,?,?,?,?,?,?,?) "
-                    "RETURNING id",
-                    (
-                        library_id,
-                        item.cont_sign,
-                        item.brief,
-                        t1,
-                        t2,
-                        item.size[0],
-                        item.size[1],
-                        now,
-                        item.embedding.astype("<f2").tobytes(),
-                        item.local,
-                    ),
-                ).fetchone()
-                if item.thumbnail is not None:
-                    db.execute(
-                        "INSERT INTO thumbnails(image_id, jpeg) VALUES (?,?)",
-                        (image_id, item.thumbnail),
-                    )
+            return [self._add_to(db, *write) for write in writes]
+
+    def _add_to(
+        self, db: Connection, library_id: int, items: Sequence[NewImage], capacity: int
+    ) -> list[ImageRecord | TongtuError]:
+        out: list[ImageRecord | TongtuError] = []
+        (n,) = db.execute("SELECT images FROM libraries WHERE id = ?", (library_id,)).fetchone()
+        for item in items:
+            row = db.execute(
+                "SELECT cont_sign FROM images WHERE library_id = ? AND cont_sign = ?",
+                (library_id, item.cont_sign),
+            ).fetchone()
+            if row is not None:
+                out.append(ItemExists(item.cont_sign))
+                continue
+            if n >= capacity:
+                out.append(LibraryFull(f"the library is full ({capacity} images)"))
+                continue
+            now = time.time()
+            t1, t2 = ([*item.tags, None, None])[:2]
+            (image_id,) = db.execute(
+                "INSERT INTO images(library_id, cont_sign, brief, tag1, tag2, width, "
+                "height, created_at, embedding, local) VALUES (?,?,?,?,?,?,?,?,?,?) "
+                "RETURNING id",
+                (
+                    library_id,
+                    item.cont_sign,
+                    item.brief,
+                    t1,
+                    t2,
+                    item.size[0],
+                    item.size[1],
+                    now,
+                    item.embedding.astype("<f2").tobytes(),
+                    item.local,
+                ),
+            ).fetchone()
+            if item.thumbnail is not None:
                 db.execute(
-                    "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,1)",
-                    (library_id, image_id),
+                    "INSERT INTO thumbnails(image_id, jpeg) VALUES (?,?)",
+                    (image_id, item.thumbnail),
                 )
-                n += 1
-                out.append(
-                    ImageRecord(
-                        image_id,
-                        library_id,
-                        item.cont_sign,
-                        item.brief,
-                        item.tags,
-                        item.size[0],
-                        item.size[1],
-                        now,
-                    )
+            db.execute(
+                "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,1)",
+                (library_id, image_id),
+            )
+            n += 1
+            out.append(
+                ImageRecord(
+                    image_id,
+                    library_id,
+                    item.cont_sign,
+                    item.brief,
+                    item.tags,
+                    item.size[0],
+                    item.size[1],
+                    now,
                 )
-            db.execute("UPDATE libraries SET images = ? WHERE id = ?", (n, library_id))
+            )
+        db.execute("UPDATE libraries SET images = ? WHERE id = ?", (n, library_id))
         return out
 
     def image_by_sign(self, library_id: int, cont_sign: str) -> ImageRecord | None:
