@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
+import cv2
 import numpy as np
 import requests
 from PIL import Image
@@ -45,6 +46,7 @@ from bench.record import Table, conditions, save
 from bench.server import baidu_client, serve
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor, shrink
+from tongtu.features.descriptor import Descriptor
 from tongtu.features.local import QUERY_FEATURES, REF_FEATURES, extract_local
 from tongtu.imaging import SIGNATURE, decode_for, decode_image
 from tongtu.settings import Settings
@@ -124,6 +126,16 @@ def ingest(model: str, files: list[Path], threads: int) -> dict[str, float]:
                     pass
             out[mode] = len(datas) / (time.perf_counter() - t)
             engine.close()
+    # Does batching pay on this machine? Eight pictures of one shape, alone and as one run.
+    same = [cv2.resize(decode_for(d, SIGNATURE).rgb, (384, 288)) for d in datas[:8]]
+    descriptor = Descriptor(extractor._descriptor._runtime)  # type: ignore[attr-defined]
+    t = time.perf_counter()
+    for rgb in same:
+        descriptor.embed_resized([rgb])
+    out["ms alone"] = (time.perf_counter() - t) / len(same) * 1000
+    t = time.perf_counter()
+    descriptor.embed_resized(same)
+    out["ms batched"] = (time.perf_counter() - t) / len(same) * 1000
     for clients in (1, 4):
         out[f"form, {clients}"] = _baidu_adds(model, threads, datas, clients, sdk=False)
     out["sdk, 1"] = _baidu_adds(model, threads, datas, 1, sdk=True)
@@ -397,8 +409,9 @@ def main() -> None:
             "same_hq add, 1 client",
             "same_hq add, 4 clients",
             "same_hq add, Baidu's Python SDK, 1 client",
+            "descriptor ms / picture: alone, in a batch of 8",
         ],
-        align=["---"] + ["---:"] * 7,
+        align=["---"] + ["---:"] * 8,
     )
     for model in ("sscd", "sscd_distilled"):
         r = ingest(model, files, threads)
@@ -411,11 +424,11 @@ def main() -> None:
             f"{r['form, 1']:.1f}",
             f"{r['form, 4']:.1f}",
             f"{r['sdk, 1']:.1f}",
+            f"{r['ms alone']:.0f}, {r['ms batched']:.0f}",
         )
         print(ingest_table.markdown(), file=sys.stderr, flush=True)
 
-    if args.ingest_only:
-        save("perf-ingest", conditions(threads=threads), [ingest_table])
+    if args.ingest_only:  # a look while working; bench/results/perf.json is the full run
         return
     photos = load_photos()
     library, queries = workload(photos, len(photos) * 2 // 3, args.queries)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -103,3 +104,61 @@ def test_an_extraction_records_the_plan_it_ran_and_both_give_the_same_features()
     for feats in runs[1:]:
         assert float(np.dot(feats.embedding, runs[0].embedding)) > 0.9999
         assert (feats.local.descriptors == runs[0].local.descriptors).all()
+
+
+def _runtime(model: str = "sscd_distilled") -> object:
+    from tongtu.features.descriptor import model_path
+    from tongtu.features.onnx import OnnxRuntime
+
+    return OnnxRuntime(model_path(model), 1)
+
+
+def test_concurrent_pictures_of_one_shape_run_in_one_batch_with_the_vectors_of_one_by_one() -> (
+    None
+):
+    from tongtu.features.descriptor import BatchingDescriptor, Descriptor
+
+    runtime = _runtime()
+    alone = Descriptor(runtime)  # type: ignore[arg-type]
+    batching = BatchingDescriptor(runtime, max_batch=16, linger=0.5)  # type: ignore[arg-type]
+    pictures = [shrink(np.asarray(open_photo(n))) for n in photo_names(2000)[:6]]
+    same_shape = [cv2.resize(p, (400, 300)) for p in pictures]  # all 300 × 400
+    other = cv2.resize(pictures[0], (300, 400))
+    try:
+        with ThreadPoolExecutor(7) as pool:
+            vectors = list(pool.map(batching.embed, [*same_shape, other]))
+        assert batching.pictures == 7
+        assert batching.runs == 2  # one run for each shape
+        for rgb, vec in zip([*same_shape, other], vectors, strict=True):
+            assert float(np.dot(vec, alone.embed(rgb))) > 0.9999
+    finally:
+        batching.close()
+    with pytest.raises(Exception, match="closed"):
+        batching.embed(other)
+
+
+def test_a_picture_the_runtime_refuses_fails_alone_in_its_batch() -> None:
+    from tongtu.errors import ExtractionError
+    from tongtu.features.descriptor import BatchingDescriptor
+
+    real = _runtime()
+
+    class RefusesBlack:
+        """The real session, refusing a batch that holds an all-black picture."""
+
+        def run(self, batch: np.ndarray) -> np.ndarray:
+            if any(int(x.max()) == 0 for x in batch):
+                raise RuntimeError("refused")
+            return real.run(batch)  # type: ignore[attr-defined, no-any-return]
+
+    batching = BatchingDescriptor(RefusesBlack(), max_batch=8, linger=0.5)
+    rgb = cv2.resize(np.asarray(open_photo(photo_names(2000)[0])), (400, 300))
+    pictures = [rgb, np.zeros_like(rgb), np.ascontiguousarray(rgb[::-1])]
+    try:
+        with ThreadPoolExecutor(3) as pool:
+            futures = [pool.submit(batching.embed, p) for p in pictures]
+            assert futures[0].result().shape == (512,) and futures[2].result().shape == (512,)
+            with pytest.raises(ExtractionError, match="refused"):
+                futures[1].result()
+    finally:
+        batching.close()

@@ -244,6 +244,7 @@ class Engine:
                 settings.resolved_threads(),
                 settings.local_features,
                 settings.device,
+                settings.descriptor_batch,
             ),
             Fetcher(
                 timeout=settings.url_timeout,

@@ -92,6 +92,16 @@ class Settings(BaseSettings):
             "and local features stay on the CPU."
         ),
     )
+    descriptor_batch: int = Field(
+        default=32,
+        ge=1,
+        le=256,
+        description=(
+            "With `device=cuda`: pictures of one shape that concurrent adds and searches "
+            "send to the GPU in one run (each waits at most 2 ms for others). On the CPU "
+            "pictures are never batched: it does not pay there (bench/perf)."
+        ),
+    )
     image_concurrency: int = Field(
         default=0,
         ge=0,

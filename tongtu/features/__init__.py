@@ -19,7 +19,15 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features.descriptor import DIM, Descriptor, Runtime, model_id, model_path
+from tongtu.features.descriptor import (
+    DIM,
+    BatchingDescriptor,
+    Descriptor,
+    Embeds,
+    Runtime,
+    model_id,
+    model_path,
+)
 from tongtu.features.local import (
     QUERY_FEATURES,
     REF_FEATURES,
@@ -158,11 +166,15 @@ class Extractor:
         ref_features: int = REF_FEATURES,
         single_thread: Callable[[], Runtime] | None = None,
         threads: int = 2,
+        batch: int = 1,
     ) -> None:
-        self._descriptor = Descriptor(runtime)
+        """`batch` > 1: pictures from concurrent callers run in batches
+        (`BatchingDescriptor`, the GPU path)."""
+        self._batching = BatchingDescriptor(runtime, batch) if batch > 1 else None
+        self._descriptor: Embeds = self._batching or Descriptor(runtime)
         self.ref_features = ref_features
         self._single_thread = single_thread
-        self._parallel: Descriptor | None = None
+        self._parallel: Embeds | None = None
         self._lock = threading.Lock()
         self._in_progress = 0
         self._plans = _Plans()
@@ -171,15 +183,22 @@ class Extractor:
 
     @classmethod
     def from_model(
-        cls, model: str, threads: int, ref_features: int = REF_FEATURES, device: str = "cpu"
+        cls,
+        model: str,
+        threads: int,
+        ref_features: int = REF_FEATURES,
+        device: str = "cpu",
+        batch: int = 32,
     ) -> Extractor:
-        """`device`: `cpu`, or `cuda` (one session on the GPU serves every caller: the
-        one-thread CPU sessions of a bulk import are for sharing CPU cores)."""
+        """`device`: `cpu`, or `cuda` (one session on the GPU serves every caller, in
+        batches of up to `batch` pictures: the one-thread CPU sessions of a bulk import
+        are for sharing CPU cores)."""
         from tongtu.features.onnx import OnnxRuntime
 
         path = model_path(model)
         if device != "cpu":
-            return cls(OnnxRuntime(path, threads, device), ref_features, threads=threads)
+            runtime = OnnxRuntime(path, threads, device)
+            return cls(runtime, ref_features, threads=threads, batch=batch)
         single = None if threads == 1 else (lambda: OnnxRuntime(path, 1))
         return cls(OnnxRuntime(path, threads), ref_features, single, threads)
 
@@ -227,7 +246,7 @@ class Extractor:
             with self._lock:
                 self._in_progress -= 1
 
-    def _parallel_descriptor(self) -> Descriptor:
+    def _parallel_descriptor(self) -> Embeds:
         if self._single_thread is None:
             return self._descriptor
         with self._lock:  # made on first use: a second session costs memory
@@ -237,6 +256,8 @@ class Extractor:
 
     def close(self) -> None:
         self._local.shutdown(wait=True)
+        if self._batching is not None:
+            self._batching.close()
 
 
 def settle_native_threads() -> None:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -12,7 +17,7 @@ from numpy.typing import NDArray
 
 from tongtu.errors import ConfigError, ExtractionError
 
-__all__ = ["DIM", "Descriptor", "Runtime", "model_path"]
+__all__ = ["DIM", "BatchingDescriptor", "Descriptor", "Runtime", "model_path"]
 
 DIM = 512
 # SSCD's recommended evaluation size: 288 px on the shorter side (DESIGN.md §2).
@@ -23,6 +28,12 @@ MAX_LONG_SIDE = 864
 
 class Runtime(Protocol):
     def run(self, batch: NDArray[np.uint8]) -> NDArray[np.float32]: ...
+
+
+class Embeds(Protocol):
+    """A descriptor as its callers see it: `Descriptor`, `BatchingDescriptor`."""
+
+    def embed(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]: ...
 
 
 def model_path(name: str) -> Path:
@@ -55,16 +66,110 @@ class Descriptor:
 
     def embed(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
         """One image → a (512,) vector."""
-        resized = _resize_for_descriptor(rgb)
+        return self.embed_resized([_resize_for_descriptor(rgb)])[0]
+
+    def embed_resized(self, inputs: Sequence[NDArray[np.uint8]]) -> list[NDArray[np.float32]]:
+        """Pictures already at the descriptor's size, all of one shape, in one run."""
         try:
-            out = self._runtime.run(resized[None])
+            out = self._runtime.run(np.stack(inputs))
         except Exception as exc:  # a runtime failure is the client's 216630, not a 500
             raise ExtractionError(f"descriptor failed: {exc}") from exc
-        vec = out[0].astype(np.float32)
-        norm = float(np.linalg.norm(vec))
-        if not np.isfinite(norm) or norm == 0.0:
-            raise ExtractionError("descriptor is empty")
-        return np.asarray(vec / norm, dtype=np.float32)
+        return [_unit(row) for row in out]
+
+
+def _unit(row: NDArray[np.float32]) -> NDArray[np.float32]:
+    vec = row.astype(np.float32)
+    norm = float(np.linalg.norm(vec))
+    if not np.isfinite(norm) or norm == 0.0:
+        raise ExtractionError("descriptor is empty")
+    return np.asarray(vec / norm, dtype=np.float32)
+
+
+@dataclass(eq=False, slots=True)
+class _Request:
+    input: NDArray[np.uint8]
+    done: threading.Event = field(default_factory=threading.Event)
+    vector: NDArray[np.float32] | None = None
+    error: Exception | None = None
+
+
+class BatchingDescriptor:
+    """The descriptor for many threads at once, run in batches (the GPU path,
+    `TONGTU_DEVICE=cuda`): a thread's picture waits up to `linger` seconds for others,
+    then every waiting picture of one shape goes to the runtime in one run, up to
+    `max_batch`. Pictures keep their own proportions (the vectors are those a CPU
+    library holds), so a batch is the pictures that share a shape — in a photo library
+    most do (4:3, 3:2, 16:9 at 288 px). A batch the runtime refuses is run again picture
+    by picture, so that one bad picture fails alone.
+
+    Not for the CPU: there onnxruntime's int8 convolutions take as long per picture in
+    a batch as alone (bench/perf), and the cores are better shared by one-thread
+    sessions (`Extractor`)."""
+
+    def __init__(self, runtime: Runtime, max_batch: int = 32, linger: float = 0.002) -> None:
+        self._descriptor = Descriptor(runtime)
+        self._max_batch = max_batch
+        self._linger = linger
+        self._queue: queue.SimpleQueue[_Request | None] = queue.SimpleQueue()
+        self.runs = 0  # runtime calls, and pictures embedded: their ratio is the batch size
+        self.pictures = 0
+        self._thread = threading.Thread(target=self._serve, name="tongtu-batch", daemon=True)
+        self._thread.start()
+
+    def embed(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        if not self._thread.is_alive():
+            raise ExtractionError("the descriptor is closed")
+        request = _Request(_resize_for_descriptor(rgb))
+        self._queue.put(request)
+        request.done.wait()
+        if request.error is not None:
+            raise request.error
+        assert request.vector is not None
+        return request.vector
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join()
+
+    def _serve(self) -> None:
+        while (first := self._queue.get()) is not None:
+            waiting = [first]
+            deadline = time.monotonic() + self._linger
+            closing = False
+            while len(waiting) < self._max_batch:
+                try:
+                    more = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queue.Empty:
+                    break
+                if more is None:
+                    closing = True
+                    break
+                waiting.append(more)
+            by_shape: dict[tuple[int, ...], list[_Request]] = {}
+            for request in waiting:
+                by_shape.setdefault(request.input.shape, []).append(request)
+            for batch in by_shape.values():
+                self._run(batch)
+            if closing:
+                return
+
+    def _run(self, batch: list[_Request]) -> None:
+        self.runs += 1
+        try:
+            vectors = self._descriptor.embed_resized([r.input for r in batch])
+        except Exception as exc:
+            if len(batch) > 1:
+                for request in batch:
+                    self._run([request])
+                return
+            failed = exc if isinstance(exc, ExtractionError) else ExtractionError(str(exc))
+            batch[0].error = failed
+            batch[0].done.set()
+            return
+        self.pictures += len(batch)
+        for request, vector in zip(batch, vectors, strict=True):
+            request.vector = vector
+            request.done.set()
 
 
 def _resize_for_descriptor(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
