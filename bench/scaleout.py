@@ -27,6 +27,7 @@ import numpy as np
 from bench.perf import (
     QUERY_FAMILIES,
     DistractorModel,
+    _photo_files,
     _png,
     distractor_model,
     fill,
@@ -113,11 +114,35 @@ def run(
     return out
 
 
+def timed_import(env: dict[str, str], folder: Path, library: str, shares: int) -> float:
+    """Images/s of `tongtu import` of `folder` run as `shares` processes at once, each
+    with `--shard K/N` (wall clock from the first start to the last exit: model loads
+    included)."""
+    cli = [sys.executable, "-m", "tongtu.cli", "import", str(folder), "--library", library]
+    t = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [*cli, "--shard", f"{k}/{shares}"] if shares > 1 else cli,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        for k in range(1, shares + 1)
+    ]
+    outs = [p.communicate(timeout=3600)[0] for p in procs]
+    elapsed = time.perf_counter() - t
+    if any(p.returncode for p in procs) or any("failed 0" not in o for o in outs):
+        raise RuntimeError(f"an import failed: {outs}")
+    return len(list(folder.iterdir())) / elapsed
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--images", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=20)
     ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--import-photos", type=int, default=96)
     args = ap.parse_args()
     threads = args.threads or (os.cpu_count() or 1)
 
@@ -191,6 +216,25 @@ def main() -> None:
                 pg_bytes,
             ),
         ]
+        folder = root / "import"
+        folder.mkdir()
+        for f in _photo_files()[: args.import_photos]:
+            (folder / f.name).write_bytes(f.read_bytes())
+        base = {**os.environ, "TONGTU_THREADS": str(threads)}
+        stores = {"TONGTU_CATALOG": pg_url, "TONGTU_VECTORS": f"milvus://127.0.0.1:{port}"}
+        shared = {**base, **stores, "TONGTU_DATA_DIR": str(root / "shards")}
+        one_thread = {**shared, "TONGTU_THREADS": "1"}
+        local = {**base, "TONGTU_DATA_DIR": str(root / "i")}
+        pg = "PostgreSQL + Milvus"
+        imports = [
+            ("SQLite + FAISS", "1 process", "import", local, 1),
+            (pg, "1 process", "one", shared, 1),
+            (pg, f"{threads} shares, 1 thread each", "shares", one_thread, threads),
+        ]
+        import_rows = [
+            (stores_name, how, timed_import(env, folder, lib_name, n))
+            for stores_name, how, lib_name, env, n in imports
+        ]
     finally:
         milvus.terminate()
         milvus.wait(timeout=30)
@@ -216,8 +260,16 @@ def main() -> None:
             f"{float(r['add']) * 1e3:.0f}", f"{float(r['delete']) * 1e3:.0f}",
             f"{float(r['bytes']) / 1024:.1f}",
         )  # fmt: skip
+    sharded = Table(
+        f"`tongtu import` of {args.import_photos} real photos (images/s, wall clock with "
+        "the model loads)",
+        ["stores", "processes", "images/s"],
+        align=["---", "---", "---:"],
+    )
+    for stores_name, how, rate in import_rows:
+        sharded.add(stores_name, how, f"{rate:.1f}")
     cond = conditions(threads=threads, images=args.images, process="one, loopback")
-    save("scaleout", cond, [out])
+    save("scaleout", cond, [out, sharded])
 
 
 if __name__ == "__main__":

@@ -713,9 +713,10 @@ def import_(directory: str, tags: str | None, shard: str | None, library: str | 
         done_file.open("a", encoding="utf-8") as journal,
         tqdm(total=len(files), unit="img", desc="import", file=sys.stderr) as bar,
     ):
-        # Decoding and features of the next images overlap the current one's; each batch
-        # is committed in one transaction, then noted as done.
-        for pos, outcome in engine.add_many(lib, items(), workers=2):
+        # Decoding and features of the next images overlap the current one's, one worker
+        # a core; each batch is committed in one transaction, then noted as done.
+        workers = max(2, engine.settings.resolved_threads())
+        for pos, outcome in engine.add_many(lib, items(), workers=workers):
             bar.update(1)
             rel = rels[pos]
             if isinstance(outcome, ItemExists):
