@@ -495,6 +495,11 @@ def test_health_ready_and_metrics(alpha: Api, http: TestClient, gallery: dict[st
     total = re.search(r"^tongtu_images (\d+)\.0$", text, re.M)
     assert total is not None and int(total.group(1)) >= count > 0
     assert 'library="' not in text  # /metrics needs no token: no library is named
+    # The adds that made the gallery were committed, some transactions shared or not.
+    writes = re.search(r"^tongtu_add_writes_total (\d+)\.0$", text, re.M)
+    transactions = re.search(r"^tongtu_add_transactions_total (\d+)\.0$", text, re.M)
+    assert writes is not None and transactions is not None
+    assert int(writes.group(1)) >= int(transactions.group(1)) > 0
     assert re.search(
         r'^tongtu_requests_total\{method="POST",'
         r'route="/v1/libraries/\{name\}/search",status="200"\} \d',

@@ -221,7 +221,7 @@ class Engine:
         self.catalog = catalog
         self.vectors = vectors
         # Concurrent adds share one transaction and one vector-store catch-up.
-        self._writes: GroupCommit[_Write, list[ImageRecord | TongtuError]] = GroupCommit(
+        self.writes: GroupCommit[_Write, list[ImageRecord | TongtuError]] = GroupCommit(
             catalog.add_to_libraries, self._sync_after_write
         )
         self._extractor = extractor
@@ -364,7 +364,7 @@ class Engine:
     ) -> list[tuple[int, Added | TongtuError]]:
         """Write one batch; the outcomes, in order, once the index has them too."""
         ready = [(p, item) for p, item, _, _ in pending if isinstance(item, NewImage)]
-        stored = self._writes((lib.id, [item for _, item in ready], lib.capacity))
+        stored = self.writes((lib.id, [item for _, item in ready], lib.capacity))
         outcome: dict[int, Added | TongtuError] = {}
         for (p, _), stored_one in zip(ready, stored, strict=True):
             outcome[p] = (

@@ -84,7 +84,7 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.apps = Apps(engine.catalog, settings.token_ttl)
     app.state.limiter = Limiter(settings.qps_limit, settings.daily_limit, settings.max_qps)
-    metrics = Metrics(engine.catalog)
+    metrics = Metrics(engine.catalog, engine.writes)
     app.state.metrics = metrics
     install_handlers(app)
     metrics.install(app)

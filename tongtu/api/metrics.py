@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from tongtu.storage.catalog import Catalog
+from tongtu.storage.group import GroupCommit
 
 __all__ = ["Metrics"]
 
@@ -39,8 +41,27 @@ class _Libraries(Collector):
         )
 
 
+class _GroupCommits(Collector):
+    """How many add requests (and batches of a bulk add) shared each transaction."""
+
+    def __init__(self, writes: GroupCommit[Any, Any]) -> None:
+        self._writes = writes
+
+    def collect(self) -> Iterator[Metric]:
+        yield CounterMetricFamily(
+            "tongtu_add_transactions",
+            "Catalog transactions that committed adds",
+            value=self._writes.transactions,
+        )
+        yield CounterMetricFamily(
+            "tongtu_add_writes",
+            "Add requests and bulk-add batches committed (several share a transaction)",
+            value=self._writes.writes,
+        )
+
+
 class Metrics:
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, writes: GroupCommit[Any, Any] | None = None) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "tongtu_requests",
@@ -63,6 +84,8 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_Libraries(catalog))
+        if writes is not None:
+            self.registry.register(_GroupCommits(writes))
 
     def observe_search(self, timings: dict[str, float]) -> None:
         for stage, seconds in timings.items():
