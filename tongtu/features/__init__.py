@@ -9,6 +9,7 @@ import contextlib
 import math
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -119,29 +120,34 @@ def shrink(rgb: NDArray[np.uint8], side: int = WORK_MAX) -> NDArray[np.uint8]:
 
 
 class _Plans:
-    """Which of two ways to run an extraction that has the cores to itself is faster
-    here, measured on the extractions themselves: the descriptor on all its threads,
-    then the local features ("in turn"); or the descriptor on one thread while another
-    finds the local features ("beside"). It depends on the model and the machine — on
-    two cores, sscd_distilled 22 ms beside against 33 in turn, sscd 88 in turn against
-    133 beside — so each is timed `FIRST` times, then kept up to date by one run in
-    `EXPLORE` of the one not chosen."""
+    """Which way to run an extraction that has the cores to itself is fastest here,
+    measured on the extractions themselves: the descriptor on all its threads, then the
+    local features ("in turn"); the descriptor on one thread while another thread finds
+    the local features ("beside"); or on all its threads while another finds them
+    ("beside, all threads"). It depends on the model, the number of features and the
+    machine — on two cores, adding with sscd_distilled 22 ms beside against 33 in turn,
+    with sscd 88 in turn against 133 beside — so each is timed `FIRST` times, by turns,
+    then kept up to date by one run in `EXPLORE` of another."""
 
+    PLANS = ("in turn", "beside", "beside, all threads")
     FIRST = 4
     EXPLORE = 32
 
     def __init__(self) -> None:
-        self._cost: dict[str, float | None] = {"in turn": None, "beside": None}
+        self._cost: dict[str, float | None] = dict.fromkeys(self.PLANS)
         self._runs = 0
         self._lock = threading.Lock()
 
     def pick(self) -> str:
         with self._lock:
             self._runs += 1
-            if self._runs <= 2 * self.FIRST:  # each timed FIRST times, by turns
-                return ("in turn", "beside")[self._runs % 2]
-            best, other = sorted(self._cost, key=lambda plan: self._cost[plan] or 0.0)
-            return other if self._runs % self.EXPLORE == 0 else best
+            n = len(self.PLANS)
+            if self._runs <= n * self.FIRST:
+                return self.PLANS[self._runs % n]
+            ranked = sorted(self.PLANS, key=lambda plan: self._cost[plan] or 0.0)
+            if self._runs % self.EXPLORE == 0:  # the others, by turns
+                return ranked[1 + (self._runs // self.EXPLORE) % (n - 1)]
+            return ranked[0]
 
     def record(self, plan: str, seconds: float) -> None:
         """One run's time into the plan's moving average. Not per pixel: the descriptor
@@ -152,11 +158,11 @@ class _Plans:
             self._cost[plan] = seconds if old is None else 0.9 * old + 0.1 * seconds
 
     def chosen(self) -> str | None:
-        """The plan an extraction alone takes now; None before both are timed."""
+        """The plan an extraction alone takes now; None before all are timed."""
         with self._lock:
             if any(cost is None for cost in self._cost.values()):
                 return None
-            return min(self._cost, key=lambda plan: self._cost[plan] or 0.0)
+            return min(self.PLANS, key=lambda plan: self._cost[plan] or 0.0)
 
 
 class Extractor:
@@ -177,7 +183,8 @@ class Extractor:
         self._parallel: Embeds | None = None
         self._lock = threading.Lock()
         self._in_progress = 0
-        self._plans = _Plans()
+        # one choice for adds, one for queries (they find different numbers of features)
+        self._plans: defaultdict[int, _Plans] = defaultdict(_Plans)
         # Finds a query's local features while the descriptor runs (`query`).
         self._local = ThreadPoolExecutor(max(1, threads), thread_name_prefix="tongtu-local")
 
@@ -221,7 +228,8 @@ class Extractor:
         with self._running() as alone:
             if parallel or not alone:
                 return self._parallel_descriptor().embed(rgb), extract_local(rgb, features)
-            plan = self._plans.pick()
+            plans = self._plans[features]
+            plan = plans.pick()
             one_thread = self._parallel_descriptor()  # made before the clock starts
             start = time.perf_counter()
             if plan == "in turn":
@@ -229,9 +237,10 @@ class Extractor:
                 local = extract_local(rgb, features)
             else:  # the descriptor here, the local features in another thread
                 found = self._local.submit(extract_local, rgb, features)
-                embedding = one_thread.embed(rgb)
+                descriptor = one_thread if plan == "beside" else self._descriptor
+                embedding = descriptor.embed(rgb)
                 local = found.result()
-            self._plans.record(plan, time.perf_counter() - start)
+            plans.record(plan, time.perf_counter() - start)
             return embedding, local
 
     @contextlib.contextmanager
