@@ -23,6 +23,7 @@ from bench.record import Table, conditions, save
 from tongtu.dedup import DECODE_SIDE, MAX_SIDE, dedup_folder, walk_images
 from tongtu.errors import TongtuError
 from tongtu.features import Extractor
+from tongtu.features.policy import MatchPolicy
 from tongtu.imaging import decode_image
 from tongtu.settings import Settings
 
@@ -75,7 +76,7 @@ def main() -> None:
         floor = time.perf_counter() - t
 
         t = time.perf_counter()
-        report = dedup_folder(root, extractor, settings.threshold)
+        report = dedup_folder(root, extractor, MatchPolicy.from_settings(settings))
         total = time.perf_counter() - t
 
     whole = sum(1 for c in report.clusters if len(c.members) == args.copies + 1)

@@ -5,12 +5,14 @@ ones alone rarely cover a 16 % crop."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PHOTOS, crop, jpeg, open_photo, photo_names
 from tongtu.engine import Engine, Source
+from tongtu.features.policy import MatchPolicy
 from tongtu.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
@@ -43,16 +45,16 @@ def test_dense_features_from_the_thumbnail_find_small_crops(tmp_path: Path) -> N
     assert wrong_without == 0 and wrong_with == 0
 
 
-def test_compare_takes_the_second_look_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_compare_takes_the_second_look_too(tmp_path: Path) -> None:
     engine = Engine.open(Settings(data_dir=tmp_path, local_features=100))
     pairs = [
         (Source(image=jpeg(crop(open_photo(n), 0.4), 85)), Source(image=(PHOTOS / n).read_bytes()))
         for n in NAMES
     ]
     same = sum(engine.compare(a, b).same for a, b in pairs)
-    monkeypatch.setattr("tongtu.engine.SECOND_LOOK", 0)
+    engine.policy = replace(engine.policy, second_look=0)
     without = sum(engine.compare(a, b).same for a, b in pairs)
-    monkeypatch.undo()
+    engine.policy = MatchPolicy()
     # two different photos stay different
     other = Source(image=(PHOTOS / NAMES[1]).read_bytes())
     assert not engine.compare(pairs[0][0], other).same

@@ -171,7 +171,7 @@ def test_dedup_of_a_folder_drops_most_pages_of_other_text(
     extractor = Extractor.from_model("sscd", 2)
 
     def clustered(policy: MatchPolicy = DEFAULT_POLICY) -> tuple[list[set[str]], int]:
-        report = dedup_folder(tmp_path, extractor, 0.5, policy=policy)
+        report = dedup_folder(tmp_path, extractor, policy)
         named = [{report.files[m].path for m in c.members} for c in report.clusters]
         wrong = sum(len(c - {f"page{OTHERS[0]}.png", "copy.jpg"}) for c in named)
         return named, wrong

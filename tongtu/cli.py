@@ -559,6 +559,7 @@ def dedup(directory: Path, fmt: str, out: Path | None) -> None:
 
     from tongtu.dedup import dedup_folder, walk_images
     from tongtu.features import Extractor, settle_native_threads
+    from tongtu.features.policy import MatchPolicy
 
     settle_native_threads()
     settings = Settings()
@@ -569,7 +570,10 @@ def dedup(directory: Path, fmt: str, out: Path | None) -> None:
     try:
         with tqdm(total=total, unit="img", desc="dedup", file=sys.stderr) as bar:
             report = dedup_folder(
-                directory.resolve(), extractor, settings.threshold, lambda _p: bar.update(1)
+                directory.resolve(),
+                extractor,
+                MatchPolicy.from_settings(settings),
+                lambda _p: bar.update(1),
             )
     finally:
         extractor.close()

@@ -142,9 +142,8 @@ def walk_images(root: Path) -> Iterator[Path]:
 def dedup_folder(
     root: Path,
     extractor: Extractor,
-    threshold: float,
-    progress: Callable[[str], None] | None = None,
     policy: MatchPolicy = DEFAULT_POLICY,
+    progress: Callable[[str], None] | None = None,
 ) -> FolderReport:
     paths = list(walk_images(root))
     files: list[FileInfo] = []
@@ -176,5 +175,5 @@ def dedup_folder(
         return thumbnail_gray(files[position].thumbnail)
 
     matrix = np.stack(vectors) if vectors else np.zeros((0, 1), np.float32)
-    clusters = find_clusters(items, matrix, features, threshold, None, pixels, policy)
+    clusters = find_clusters(items, matrix, features, policy, None, pixels)
     return FolderReport(root, files, failed, clusters)

@@ -8,6 +8,7 @@ verified, never all pairs: the cost is one descriptor pass plus k verifications 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
@@ -16,10 +17,9 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features import LocalFeatures, Match, verify
-from tongtu.features.agreement import needs_pixels, pixels_agree
-from tongtu.features.matcher import DEFAULT_POLICY, MatchPolicy
-from tongtu.features.score import MatchKind, match_kind, score
+from tongtu.features import LocalFeatures
+from tongtu.features.matcher import DEFAULT_POLICY, Matcher, MatchPolicy
+from tongtu.features.score import MatchKind, match_kind
 
 __all__ = ["Cluster", "Edge", "Item", "find_clusters"]
 
@@ -60,21 +60,21 @@ def find_clusters(
     items: Sequence[Item],
     vectors: NDArray[np.float32],
     local: Callable[[Sequence[int]], dict[int, LocalFeatures]],
-    threshold: float,
+    policy: MatchPolicy = DEFAULT_POLICY,
     progress: Callable[[int], None] | None = None,
     pixels: Callable[[int], NDArray[np.uint8] | None] | None = None,
-    policy: MatchPolicy = DEFAULT_POLICY,
 ) -> list[Cluster]:
     """`local(positions)` returns the local features of the items at those positions;
     `pixels(position)` an item's grey pixels at any scale (its thumbnail), or None. A
-    verified pair that rests on the cosine must agree in them, as in a search
-    (`Engine._judge`)."""
+    pair is a copy by the rule of a search (`Matcher.judge`), tried both ways round, the
+    mirror aside (no mirrored features are kept)."""
     n = len(items)
     if n < 2:
         return []
     edges: list[tuple[int, int, Edge]] = []
     pairs = _near_pairs(vectors, min(NEIGHBOURS, n - 1), MIN_COSINE)
     exact = _same_sign(items)
+    matcher = Matcher(policy)
     for i, j in exact:
         edges.append((i, j, Edge(items[i].key, items[j].key, 1.0, MatchKind.EXACT)))
     todo = [(i, j, c) for (i, j), c in pairs.items() if (i, j) not in exact]
@@ -82,7 +82,7 @@ def find_clusters(
         chunk = todo[start : start + 512]
         feats = local(sorted({i for i, _, _ in chunk} | {j for _, j, _ in chunk}))
         for i, j, cosine in chunk:
-            edge = _verify_pair(items, feats, i, j, cosine, threshold, pixels, policy)
+            edge = _verify_pair(items, feats, i, j, cosine, pixels, matcher)
             if edge is not None:
                 edges.append((i, j, edge))
         if progress is not None:
@@ -126,45 +126,53 @@ def _verify_pair(
     i: int,
     j: int,
     cosine: float,
-    threshold: float,
     pixels: Callable[[int], NDArray[np.uint8] | None] | None,
-    policy: MatchPolicy,
+    matcher: Matcher,
 ) -> Edge | None:
     if i not in feats or j not in feats:
         return None
-    match = verify(feats[i], feats[j])
-    s = score(cosine, match)
-    if s < threshold:  # the fit is not symmetric: try the pair the other way round
-        i, j = j, i
-        match = verify(feats[i], feats[j])
-        s = score(cosine, match)
-        if s < threshold:
-            return None
-    if (
-        pixels is not None
-        and needs_pixels(match, policy)
-        and not _agree(feats, i, j, match, pixels, policy)
-    ):
-        return None
-    return Edge(items[i].key, items[j].key, round(s, 4), match_kind(match))
+    for q, r in ((i, j), (j, i)):  # the fit is not symmetric: both ways round
+        query = _Stored(feats[q], q, pixels)
+
+        def ref_pixels(r: int = r, query: _Stored = query) -> NDArray[np.uint8] | None:
+            # both pictures' pixels, or the features alone decide
+            return None if pixels is None or query.kept is None else pixels(r)
+
+        verdict = matcher.judge(query, feats[r], cosine, ref_pixels)
+        if verdict.score >= matcher.policy.threshold:
+            return Edge(
+                items[q].key, items[r].key, round(verdict.score, 4), match_kind(verdict.match)
+            )
+    return None
 
 
-def _agree(
-    feats: dict[int, LocalFeatures],
-    i: int,
-    j: int,
-    match: Match,
-    pixels: Callable[[int], NDArray[np.uint8] | None],
-    policy: MatchPolicy,
-) -> bool:
-    """The pixel check of item i (the query of `match`) against item j, as in a search;
-    True without pixels to compare."""
-    query, ref = pixels(i), pixels(j)
-    if query is None or ref is None:
-        return True
-    work = (feats[i].width, feats[i].height)  # the frame of the query's features
-    query = np.asarray(cv2.resize(query, work, interpolation=cv2.INTER_LINEAR), np.uint8)
-    return pixels_agree(query, ref, (feats[j].width, feats[j].height), match, policy)
+class _Stored:
+    """An item as the query of a pair: its stored features, no mirrored ones, and its
+    pixels resized to the frame its features were found in."""
+
+    local_flipped = None
+
+    def __init__(
+        self,
+        local: LocalFeatures,
+        position: int,
+        pixels: Callable[[int], NDArray[np.uint8] | None] | None,
+    ) -> None:
+        self.local = local
+        self._position = position
+        self._pixels = pixels
+
+    @functools.cached_property
+    def kept(self) -> NDArray[np.uint8] | None:
+        return None if self._pixels is None else self._pixels(self._position)
+
+    @functools.cached_property
+    def gray(self) -> NDArray[np.uint8]:
+        """Asked for only where the reference's pixels are, so once `kept` is known."""
+        kept = self.kept
+        assert kept is not None
+        size = (self.local.width, self.local.height)
+        return np.asarray(cv2.resize(kept, size, interpolation=cv2.INTER_LINEAR), np.uint8)
 
 
 def _components(items: Sequence[Item], edges: Iterable[tuple[int, int, Edge]]) -> list[Cluster]:

@@ -43,13 +43,12 @@ from tongtu.features import (
     QueryFeatures,
     model_id,
     shrink,
-    verify,
 )
-from tongtu.features.agreement import needs_pixels, pixels_agree, thumbnail_gray
-from tongtu.features.local import NO_MATCH, Match, extract_local, stretch
-from tongtu.features.matcher import DEFAULT_POLICY, MatchPolicy
+from tongtu.features.agreement import thumbnail_gray
+from tongtu.features.local import NO_MATCH, extract_local, stretch
+from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
 from tongtu.features.regions import picture_regions
-from tongtu.features.score import MatchKind, inliers_needed, match_kind, rests_on_cosine, score
+from tongtu.features.score import MatchKind, match_kind, score
 from tongtu.fetch import Fetcher
 from tongtu.imaging import SIGNATURE, Picture, decode_for, thumbnail_jpeg
 from tongtu.params import MAX_RESULTS
@@ -74,29 +73,6 @@ log = logging.getLogger("tongtu")
 Region = tuple[tuple[float, float], ...]
 
 _FULL = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
-# ORB is not mirror-invariant, SSCD nearly is (a mirrored copy keeps cosine 0.92-0.97 on
-# the shared photos): the mirrored query's features are tried only where the descriptor
-# already says "maybe", which halves the verification cost of non-matching candidates.
-FLIP_MIN_COSINE = 0.35
-# A second look for the closest candidates that verification refused: their stored 500
-# features are spread over the whole picture, so a small part of it (a 15 % crop, a
-# picture pasted small into another) holds few of them. Denser features are then found
-# on the stored thumbnail, for at most SECOND_LOOK candidates whose descriptor cosine
-# is in [SECOND_LOOK_MIN, SECOND_LOOK_MAX): a partial copy scores low on the whole-picture
-# descriptor, while a high-cosine candidate that failed is a look-alike the stored
-# features already covered.
-SECOND_LOOK = 1
-SECOND_LOOK_FEATURES = 1500
-SECOND_LOOK_MIN = 0.2
-SECOND_LOOK_MAX = 0.6
-SECOND_LOOK_MIN_SIDE = 256  # px: thumbnails kept smaller (TONGTU_THUMBNAIL_SIDE) get none
-# The aspect look: ORB features do not survive a strong stretch in one direction (a copy
-# made twice as wide verified 17 times in 24, two and a half times as wide 3 in 24),
-# while the descriptor still ranks the copy first (cosine ≥ 0.64). The closest candidate
-# refused with a cosine ≥ ASPECT_LOOK_MIN whose proportions differ from the query's by
-# ASPECT_GAP or more is verified once more, against the query resized to its proportions.
-ASPECT_LOOK_MIN = 0.5
-ASPECT_GAP = 1.3
 # Kinds of hit where the query as a whole is a copy: no region of it needs a search.
 _WHOLE = (MatchKind.EXACT, MatchKind.NEAR_EXACT, MatchKind.QUERY_IN_RESULT)
 
@@ -213,10 +189,11 @@ class Engine:
         vectors: VectorStore,
         extractor: Extractor,
         fetcher: Fetcher,
-        policy: MatchPolicy = DEFAULT_POLICY,
+        policy: MatchPolicy | None = None,
     ) -> None:
         self.settings = settings
-        self.policy = policy  # what a match's pixels must show (features/agreement.py)
+        # what a match must show (features/policy.py); the settings' by default
+        self.policy = policy or MatchPolicy.from_settings(settings)
         self._images = _Gate(settings.resolved_image_concurrency())
         self.catalog = catalog
         self.vectors = vectors
@@ -255,6 +232,10 @@ class Engine:
         )
         engine._owns_extractor = extractor is None
         return engine
+
+    @property
+    def matcher(self) -> Matcher:
+        return Matcher(self.policy)
 
     # libraries ---------------------------------------------------------------------
 
@@ -501,48 +482,33 @@ class Engine:
         gray_b = functools.cache(  # for the pixel check, once a match is found
             lambda: stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), np.uint8))
         )
-        s, match = self._judge(query, ref.local, cosine, gray_b)
-        if (  # the second look, as in search
-            s < self.settings.threshold
-            and SECOND_LOOK > 0
-            and SECOND_LOOK_MIN <= cosine < SECOND_LOOK_MAX
-        ):
-            dense = extract_local(small_b, SECOND_LOOK_FEATURES)
-            s, match = max(
-                (s, match),
-                self._judge(query, dense, cosine, gray_b),
-                key=lambda r: r[0],
-            )
-        w_b, h_b = small_b.shape[1], small_b.shape[0]
-        if (  # the aspect look, as in search
-            s < self.settings.threshold
-            and cosine >= ASPECT_LOOK_MIN
-            and query.stretch_to(w_b, h_b) >= ASPECT_GAP
-        ):
-            s, match = max(
-                (s, match),
-                self._judge(query.reshaped(w_b / h_b), ref.local, cosine, gray_b),
-                key=lambda r: r[0],
-            )
-        kind, query_region = None, None
-        if s < self.settings.threshold and self.policy.query_regions:  # regions, as in search
+        dense_b = functools.cache(lambda: extract_local(small_b, self.policy.second_look_features))
+        h_b, w_b = small_b.shape[:2]
+
+        def against(part: QueryFeatures) -> Verdict | None:
+            cos = float(np.dot(part.embedding, ref.embedding))
+            b = Reference(0, cos, ref.local, w_b, h_b, gray_b, dense_b)
+            return self.matcher.match(part, [b]).get(0)
+
+        verdict, kind, query_region = against(query), None, None
+        if verdict is None and self.policy.query_regions:  # regions, as in search
             h_a, w_a = query.rgb.shape[:2]
             for x, y, bw, bh in picture_regions(query.rgb, self.policy.query_regions):
-                part = self._extractor.query(
-                    np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw])
+                part = against(
+                    self._extractor.query(np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw]))
                 )
-                cos_part = float(np.dot(part.embedding, ref.embedding))
-                s_part, m_part = self._judge(part, ref.local, cos_part, gray_b)
-                if s_part > s:
-                    s, match, kind = s_part, m_part, MatchKind.RESULT_IN_QUERY
-                    query_region = _in_frame(m_part.query_region, (x, y, bw, bh), w_a, h_a)
+                if part is not None and (verdict is None or part.score > verdict.score):
+                    verdict, kind = part, MatchKind.RESULT_IN_QUERY
+                    query_region = _in_frame(part.match.query_region, (x, y, bw, bh), w_a, h_a)
         timings["verification"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
-        if s < self.settings.threshold:
+        if verdict is None:
+            s = score(cosine, NO_MATCH)
             return Comparison(False, round(s, 4), None, round(cosine, 4), (), (), timings)
+        match = verdict.match
         return Comparison(
             True,
-            round(s, 4),
+            round(verdict.score, 4),
             kind or match_kind(match),
             round(cosine, 4),
             query_region or match.query_region,
@@ -583,9 +549,7 @@ class Engine:
         def pixels(position: int) -> NDArray[np.uint8] | None:
             return self._pixels(records[items[position].key])()
 
-        clusters = find_clusters(
-            items, vecs, local, self.settings.threshold, progress, pixels, self.policy
-        )
+        clusters = find_clusters(items, vecs, local, self.policy, progress, pixels)
         named = {k: records[k] for c in clusters for k in c.members}
         return clusters, named
 
@@ -660,54 +624,32 @@ class Engine:
     ) -> int:
         if not candidates:
             return 0
-        found = 0
-        refused: list[tuple[float, ImageRecord]] = []
-        stretched: tuple[float, ImageRecord, LocalFeatures] | None = None
         stored = self.catalog.images_with_local([i for i, _ in candidates])
-        for image_id, cosine in candidates:
-            if image_id not in stored:
-                continue  # deleted since the index answered
-            record, blob = stored[image_id]
-            ref = LocalFeatures.from_bytes(blob)
-            s, match = self._judge(query, ref, cosine, self._pixels(record))
-            if s >= self.settings.threshold:
-                hits[image_id] = Hit(
-                    record, round(s, 4), match_kind(match), match.query_region, match.ref_region
-                )
-                found += 1
-                continue
-            if SECOND_LOOK_MIN <= cosine < SECOND_LOOK_MAX:
-                refused.append((cosine, record))
-            if (
-                cosine >= ASPECT_LOOK_MIN
-                and (stretched is None or cosine > stretched[0])
-                and query.stretch_to(record.width, record.height) >= ASPECT_GAP
-            ):
-                stretched = (cosine, record, ref)
-        if stretched is not None:
-            cosine, record, ref = stretched
-            reshaped = query.reshaped(record.width / record.height)
-            s, match = self._judge(reshaped, ref, cosine, self._pixels(record))
-            if s >= self.settings.threshold:  # regions are in 0..1 of either shape
-                hits[record.id] = Hit(
-                    record, round(s, 4), match_kind(match), match.query_region, match.ref_region
-                )
-                found += 1
-        refused = sorted(
-            (c for c in refused if c[1].id not in hits),  # the aspect look took it
-            key=lambda c: (-c[0], c[1].id),
-        )
-        for cosine, record in refused[:SECOND_LOOK]:
-            dense = self._dense_features(record)
-            if dense is None:
-                continue
-            s, match = self._judge(query, dense, cosine, self._pixels(record))
-            if s >= self.settings.threshold:
-                hits[record.id] = Hit(
-                    record, round(s, 4), match_kind(match), match.query_region, match.ref_region
-                )
-                found += 1
-        return found
+        records = {i: stored[i][0] for i, _ in candidates if i in stored}  # else deleted since
+        refs = [
+            Reference(
+                i,
+                cosine,
+                LocalFeatures.from_bytes(stored[i][1]),
+                records[i].width,
+                records[i].height,
+                self._pixels(records[i]),
+                functools.partial(self._dense_features, records[i]),
+            )
+            for i, cosine in candidates
+            if i in records
+        ]
+        found = self.matcher.match(query, refs)
+        for i, verdict in found.items():
+            match = verdict.match
+            hits[i] = Hit(
+                records[i],
+                round(verdict.score, 4),
+                match_kind(match),
+                match.query_region,
+                match.ref_region,
+            )
+        return len(found)
 
     def _pixels(self, record: ImageRecord) -> Callable[[], NDArray[np.uint8] | None]:
         """The reference's grey pixels, from its stored thumbnail, when asked."""
@@ -724,60 +666,10 @@ class Engine:
         if jpeg is None:
             return None
         bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None or max(bgr.shape[:2]) < SECOND_LOOK_MIN_SIDE:
+        if bgr is None or max(bgr.shape[:2]) < self.policy.second_look_min_side:
             return None  # a tiny thumbnail holds no more detail than the stored features
         rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
-        return extract_local(rgb, SECOND_LOOK_FEATURES)
-
-    def _judge(
-        self,
-        query: QueryFeatures,
-        ref: LocalFeatures,
-        cosine: float,
-        pixels: Callable[[], NDArray[np.uint8] | None],
-    ) -> tuple[float, Match]:
-        """The score of the reference against the query and the match behind it; the
-        mirrored query is tried too when the plain one falls short or is thin, and the
-        one with more inliers that passes its checks wins. Matching stops early
-        where the inliers that would reach the threshold have become improbable.
-
-        A match found only on the mirrored query must also agree pixel by pixel with the
-        reference's `pixels` (its thumbnail) where the two overlap: mirror symmetry is
-        where nature repeats a picture's features (features/agreement.py). So must a
-        match that rests on the cosine, with fewer inliers than the score's pivot:
-        repeated letters or patterns align by chance in that number, so where the pixels
-        cannot tell (too little texture in common, a degenerate transform) it is refused.
-        Without pixels (no thumbnail kept) the features alone decide."""
-        needed = inliers_needed(cosine, self.settings.threshold)
-        gray = functools.cache(pixels)
-        plain = verify(query.local, ref, needed)
-        tried = [plain]
-        # A mirrored copy can also align a few features unmirrored by chance: a thin
-        # plain match does not spare the mirrored try.
-        if cosine >= FLIP_MIN_COSINE and (
-            score(cosine, plain) < self.settings.threshold or rests_on_cosine(plain)
-        ):
-            tried.append(verify(query.local_flipped, ref, needed))
-        for match in sorted(tried, key=lambda m: -m.inliers):
-            s = score(cosine, match)
-            if s >= self.settings.threshold and self._agrees(query, ref, match, gray):
-                return s, match
-        return score(cosine, NO_MATCH), NO_MATCH
-
-    def _agrees(
-        self,
-        query: QueryFeatures,
-        ref: LocalFeatures,
-        match: Match,
-        pixels: Callable[[], NDArray[np.uint8] | None],
-    ) -> bool:
-        """The pixel check where a match needs it and the reference's pixels are kept."""
-        if not needs_pixels(match, self.policy):
-            return True
-        gray = pixels()
-        return gray is None or pixels_agree(
-            query.gray, gray, (ref.width, ref.height), match, self.policy
-        )
+        return extract_local(rgb, self.policy.second_look_features)
 
     # the vector store follows the catalog's journal ----------------------------------
 

@@ -48,7 +48,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.features.local import Match, frame, stretch
-from tongtu.features.matcher import DEFAULT_POLICY, MatchPolicy
+from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import rests_on_cosine
 
 __all__ = [

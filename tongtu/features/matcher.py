@@ -1,29 +1,164 @@
-"""The matching policy: what search, compare, the duplicates route and `tongtu dedup`
-hold a match to. One frozen object, made from the settings by the engine and passed down,
-so that no module keeps a knob of its own and a test compares the rule with another
-policy instead of patching a module."""
+"""Is this the same picture, and where? Written once, for search, compare, the
+duplicates route and `tongtu dedup` alike.
+
+`Matcher.judge` decides one query against one reference's local features: the
+features' fit (features/local.py), its score (features/score.py), the mirrored query
+where the plain one falls short, and the pixel check (features/agreement.py).
+`Matcher.match` decides a query against the references a search or a compare proposes,
+with the second look and the aspect look (`MatchPolicy`) for the ones refused."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-__all__ = ["DEFAULT_POLICY", "MatchPolicy"]
+import numpy as np
+from numpy.typing import NDArray
+
+from tongtu.features.agreement import needs_pixels, pixels_agree
+from tongtu.features.local import NO_MATCH, LocalFeatures, Match, verify
+from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
+from tongtu.features.score import inliers_needed, rests_on_cosine, score
+
+__all__ = ["DEFAULT_POLICY", "MatchPolicy", "Matcher", "Query", "Reference", "Verdict"]
+
+Gray = NDArray[np.uint8]
+
+
+class Query(Protocol):
+    """What `judge` needs of a query: its local features, its mirrored ones (None: not
+    tried) and the grey work image they were found on."""
+
+    @property
+    def local(self) -> LocalFeatures: ...
+
+    @property
+    def local_flipped(self) -> LocalFeatures | None: ...
+
+    @property
+    def gray(self) -> Gray: ...
+
+
+class ShapedQuery(Query, Protocol):
+    """A query that can be resized to another picture's proportions (the aspect look)."""
+
+    def stretch_to(self, width: int, height: int) -> float: ...
+
+    def reshaped(self, aspect: float) -> ShapedQuery: ...
 
 
 @dataclass(frozen=True, slots=True)
-class MatchPolicy:
-    """`median`, `share`, `cells`: the bounds a match's pixels must reach
-    (features/agreement.py); `check_pixels=False` lets the features alone decide.
-    `query_regions`: rectangles of a query that is no copy as a whole searched on their
-    own (features/regions.py); 0: none."""
+class Reference:
+    """One candidate: `key` names it to the caller; `width` × `height` its proportions;
+    `pixels()` its grey pixels at any scale (None: not kept; the features alone decide)
+    and `dense()` denser local features found on them (None: none to be had)."""
 
-    # A mirrored or thin match: median block correlation (mirrored copies ≥ 0.98 on
-    # bench/quality, the mirrored half of a symmetric photo 0.39).
-    median: float = 0.6
-    share: float = 0.65
-    cells: float = 0.8
-    check_pixels: bool = True
-    query_regions: int = 2
+    key: int
+    cosine: float
+    local: LocalFeatures
+    width: int
+    height: int
+    pixels: Callable[[], Gray | None]
+    dense: Callable[[], LocalFeatures | None]
 
 
-DEFAULT_POLICY = MatchPolicy()
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    score: float
+    match: Match
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    policy: MatchPolicy = DEFAULT_POLICY
+
+    def judge(
+        self,
+        query: Query,
+        ref: LocalFeatures,
+        cosine: float,
+        pixels: Callable[[], Gray | None],
+    ) -> Verdict:
+        """The score of the reference against the query and the match behind it; the
+        mirrored query is tried too when the plain one falls short or is thin, and the
+        one with more inliers that passes its checks wins. Matching stops early where
+        the inliers that would reach the threshold have become improbable.
+
+        A match with a transform must also agree pixel by pixel with the reference's
+        `pixels` where the two overlap (features/agreement.py): shared templates, fonts
+        and mirror symmetry repeat a picture's features without its content. Without
+        pixels (no thumbnail kept) the features alone decide."""
+        threshold = self.policy.threshold
+        needed = inliers_needed(cosine, threshold)
+        gray = functools.cache(pixels)
+        plain = verify(query.local, ref, needed)
+        tried = [plain]
+        # A mirrored copy can also align a few features unmirrored by chance: a thin
+        # plain match does not spare the mirrored try.
+        if cosine >= self.policy.flip_min_cosine and (
+            score(cosine, plain) < threshold or rests_on_cosine(plain)
+        ):
+            flipped = query.local_flipped
+            if flipped is not None:
+                tried.append(verify(flipped, ref, needed))
+        for match in sorted(tried, key=lambda m: -m.inliers):
+            s = score(cosine, match)
+            if s >= threshold and self._agrees(query, ref, match, gray):
+                return Verdict(s, match)
+        return Verdict(score(cosine, NO_MATCH), NO_MATCH)
+
+    def match(self, query: ShapedQuery, refs: Sequence[Reference]) -> dict[int, Verdict]:
+        """The references that are copies of the query (or it of them), by key.
+
+        Each is judged on its stored features; then the closest refused one whose
+        proportions differ from the query's is judged against the query reshaped to
+        them (the aspect look), and the closest refused ones in the second look's
+        cosines on denser features (the second look)."""
+        policy = self.policy
+        found: dict[int, Verdict] = {}
+        refused: list[Reference] = []
+        stretched: Reference | None = None
+        pixels = {ref.key: functools.cache(ref.pixels) for ref in refs}
+        for ref in refs:
+            verdict = self.judge(query, ref.local, ref.cosine, pixels[ref.key])
+            if verdict.score >= policy.threshold:
+                found[ref.key] = verdict
+                continue
+            if policy.second_look_for(ref.cosine):
+                refused.append(ref)
+            if (
+                ref.cosine >= policy.aspect_look_min
+                and (stretched is None or ref.cosine > stretched.cosine)
+                and query.stretch_to(ref.width, ref.height) >= policy.aspect_gap
+            ):
+                stretched = ref
+        if stretched is not None:
+            reshaped = query.reshaped(stretched.width / stretched.height)
+            verdict = self.judge(reshaped, stretched.local, stretched.cosine, pixels[stretched.key])
+            if verdict.score >= policy.threshold:  # regions are in 0..1 of either shape
+                found[stretched.key] = verdict
+        second = sorted(
+            (r for r in refused if r.key not in found),  # the aspect look took it
+            key=lambda r: (-r.cosine, r.key),
+        )
+        for ref in second[: policy.second_look]:
+            dense = ref.dense()
+            if dense is None:
+                continue
+            verdict = self.judge(query, dense, ref.cosine, pixels[ref.key])
+            if verdict.score >= policy.threshold:
+                found[ref.key] = verdict
+        return found
+
+    def _agrees(
+        self, query: Query, ref: LocalFeatures, match: Match, pixels: Callable[[], Gray | None]
+    ) -> bool:
+        """The pixel check where a match needs it and the reference's pixels are kept."""
+        if not needs_pixels(match, self.policy):
+            return True
+        gray = pixels()
+        return gray is None or pixels_agree(
+            query.gray, gray, (ref.width, ref.height), match, self.policy
+        )

@@ -1,0 +1,76 @@
+"""The matching policy: what search, compare, the duplicates route and `tongtu dedup`
+hold a match to. One frozen object, made from the settings by the engine and passed down
+to the matcher (features/matcher.py), so that no module keeps a knob of its own and a
+test compares the rule with another policy instead of patching a module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+__all__ = ["DEFAULT_POLICY", "MatchPolicy"]
+
+
+class _HasThreshold(Protocol):
+    @property
+    def threshold(self) -> float: ...
+
+
+@dataclass(frozen=True, slots=True)
+class MatchPolicy:
+    """`threshold`: the score a match must reach (the `threshold` setting).
+
+    `median`, `share`, `cells`: the bounds a match's pixels must reach
+    (features/agreement.py); `check_pixels=False` lets the features alone decide.
+
+    `query_regions`: rectangles of a query that is no copy as a whole searched on their
+    own (features/regions.py); 0: none.
+
+    `flip_min_cosine`: ORB is not mirror-invariant, SSCD nearly is (a mirrored copy keeps
+    cosine 0.92-0.97 on the shared photos): the mirrored query's features are tried only
+    where the descriptor already says "maybe", which halves the verification cost of
+    non-matching candidates.
+
+    `second_look`: a partial copy (a 15 % crop, a picture pasted small into another)
+    holds few of a reference's stored features, which are spread over the whole picture.
+    For at most this many refused candidates whose cosine lies in `second_look_cosines`
+    (a partial copy scores low on the whole-picture descriptor, while a high-cosine
+    candidate that failed is a look-alike the stored features already covered),
+    `second_look_features` features are found densely on the reference's pixels
+    (its stored thumbnail, if its longer side is at least `second_look_min_side`) and the
+    candidate is verified again. 0: no second look.
+
+    `aspect_gap`, `aspect_look_min`: ORB features do not survive a strong stretch in one
+    direction (a copy made twice as wide verified 17 times in 24, two and a half times as
+    wide 3 in 24), while the descriptor still ranks the copy first (cosine ≥ 0.64). The
+    closest refused candidate with a cosine ≥ `aspect_look_min` whose proportions differ
+    from the query's by `aspect_gap` or more is verified once more, against the query
+    resized to its proportions. `aspect_gap=inf`: no aspect look."""
+
+    threshold: float = 0.5
+    # A mirrored or thin match: median block correlation (mirrored copies ≥ 0.98 on
+    # bench/quality, the mirrored half of a symmetric photo 0.39).
+    median: float = 0.6
+    share: float = 0.65
+    cells: float = 0.8
+    check_pixels: bool = True
+    query_regions: int = 2
+    flip_min_cosine: float = 0.35
+    second_look: int = 1
+    second_look_features: int = 1500
+    second_look_cosines: tuple[float, float] = (0.2, 0.6)
+    second_look_min_side: int = 256
+    aspect_look_min: float = 0.5
+    aspect_gap: float = 1.3
+
+    @classmethod
+    def from_settings(cls, settings: _HasThreshold) -> MatchPolicy:
+        """The policy of these settings (the rest of it is the measured defaults)."""
+        return cls(threshold=settings.threshold)
+
+    def second_look_for(self, cosine: float) -> bool:
+        low, high = self.second_look_cosines
+        return self.second_look > 0 and low <= cosine < high
+
+
+DEFAULT_POLICY = MatchPolicy()
