@@ -18,6 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.features import LocalFeatures
+from tongtu.features.local import QUERY_FEATURES, extract_local
 from tongtu.features.matcher import DEFAULT_POLICY, Matcher, MatchPolicy
 from tongtu.features.score import MatchKind, match_kind
 
@@ -161,6 +162,29 @@ class _Stored:
         self.local = local
         self._position = position
         self._pixels = pixels
+
+    def guide(self, flipped: bool) -> LocalFeatures | None:
+        """Features as dense as a search query's, found on the item's pixels and put in
+        the frame of its stored ones: sparse ones agree with a look-alike's where their
+        strongest corners are, on the template (features/guided.py). None without
+        pixels; never mirrored (no mirrored features are tried)."""
+        if flipped or self.kept is None:
+            return None
+        return self._dense
+
+    @functools.cached_property
+    def _dense(self) -> LocalFeatures:
+        assert self.kept is not None
+        found = extract_local(
+            np.asarray(cv2.cvtColor(self.kept, cv2.COLOR_GRAY2RGB), np.uint8), QUERY_FEATURES
+        )
+        to_stored = np.array(
+            [self.local.width / max(1, found.width), self.local.height / max(1, found.height)],
+            np.float32,
+        )
+        return LocalFeatures(
+            found.points * to_stored, found.descriptors, self.local.width, self.local.height
+        )
 
     @functools.cached_property
     def kept(self) -> NDArray[np.uint8] | None:

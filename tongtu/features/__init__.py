@@ -103,6 +103,10 @@ class QueryFeatures:
         """The grey work image the local features were found on (unmirrored)."""
         return work_gray(self._rgb)
 
+    def guide(self, flipped: bool) -> LocalFeatures:
+        """The features the guided check carries a reference's to: the query's own."""
+        return self.local_flipped if flipped else self.local
+
 
 # Every feature works on at most this many pixels a side (descriptor 864, ORB 800,
 # thumbnail 512 by default): one area-resize of a large picture serves them all.

@@ -41,7 +41,7 @@ wrong ones 86 → 4 kept. The held-out draw reports it (bench/README.md).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -54,6 +54,7 @@ from tongtu.features.score import rests_on_cosine
 __all__ = [
     "Agreement",
     "agreement",
+    "holds",
     "measure",
     "needs_pixels",
     "pixels_agree",
@@ -66,9 +67,28 @@ class Agreement:
     median: float | None  # None: under _MIN_BLOCKS blocks textured on both sides
     share: float
     cells: float
+    # Which 8×8 blocks agree, and the transform from the query's work image (mirrored
+    # for a mirrored match) to their frame: where the guided check looks.
+    agreeing: NDArray[np.bool_] | None = field(default=None, compare=False, repr=False)
+    # The query's band-passed detail over the reference's, in the blocks either has:
+    # under 1 where the query is the blurrier (a blurred or heavily compressed copy).
+    detail: float = 1.0
+    place: NDArray[np.float64] | None = field(default=None, compare=False, repr=False)
 
     def passes(self, policy: MatchPolicy) -> bool:
         return self.share >= policy.share or self.cells >= policy.cells
+
+    def agree_at(self, points: NDArray[np.float32]) -> NDArray[np.bool_]:
+        """Whether each point of the query's work image lies in an agreeing block."""
+        if self.agreeing is None or self.place is None or len(points) == 0:
+            return np.zeros(len(points), dtype=bool)
+        p = points.astype(np.float64) @ self.place[:2, :2].T + self.place[:2, 2]
+        col, row = np.floor(p[:, 0] / _BLOCK).astype(int), np.floor(p[:, 1] / _BLOCK).astype(int)
+        rows, cols = self.agreeing.shape
+        ok = (row >= 0) & (row < rows) & (col >= 0) & (col < cols)
+        out = np.zeros(len(points), dtype=bool)
+        out[ok] = self.agreeing[row[ok], col[ok]]
+        return out
 
 
 _STRONG = 4.0
@@ -80,6 +100,7 @@ _GOOD = 0.5  # a block agrees when its band-passed pixels correlate this well
 # holds ~200 px of it).
 _SIDE = 128
 _BLOCK = 8
+_DETAIL_SIDE = 384  # px a side at most where the two pictures' fine detail is compared
 # Band-pass: Gaussian σ (px at the comparison scale) of the detail kept and of the
 # background removed.
 _FINE, _COARSE = 1.0, 5.0
@@ -123,10 +144,31 @@ def measure(
     area_q, poly = cv2.intersectConvexConvex(mapped, frame(qw, qh))
     if poly is None or area_q <= 1.0:
         return None
-    poly = poly.reshape(-1, 2).astype(np.float32)
-    in_ref = cv2.perspectiveTransform(poly[None], np.linalg.inv(to_query))[0]
+    shared: NDArray[np.float32] = np.asarray(poly.reshape(-1, 2), dtype=np.float32)
+    in_ref = cv2.perspectiveTransform(shared[None], np.linalg.inv(to_query))[0]
     area_r = abs(float(cv2.contourArea(in_ref.astype(np.float32))))
-    scale = float(np.sqrt(min(area_q, area_r, _SIDE * _SIDE) / area_q))
+    q, r, inside, place = _warp(query, ref_gray, to_query, shared, area_q, area_r, _SIDE)
+    found = _block_agreement(_band(q), _band(r), inside)
+    if found is None:
+        return None
+    fq, fr, fin, _ = _warp(query, ref_gray, to_query, shared, area_q, area_r, _DETAIL_SIDE)
+    return replace(found, place=place, detail=_detail(fq, fr, fin))
+
+
+def _warp(
+    query: NDArray[np.uint8],
+    ref_gray: NDArray[np.uint8],
+    to_query: NDArray[np.float64],
+    poly: NDArray[np.float32],
+    area_q: float,
+    area_r: float,
+    side: int,
+) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.bool_], NDArray[np.float64]]:
+    """The shared region of both at no more than `side` px a side (and never above the
+    resolution either holds of it), the reference's footprint in it, and the transform
+    from the query's work image to it."""
+    rh, rw = ref_gray.shape[:2]
+    scale = float(np.sqrt(min(area_q, area_r, side * side) / area_q))
     x0, y0 = poly.min(axis=0)
     x1, y1 = poly.max(axis=0)
     size = (max(1, int(np.ceil((x1 - x0) * scale))), max(1, int(np.ceil((y1 - y0) * scale))))
@@ -144,7 +186,20 @@ def measure(
     inside = cv2.warpPerspective(
         np.full((rh, rw), 255, np.uint8), place @ to_query, size, flags=cv2.INTER_NEAREST
     )
-    return _block_agreement(_band(q), _band(r), inside > 0)
+    return np.asarray(q, np.uint8), r, inside > 0, place
+
+
+def _detail(
+    query: NDArray[np.uint8], ref: NDArray[np.uint8], inside: NDArray[np.bool_]
+) -> float:
+    """The query's fine detail (mean absolute Laplacian) over the reference's in their
+    shared region: well under 1 where the query is the blurrier."""
+    keep = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    if int(keep.sum()) < 64:
+        return 1.0
+    lq = np.abs(cv2.Laplacian(query.astype(np.float32), cv2.CV_32F))[keep].mean()
+    lr = np.abs(cv2.Laplacian(ref.astype(np.float32), cv2.CV_32F))[keep].mean()
+    return float(lq / max(float(lr), 1e-6))
 
 
 def thumbnail_gray(jpeg: bytes) -> NDArray[np.uint8] | None:
@@ -171,7 +226,11 @@ def pixels_agree(
     region (`Agreement.passes`); a mirrored one, or one that rests on the cosine, must
     also reach the median bound. Where the pixels cannot tell, a match that rests on the
     cosine fails and any other passes (a picture with too little texture to compare)."""
-    found = measure(query_gray, ref_gray, ref_size, match)
+    return holds(measure(query_gray, ref_gray, ref_size, match), match, policy)
+
+
+def holds(found: Agreement | None, match: Match, policy: MatchPolicy = DEFAULT_POLICY) -> bool:
+    """`pixels_agree` on a measured agreement (None: nothing could be told)."""
     thin = rests_on_cosine(match)
     if found is None:
         return not thin
@@ -227,8 +286,11 @@ def _block_agreement(
     agree_n = np.bincount(cell[agree], minlength=_GRID * _GRID)
     counted = textured_n >= 2
     good_cells = int((agree_n[counted] >= _CELL_AGREE * textured_n[counted]).sum())
+    agreeing = np.zeros(whole.shape, dtype=bool)
+    agreeing[rows[agree], cols[agree]] = True
     return Agreement(
         median=median,
         share=float(agree.sum() / either.sum()),
         cells=good_cells / max(1, int(counted.sum())),
+        agreeing=agreeing,
     )

@@ -17,7 +17,8 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features.agreement import needs_pixels, pixels_agree
+from tongtu.features.agreement import holds, measure, needs_pixels
+from tongtu.features.guided import guided_agreement, match_scale
 from tongtu.features.local import NO_MATCH, LocalFeatures, Match, verify
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
@@ -29,7 +30,9 @@ Gray = NDArray[np.uint8]
 
 class Query(Protocol):
     """What `judge` needs of a query: its local features, its mirrored ones (None: not
-    tried) and the grey work image they were found on."""
+    tried), the grey work image they were found on, and the features the guided check
+    carries the reference's to (`guide`: as dense as a search query's, in the frame of
+    `local`, or of `local_flipped` when `flipped`; None: no check)."""
 
     @property
     def local(self) -> LocalFeatures: ...
@@ -39,6 +42,8 @@ class Query(Protocol):
 
     @property
     def gray(self) -> Gray: ...
+
+    def guide(self, flipped: bool) -> LocalFeatures | None: ...
 
 
 class ShapedQuery(Query, Protocol):
@@ -155,10 +160,27 @@ class Matcher:
     def _agrees(
         self, query: Query, ref: LocalFeatures, match: Match, pixels: Callable[[], Gray | None]
     ) -> bool:
-        """The pixel check where a match needs it and the reference's pixels are kept."""
+        """The pixel check where the reference's pixels are kept, and the guided check
+        where the scales match, in the blocks whose pixels agree; for every match with a
+        transform, unless the policy lets the features alone decide."""
         if not needs_pixels(match, self.policy):
             return True
+        assert match.homography is not None
         gray = pixels()
-        return gray is None or pixels_agree(
-            query.gray, gray, (ref.width, ref.height), match, self.policy
+        found = None
+        if gray is not None:
+            found = measure(query.gray, gray, (ref.width, ref.height), match)
+            if not holds(found, match, self.policy):
+                return False
+        low, high = self.policy.guided_scales
+        if not low <= match_scale(query.local, ref, match) <= high:
+            return True  # the query found its features at other scales
+        if found is not None and found.detail < self.policy.guided_detail:
+            return True  # a blurred query's descriptors differ, copy or not
+        guide = query.guide(match.flipped)
+        if guide is None:
+            return True
+        share = guided_agreement(
+            guide, ref, match.homography, None if found is None else found.agree_at
         )
+        return share is None or share >= self.policy.guided

@@ -23,6 +23,11 @@ class MatchPolicy:
     `median`, `share`, `cells`: the bounds a match's pixels must reach
     (features/agreement.py); `check_pixels=False` lets the features alone decide.
 
+    `guided`: the share of the reference's features, carried into the query, that find
+    a near one there (features/guided.py), told where the query shows the reference at
+    a scale within `guided_scales` and with at least `guided_detail` of the reference's
+    fine detail (features/agreement.py: a blurred copy's descriptors differ).
+
     `query_regions`: rectangles of a query that is no copy as a whole searched on their
     own (features/regions.py); 0: none.
 
@@ -54,6 +59,11 @@ class MatchPolicy:
     share: float = 0.65
     cells: float = 0.8
     check_pixels: bool = True
+    # the features where the transform puts them (features/guided.py), told at scales
+    # in `guided_scales`
+    guided: float = 0.44
+    guided_scales: tuple[float, float] = (0.75, 1.33)
+    guided_detail: float = 0.6
     query_regions: int = 2
     flip_min_cosine: float = 0.35
     second_look: int = 1
