@@ -189,9 +189,7 @@ def _warp(
     return np.asarray(q, np.uint8), r, inside > 0, place
 
 
-def _detail(
-    query: NDArray[np.uint8], ref: NDArray[np.uint8], inside: NDArray[np.bool_]
-) -> float:
+def _detail(query: NDArray[np.uint8], ref: NDArray[np.uint8], inside: NDArray[np.bool_]) -> float:
     """The query's fine detail (mean absolute Laplacian) over the reference's in their
     shared region: well under 1 where the query is the blurrier."""
     keep = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
