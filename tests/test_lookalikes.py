@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 from bench.graphics import graphics_pool
 from tests.conftest import jpeg, open_photo, photo_names, png
@@ -82,6 +82,28 @@ def test_windows_and_slides_of_other_text_are_refused_by_the_guided_check(
     # measured 2026-12-03: 10 of 16 served without the guided check, 0 with it
     assert without >= len(queries) // 3, "the pixels alone refuse them: the test is moot"
     assert served <= 1, (served, without)
+
+
+def test_blurred_copies_are_not_held_to_the_guided_check(indexed: tuple[Engine, list]) -> None:
+    """A strongly blurred copy has the reference's structure but other descriptors: the
+    guided check is not told where the query holds far less fine detail."""
+    engine, groups = indexed
+    queries = [
+        (
+            f"{g.kind} {k}",
+            jpeg(Image.fromarray(g.reference).filter(ImageFilter.GaussianBlur(4)), 85),
+        )
+        for k, g in enumerate(groups)
+    ]
+
+    def found() -> int:
+        return sum(_served(engine, q)[:1] == [name] for name, q in queries)
+
+    engine.policy = replace(MatchPolicy(), guided_detail=0.0)  # told everywhere
+    everywhere = found()
+    engine.policy = MatchPolicy()
+    served = found()
+    assert served >= everywhere + 3, (everywhere, served)
 
 
 def _captioned(img: Image.Image) -> bytes:

@@ -37,6 +37,11 @@ grain of a faint area). Chosen on the dev draws only (bench/hard photos and grap
 features, copies 247 → 239 kept (lost: 6 of 6 under opaque stripes over 45 % of the
 picture — the price of the rule —, 1 under stripes over 25 %, 1 upside-down copy),
 wrong ones 86 → 4 kept. The held-out draw reports it (bench/README.md).
+
+Lines of text are grey bands at this scale, so two screens of one application still
+agree here; the guided check (features/guided.py) asks the features in the blocks that
+agree, and `Agreement.detail` (the query's fine detail at up to 384 px over the
+reference's) tells it where a blurred query's descriptors cannot.
 """
 
 from __future__ import annotations

@@ -10,10 +10,13 @@ transform into the query; where the query has a feature of its own within a few 
 agrees at ≥ 0.46, a template look-alike (the same header and frame, other text and
 picture) at ≤ 0.42: the text of another list has corners where the reference's has
 them, with other descriptors. Measured on the dev draws only (bench/hard graphics seeds
-3 and 5, photos seed 3: the 158 copies and 19 look-alikes verified at scales 0.75-1.33);
+3 and 5, photos seed 3: 154 copies and 20 look-alikes verified at scales 0.75-1.33);
 the bound, `MatchPolicy.guided`, is 0.44 between them.
 
-Only where the scales match is this told: a query that shows the reference much
+Only where the pixels agree is it asked (features/agreement.py: a caption, stripes or
+a watermark put the query's own features where the reference's were), not where the
+query is much blurrier than the reference (its descriptors differ, copy or not), and
+only where the scales match: a query that shows the reference much
 smaller (a screenshot, a paste) or much larger (a crop enlarged to the work size) found
 its features at other scales, and few of the reference's then repeat, copy or not."""
 
