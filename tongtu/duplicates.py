@@ -29,6 +29,7 @@ __all__ = ["Cluster", "Edge", "Item", "find_clusters"]
 # reach (score.py), so a lower cut would only add work.
 NEIGHBOURS = 16
 MIN_COSINE = 0.25
+_IN_HAND = 32  # items whose pixels and dense features are kept while their pairs are verified
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,8 +83,11 @@ def find_clusters(
     for start in range(0, len(todo), 512):
         chunk = todo[start : start + 512]
         feats = local(sorted({i for i, _, _ in chunk} | {j for _, j, _ in chunk}))
+        # An item's pixels and dense features serve the pairs it takes part in; the
+        # pairs come by their first item, so a few dozen items in hand cover most.
+        stored = functools.lru_cache(maxsize=_IN_HAND)(functools.partial(_stored, feats, pixels))
         for i, j, cosine in chunk:
-            edge = _verify_pair(items, feats, i, j, cosine, pixels, matcher)
+            edge = _verify_pair(items, i, j, cosine, stored, matcher)
             if edge is not None:
                 edges.append((i, j, edge))
         if progress is not None:
@@ -123,28 +127,38 @@ def _same_sign(items: Sequence[Item]) -> set[tuple[int, int]]:
 
 def _verify_pair(
     items: Sequence[Item],
-    feats: dict[int, LocalFeatures],
     i: int,
     j: int,
     cosine: float,
-    pixels: Callable[[int], NDArray[np.uint8] | None] | None,
+    stored: Callable[[int], _Stored | None],
     matcher: Matcher,
 ) -> Edge | None:
-    if i not in feats or j not in feats:
+    a, b = stored(i), stored(j)
+    if a is None or b is None:
         return None
-    for q, r in ((i, j), (j, i)):  # the fit is not symmetric: both ways round
-        query = _Stored(feats[q], q, pixels)
+    for query, ref in ((a, b), (b, a)):  # the fit is not symmetric: both ways round
 
-        def ref_pixels(r: int = r, query: _Stored = query) -> NDArray[np.uint8] | None:
+        def ref_pixels(query: _Stored = query, ref: _Stored = ref) -> NDArray[np.uint8] | None:
             # both pictures' pixels, or the features alone decide
-            return None if pixels is None or query.kept is None else pixels(r)
+            return None if query.kept is None else ref.kept
 
-        verdict = matcher.judge(query, feats[r], cosine, ref_pixels)
+        verdict = matcher.judge(query, ref.local, cosine, ref_pixels)
         if verdict.score >= matcher.policy.threshold:
             return Edge(
-                items[q].key, items[r].key, round(verdict.score, 4), match_kind(verdict.match)
+                items[query.position].key,
+                items[ref.position].key,
+                round(verdict.score, 4),
+                match_kind(verdict.match),
             )
     return None
+
+
+def _stored(
+    feats: dict[int, LocalFeatures],
+    pixels: Callable[[int], NDArray[np.uint8] | None] | None,
+    position: int,
+) -> _Stored | None:
+    return _Stored(feats[position], position, pixels) if position in feats else None
 
 
 class _Stored:
@@ -160,7 +174,7 @@ class _Stored:
         pixels: Callable[[int], NDArray[np.uint8] | None] | None,
     ) -> None:
         self.local = local
-        self._position = position
+        self.position = position
         self._pixels = pixels
 
     def guide(self, flipped: bool) -> LocalFeatures | None:
@@ -188,7 +202,7 @@ class _Stored:
 
     @functools.cached_property
     def kept(self) -> NDArray[np.uint8] | None:
-        return None if self._pixels is None else self._pixels(self._position)
+        return None if self._pixels is None else self._pixels(self.position)
 
     @functools.cached_property
     def gray(self) -> NDArray[np.uint8]:

@@ -46,6 +46,8 @@ reference's) tells it where a blurred query's descriptors cannot.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -62,7 +64,6 @@ __all__ = [
     "holds",
     "measure",
     "needs_pixels",
-    "pixels_agree",
     "thumbnail_gray",
 ]
 
@@ -75,10 +76,10 @@ class Agreement:
     # Which 8×8 blocks agree, and the transform from the query's work image (mirrored
     # for a mirrored match) to their frame: where the guided check looks.
     agreeing: NDArray[np.bool_] | None = field(default=None, compare=False, repr=False)
-    # The query's band-passed detail over the reference's, in the blocks either has:
-    # under 1 where the query is the blurrier (a blurred or heavily compressed copy).
-    detail: float = 1.0
     place: NDArray[np.float64] | None = field(default=None, compare=False, repr=False)
+    # detail(): the query's fine detail over the reference's in the shared region, under 1
+    # where the query is the blurrier; computed when asked (`_detail`).
+    detail: Callable[[], float] = field(default=lambda: 1.0, compare=False, repr=False)
 
     def passes(self, policy: MatchPolicy) -> bool:
         return self.share >= policy.share or self.cells >= policy.cells
@@ -156,8 +157,8 @@ def measure(
     found = _block_agreement(_band(q), _band(r), inside)
     if found is None:
         return None
-    fq, fr, fin, _ = _warp(query, ref_gray, to_query, shared, area_q, area_r, _DETAIL_SIDE)
-    return replace(found, place=place, detail=_detail(fq, fr, fin))
+    detail = functools.partial(_detail, query, ref_gray, to_query, shared, area_q, area_r)
+    return replace(found, place=place, detail=detail)
 
 
 def _warp(
@@ -194,9 +195,20 @@ def _warp(
     return np.asarray(q, np.uint8), r, inside > 0, place
 
 
-def _detail(query: NDArray[np.uint8], ref: NDArray[np.uint8], inside: NDArray[np.bool_]) -> float:
+def _detail(
+    query_gray: NDArray[np.uint8],
+    ref_gray: NDArray[np.uint8],
+    to_query: NDArray[np.float64],
+    poly: NDArray[np.float32],
+    area_q: float,
+    area_r: float,
+) -> float:
     """The query's fine detail (mean absolute Laplacian) over the reference's in their
-    shared region: well under 1 where the query is the blurrier."""
+    shared region at up to _DETAIL_SIDE px: well under 1 where the query is the
+    blurrier (arguments as `_warp`)."""
+    query, ref, inside, _ = _warp(
+        query_gray, ref_gray, to_query, poly, area_q, area_r, _DETAIL_SIDE
+    )
     keep = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     if int(keep.sum()) < 64:
         return 1.0
@@ -213,27 +225,17 @@ def thumbnail_gray(jpeg: bytes) -> NDArray[np.uint8] | None:
 
 
 def needs_pixels(match: Match, policy: MatchPolicy = DEFAULT_POLICY) -> bool:
-    """Whether a match must pass `pixels_agree` where the reference's pixels are kept:
+    """Whether a match must pass `holds` where the reference's pixels are kept:
     every match with a transform, unless the policy lets the features decide."""
     return policy.check_pixels and match.homography is not None
 
 
-def pixels_agree(
-    query_gray: NDArray[np.uint8],
-    ref_gray: NDArray[np.uint8],
-    ref_size: tuple[int, int],
-    match: Match,
-    policy: MatchPolicy = DEFAULT_POLICY,
-) -> bool:
-    """The pixel check (arguments as `agreement`). Every match must agree across the
-    region (`Agreement.passes`); a mirrored one, or one that rests on the cosine, must
-    also reach the median bound. Where the pixels cannot tell, a match that rests on the
-    cosine fails and any other passes (a picture with too little texture to compare)."""
-    return holds(measure(query_gray, ref_gray, ref_size, match), match, policy)
-
-
 def holds(found: Agreement | None, match: Match, policy: MatchPolicy = DEFAULT_POLICY) -> bool:
-    """`pixels_agree` on a measured agreement (None: nothing could be told)."""
+    """The pixel check on a match's `measure` (None: nothing could be told). Every match
+    must agree across the region (`Agreement.passes`); a mirrored one, or one that rests
+    on the cosine, must also reach the median bound. Where the pixels cannot tell, a
+    match that rests on the cosine fails and any other passes (a picture with too little
+    texture to compare)."""
     thin = rests_on_cosine(match)
     if found is None:
         return not thin

@@ -175,7 +175,7 @@ class Matcher:
         low, high = self.policy.guided_scales
         if not low <= match_scale(query.local, ref, match) <= high:
             return True  # the query found its features at other scales
-        if found is not None and found.detail < self.policy.guided_detail:
+        if found is not None and found.detail() < self.policy.guided_detail:
             return True  # a blurred query's descriptors differ, copy or not
         guide = query.guide(match.flipped)
         if guide is None:
