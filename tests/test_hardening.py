@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.conftest import PHOTOS, free_port, photo_names
-from tests.fakes import fake_app, fake_engine
+from tests.fakes import FakeRuntime, fake_app, fake_engine
 from tongtu.api import create_app
 from tongtu.apps import API_KEY_LENGTH, SECRET_KEY_LENGTH
 from tongtu.cli import main
@@ -400,3 +400,69 @@ def test_pictures_worked_on_at_once_are_bounded_by_a_setting(tmp_path: Any) -> N
     engine.close()
     assert most[0] == 2
     assert Settings(data_dir=tmp_path).resolved_image_concurrency() >= 4
+
+
+def _reencoded(data: bytes, quality: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.open(io.BytesIO(data)).convert("RGB").save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+class _CountingRuntime(FakeRuntime):
+    """The fake descriptor, slowed down, counting the pictures it runs at once."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.inside = 0
+        self.most = 0
+
+    def run(self, batch: Any) -> Any:
+        with self.lock:
+            self.inside += 1
+            self.most = max(self.most, self.inside)
+        try:
+            time.sleep(0.1)
+            return super().run(batch)
+        finally:
+            with self.lock:
+                self.inside -= 1
+
+
+def test_adds_are_bounded_by_the_same_setting_as_searches(tmp_path: Any) -> None:
+    """A bulk add with four workers, and one-by-one adds from six threads, decode and
+    extract at most `image_concurrency` pictures at once (the bound held searches only:
+    16 clients adding, server RSS 420 → 602 MB)."""
+    import threading
+
+    from tongtu.engine import Engine, Source
+    from tongtu.features import Extractor
+
+    runtime = _CountingRuntime()
+    settings = Settings(data_dir=tmp_path, image_concurrency=2)
+    engine = Engine.open(settings, Extractor(runtime, settings.local_features, threads=1))
+    try:
+        lib = engine.library("gate", create=True)
+        photo = base64.b64decode(_photo_b64())
+        pictures = [_reencoded(photo, quality) for quality in range(60, 96, 3)]
+        bulk = [(Source(image=p), "", ()) for p in pictures[:6]]
+        outcomes = list(engine.add_many(lib, bulk, workers=4))
+        assert len(outcomes) == 6
+        bulk_most, runtime.most = runtime.most, 0
+        threads = [
+            threading.Thread(target=engine.add, args=(lib, Source(image=p), ""))
+            for p in pictures[6:]
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert engine.catalog.count(lib.id) == len(pictures)
+    finally:
+        engine.close()
+    assert (bulk_most, runtime.most) == (2, 2)

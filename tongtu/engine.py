@@ -195,6 +195,12 @@ class Engine:
         # what a match must show (features/policy.py); the settings' by default
         self.policy = policy or MatchPolicy.from_settings(settings)
         self._images = _Gate(settings.resolved_image_concurrency())
+        # The threads adds decode and extract in, made once: threads made per call each
+        # opened catalog connections of their own (SQLite's with its PRAGMAs, a
+        # PostgreSQL session) for one add.
+        self._workers = ThreadPoolExecutor(
+            max_workers=settings.resolved_image_concurrency(), thread_name_prefix="tongtu-add"
+        )
         self.catalog = catalog
         self.vectors = vectors
         # Concurrent adds share one transaction and one vector-store catch-up.
@@ -269,7 +275,6 @@ class Engine:
             return decode_for(self._fetcher.fetch(source.url), signature)
         raise MissingParam("image or url is required")
 
-    @_gated
     def add(
         self,
         lib: LibraryRecord,
@@ -283,7 +288,6 @@ class Engine:
             raise outcome
         return outcome
 
-    @_gated
     def add_many(
         self,
         lib: LibraryRecord,
@@ -294,11 +298,18 @@ class Engine:
     ) -> Iterator[tuple[int, Added | TongtuError]]:
         """Add many images; yields (position, outcome) as each batch is committed.
 
-        Decoding and features run in `workers` threads (the decoders, OpenCV and
-        onnxruntime release the GIL), so one image's decode and local features overlap
-        another's descriptor; the catalog takes each batch in one transaction."""
+        Decoding and features run `workers` at a time in the engine's worker threads
+        (the decoders, OpenCV and onnxruntime release the GIL), so one image's decode and
+        local features overlap another's descriptor; `workers=1` runs them in the calling
+        thread. Each picture is decoded and extracted inside the engine's gate
+        (`TONGTU_IMAGE_CONCURRENCY`), as a search's is. The catalog takes each batch in
+        one transaction."""
 
         def prepare(item: tuple[Source, str, Sequence[int]]) -> NewImage | TongtuError:
+            with self._images():
+                return prepare_one(item)
+
+        def prepare_one(item: tuple[Source, str, Sequence[int]]) -> NewImage | TongtuError:
             source, brief, tags = item
             try:
                 pic = self.load(source, lib.signature)
@@ -320,22 +331,32 @@ class Engine:
             except TongtuError as exc:
                 return exc
 
-        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-            pending: list[tuple[int, NewImage | TongtuError, str, Sequence[int]]] = []
-            window: deque[tuple[int, Future[NewImage | TongtuError], str, Sequence[int]]] = deque()
+        pending: list[tuple[int, NewImage | TongtuError, str, Sequence[int]]] = []
+        if workers <= 1:
             for pos, item in enumerate(items):
-                window.append((pos, pool.submit(prepare, item), item[1], item[2]))
-                while len(window) > workers * 2:
+                pending.append((pos, prepare(item), item[1], item[2]))
+                if len(pending) >= batch:
+                    yield from self._commit(lib, pending, on_duplicate)
+                    pending = []
+        else:
+            window: deque[tuple[int, Future[NewImage | TongtuError], str, Sequence[int]]] = deque()
+            try:
+                for pos, item in enumerate(items):
+                    window.append((pos, self._workers.submit(prepare, item), item[1], item[2]))
+                    while len(window) > workers * 2:
+                        p, fut, brief, tags = window.popleft()
+                        pending.append((p, fut.result(), brief, tags))
+                        if len(pending) >= batch:
+                            yield from self._commit(lib, pending, on_duplicate)
+                            pending = []
+                while window:
                     p, fut, brief, tags = window.popleft()
                     pending.append((p, fut.result(), brief, tags))
-                    if len(pending) >= batch:
-                        yield from self._commit(lib, pending, on_duplicate)
-                        pending = []
-            while window:
-                p, fut, brief, tags = window.popleft()
-                pending.append((p, fut.result(), brief, tags))
-            if pending:
-                yield from self._commit(lib, pending, on_duplicate)
+            finally:  # a caller that stops early leaves no work queued behind it
+                for _, fut, _, _ in window:
+                    fut.cancel()
+        if pending:
+            yield from self._commit(lib, pending, on_duplicate)
 
     def _commit(
         self,
@@ -687,6 +708,7 @@ class Engine:
             log.warning("write committed; the vector store will catch up: %s", exc)
 
     def close(self) -> None:
+        self._workers.shutdown(cancel_futures=True)
         if self._owns_extractor:
             self._extractor.close()
         self.vectors.close()

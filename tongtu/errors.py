@@ -242,6 +242,11 @@ class StoreUnavailable(TongtuError):
     baidu_msg = "Service temporarily unavailable"
     http_status = 503
 
+    def __init__(self, message: str | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        # for the server's log only: the store's address and its driver's words
+        self.detail = detail
+
 
 class StorageFull(StoreUnavailable):
     """The catalog's disk is full: writes are refused, reads and searches go on, and

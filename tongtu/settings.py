@@ -32,6 +32,26 @@ class Settings(BaseSettings):
             "(scale-out, docs/deploy.md). Empty = SQLite `catalog.db` in the data directory."
         ),
     )
+    catalog_pool: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description=(
+            "Connections a process opens to a PostgreSQL catalog, at most (each request "
+            "holds one for a statement or a transaction). Size PostgreSQL's "
+            "`max_connections` to the sum over the processes (docs/deploy.md)."
+        ),
+    )
+    catalog_pool_timeout: float = Field(
+        default=5.0,
+        gt=0.0,
+        le=300.0,
+        description=(
+            "Seconds a request waits for one of the catalog's connections when all are in "
+            "use, before it fails with 'the catalog's connection pool is full' (error 2, "
+            "HTTP 503)."
+        ),
+    )
     vectors: str = Field(
         default="faiss",
         description=(

@@ -16,11 +16,12 @@ from starlette.types import Scope
 
 from tongtu import __version__
 from tongtu.api import baidu, native
-from tongtu.api.errors import install_handlers
+from tongtu.api.errors import install_handlers, log_error, new_log_id
 from tongtu.api.metrics import Metrics
 from tongtu.api.schemas import HealthOut
 from tongtu.apps import Apps
 from tongtu.engine import Engine
+from tongtu.errors import TongtuError
 from tongtu.features import settle_native_threads
 from tongtu.limits import Limiter
 from tongtu.settings import Settings
@@ -124,8 +125,15 @@ def create_app(settings: Settings, engine: Engine | None = None) -> FastAPI:
         """The catalog answers and the vector indexes are current: ready to serve."""
         try:
             libraries = await run_in_threadpool(_ready, engine)
-        except Exception as exc:  # not ready, whatever the reason: say why
-            body = HealthOut(status="unavailable", detail={"reason": str(exc)})
+        except Exception as exc:  # not ready, whatever the reason: say why, plainly
+            log_id = new_log_id()
+            if isinstance(exc, TongtuError):
+                log_error(log_id, exc)
+                reason = str(exc)
+            else:
+                log.exception("readiness check failed (log_id %s)", log_id)
+                reason = "internal error"
+            body = HealthOut(status="unavailable", detail={"reason": reason, "log_id": log_id})
             return JSONResponse(body.model_dump(), status_code=503)
         return JSONResponse(HealthOut(status="ready", detail={"libraries": libraries}).model_dump())
 

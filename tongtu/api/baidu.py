@@ -18,7 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from tongtu.api.auth import authorize, query_token
 from tongtu.api.body import read_fields
-from tongtu.api.errors import new_log_id
+from tongtu.api.errors import log_error, new_log_id
 from tongtu.apps import Apps, BadSecret, UnknownClient
 from tongtu.engine import Engine, Source
 from tongtu.errors import (
@@ -226,10 +226,7 @@ async def same_hq(op: str, request: Request) -> JSONResponse:
 
 
 def error_body(log_id: int, exc: TongtuError) -> dict[str, Any]:
-    if exc.code == 282000:
-        log.error("internal error (log_id %s): %s", log_id, exc)
-    else:  # Baidu's error_msg is kept verbatim; the reason goes to the log
-        log.info("log_id %s: error %s: %s", log_id, exc.code, exc)
+    log_error(log_id, exc)  # Baidu's error_msg is kept verbatim; the reason goes to the log
     body: dict[str, Any] = {"log_id": log_id, "error_code": exc.code, "error_msg": exc.baidu_msg}
     if isinstance(exc, ItemExists):
         body["cont_sign"] = exc.cont_sign

@@ -18,9 +18,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from tongtu.api.schemas import ErrorDetail
-from tongtu.errors import ItemExists, TongtuError
+from tongtu.errors import ItemExists, StoreUnavailable, TongtuError
 
-__all__ = ["error_detail", "install_handlers", "new_log_id"]
+__all__ = ["error_detail", "install_handlers", "log_error", "new_log_id"]
 
 log = logging.getLogger("tongtu.api")
 
@@ -34,6 +34,21 @@ _HTTP_CODES = {
 
 def new_log_id() -> int:
     return int(time.time() * 1000) % 10**13 * 1000 + secrets.randbelow(1000)
+
+
+def log_error(log_id: int, exc: TongtuError) -> None:
+    """The server's line for an error answered to a client: its log_id, code and reason,
+    and what the client is not told (a store's address and its driver's words). A store
+    that does not answer is logged once per outage where it is noticed (storage/pool.py,
+    storage/milvus.py); each request it fails is an info line, not an error."""
+    detail = exc.detail if isinstance(exc, StoreUnavailable) and exc.detail else ""
+    text = f"{exc} ({detail})" if detail else str(exc)
+    if exc.code == 282000:
+        log.error("internal error (log_id %s): %s", log_id, text)
+    elif exc.http_status >= 500 and not isinstance(exc, StoreUnavailable):
+        log.error("error (log_id %s): %s", log_id, text)
+    else:
+        log.info("log_id %s: error %s: %s", log_id, exc.code, text)
 
 
 def error_detail(exc: TongtuError, log_id: int) -> ErrorDetail:
@@ -54,8 +69,7 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(TongtuError)
     async def tongtu_error(request: Request, exc: TongtuError) -> JSONResponse:
         log_id = new_log_id()
-        if exc.http_status >= 500:
-            log.error("error (log_id %s): %s", log_id, exc)
+        log_error(log_id, exc)
         return _response(exc.http_status, error_detail(exc, log_id))
 
     @app.exception_handler(RequestValidationError)

@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from tongtu.storage.catalog import Catalog
 from tongtu.storage.group import GroupCommit
+from tongtu.storage.pool import ConnectionPool
 
 __all__ = ["Metrics"]
 
@@ -60,6 +61,33 @@ class _GroupCommits(Collector):
         )
 
 
+class _Connections(Collector):
+    """The catalog's connection pool (PostgreSQL): open and in use, waits and timeouts."""
+
+    def __init__(self, pool: ConnectionPool[Any]) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self._pool.stats()
+        gauge = GaugeMetricFamily(
+            "tongtu_catalog_connections", "Catalog connections of this process", labels=["state"]
+        )
+        gauge.add_metric(["in_use"], stats.in_use)
+        gauge.add_metric(["idle"], stats.open - stats.in_use)
+        gauge.add_metric(["limit"], stats.size)
+        yield gauge
+        yield CounterMetricFamily(
+            "tongtu_catalog_pool_waits",
+            "Requests that waited for a catalog connection",
+            value=stats.waits,
+        )
+        yield CounterMetricFamily(
+            "tongtu_catalog_pool_timeouts",
+            "Requests that failed waiting for a catalog connection (the pool was full)",
+            value=stats.timeouts,
+        )
+
+
 class Metrics:
     def __init__(self, catalog: Catalog, writes: GroupCommit[Any, Any] | None = None) -> None:
         self.registry = CollectorRegistry()
@@ -86,6 +114,8 @@ class Metrics:
         self.registry.register(_Libraries(catalog))
         if writes is not None:
             self.registry.register(_GroupCommits(writes))
+        if isinstance(pool := getattr(catalog.dialect, "pool", None), ConnectionPool):
+            self.registry.register(_Connections(pool))
 
     def observe_search(self, timings: dict[str, float]) -> None:
         for stage, seconds in timings.items():

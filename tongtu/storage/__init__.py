@@ -50,7 +50,8 @@ def catalog_url(settings: Settings) -> str:
     return settings.catalog or f"{_SQLITE}{settings.db_path.resolve()}"
 
 
-def open_catalog_url(url: str) -> Catalog:
+def open_catalog_url(url: str, pool_size: int = 8, pool_timeout: float = 5.0) -> Catalog:
+    """`pool_size`, `pool_timeout`: a PostgreSQL catalog's connections (storage/pool.py)."""
     if (path := sqlite_file(url)) is not None:
         from tongtu.storage.sqlite import sqlite_catalog
 
@@ -58,7 +59,7 @@ def open_catalog_url(url: str) -> Catalog:
     if url.startswith(("postgresql://", "postgres://")):
         from tongtu.storage.postgres import postgres_catalog
 
-        return postgres_catalog(url)
+        return postgres_catalog(url, pool_size, pool_timeout)
     raise ConfigError(
         f"unknown catalog {url!r}: use sqlite:///path/to/catalog.db or "
         "postgresql://user@host:port/database"
@@ -66,7 +67,9 @@ def open_catalog_url(url: str) -> Catalog:
 
 
 def open_catalog(settings: Settings) -> Catalog:
-    return open_catalog_url(catalog_url(settings))
+    return open_catalog_url(
+        catalog_url(settings), settings.catalog_pool, settings.catalog_pool_timeout
+    )
 
 
 def open_vectors(settings: Settings, catalog: Catalog, dim: int) -> VectorStore:

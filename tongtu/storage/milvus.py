@@ -197,7 +197,9 @@ class MilvusVectors:
             if type(exc).__module__.split(".")[0] not in ("pymilvus", "grpc"):
                 raise
             self._broken = True
-            raise StoreUnavailable(f"the vector store {self.url} does not answer: {exc}") from exc
+            raise StoreUnavailable(
+                "the vector store is unavailable", detail=f"Milvus at {self.url}: {exc}"
+            ) from exc
 
     # searching -------------------------------------------------------------------------
 

@@ -8,7 +8,6 @@ one that commits late. Reads never wait for it.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from typing import Any
 
 from tongtu.errors import ConfigError, StoreUnavailable
 from tongtu.storage.catalog import Catalog, Connection
+from tongtu.storage.pool import ConnectionPool
 
 __all__ = ["PostgresDialect", "postgres_catalog"]
 
@@ -87,40 +87,80 @@ _WRITE_LOCK = 0x746F6E67
 _NAMED_LOCKS = 0x74750000
 
 
-@contextmanager
-def _answering(lost: type[Exception]) -> Iterator[None]:
-    """A lost or refused connection (`lost`: psycopg's OperationalError) is
-    StoreUnavailable; the thread connects afresh on its next query."""
-    try:
-        yield
-    except lost as exc:
-        raise StoreUnavailable(f"the PostgreSQL catalog does not answer: {exc}") from exc
+def _where(url: str) -> str:
+    """The server a URL names, for the log (never for clients)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
+class _Rows(list[Any]):
+    """A statement's rows, read in full while its connection was held."""
+
+    def fetchone(self) -> Any:
+        return self[0] if self else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self)
 
 
 class _Conn:
-    """A psycopg connection speaking the `?` placeholders the shared queries use."""
+    """A psycopg connection speaking the `?` placeholders the shared queries use. A lost
+    or refused connection (`lost`: psycopg's OperationalError) is StoreUnavailable with
+    a plain reason for the client; the server and the driver's words go to the log."""
 
-    def __init__(self, conn: Any, lost: type[Exception]) -> None:
+    def __init__(self, conn: Any, lost: type[Exception], where: str) -> None:
         self.raw = conn
         self._lost = lost
+        self._where = where
 
-    def execute(self, sql: str, args: Sequence[object] = ()) -> Any:
-        with _answering(self._lost):
-            return self.raw.execute(sql.replace("?", "%s"), tuple(args))
+    @contextmanager
+    def answering(self) -> Iterator[None]:
+        try:
+            yield
+        except self._lost as exc:
+            raise StoreUnavailable(
+                "the catalog is unavailable", detail=f"PostgreSQL at {self._where}: {exc}"
+            ) from exc
 
-    def executemany(self, sql: str, args: Iterable[Sequence[object]]) -> Any:
-        with _answering(self._lost), self.raw.cursor() as cur:
+    def execute(self, sql: str, args: Sequence[object] = ()) -> _Rows:
+        with self.answering():
+            cur = self.raw.execute(sql.replace("?", "%s"), tuple(args))
+            return _Rows(cur.fetchall() if cur.description is not None else ())
+
+    def executemany(self, sql: str, args: Iterable[Sequence[object]]) -> None:
+        with self.answering(), self.raw.cursor() as cur:
             cur.executemany(sql.replace("?", "%s"), [tuple(a) for a in args])
 
 
-def postgres_catalog(url: str) -> Catalog:
-    return Catalog(PostgresDialect(url))
+class _Statements:
+    """`connection()`: each statement runs on the connection this thread holds (inside
+    a transaction or a named lock), or on one taken from the pool for it alone."""
+
+    def __init__(self, dialect: PostgresDialect) -> None:
+        self._dialect = dialect
+
+    def execute(self, sql: str, args: Sequence[object] = ()) -> _Rows:
+        with self._dialect.pool.hold() as db:
+            return db.execute(sql, args)
+
+    def executemany(self, sql: str, args: Iterable[Sequence[object]]) -> None:
+        with self._dialect.pool.hold() as db:
+            db.executemany(sql, args)
+
+
+def postgres_catalog(url: str, pool_size: int = 8, pool_timeout: float = 5.0) -> Catalog:
+    return Catalog(PostgresDialect(url, pool_size, pool_timeout))
 
 
 class PostgresDialect:
+    """`pool_size`: the most connections this process opens (storage/pool.py); a thread
+    waits up to `pool_timeout` seconds for one before the request fails (PoolFull)."""
+
     contains = "strpos({col}, {arg}) > 0"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool_size: int = 8, pool_timeout: float = 5.0) -> None:
         try:
             import psycopg
         except ImportError as exc:  # pragma: no cover - an install without the extra
@@ -129,9 +169,16 @@ class PostgresDialect:
             ) from exc
         self._psycopg = psycopg
         self.url = url
-        self._local = threading.local()
-        self._conns: list[Any] = []
-        self._conns_lock = threading.Lock()
+        self._where = _where(url)
+        self.pool: ConnectionPool[_Conn] = ConnectionPool(
+            self._connect,
+            lambda db: db.raw.close(),
+            lambda db: bool(db.raw.closed or db.raw.broken),
+            size=pool_size,
+            timeout=pool_timeout,
+            name="catalog",
+        )
+        self._statements = _Statements(self)
         with self.write() as db:
             for statement in _SCHEMA:
                 db.execute(statement)
@@ -140,47 +187,44 @@ class PostgresDialect:
                 (uuid.uuid4().hex,),
             )
 
-    def connection(self) -> _Conn:
-        db: _Conn | None = getattr(self._local, "db", None)
-        if db is None or db.raw.closed:
-            with _answering(self._psycopg.OperationalError):
-                raw = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            db = _Conn(raw, self._psycopg.OperationalError)
-            self._local.db = db
-            with self._conns_lock:
-                self._conns.append(raw)
-        return db
+    def _connect(self) -> _Conn:
+        try:
+            raw = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+        except self._psycopg.OperationalError as exc:
+            self.pool.failed_to_connect()
+            raise StoreUnavailable(
+                "the catalog is unavailable", detail=f"PostgreSQL at {self._where}: {exc}"
+            ) from exc
+        return _Conn(raw, self._psycopg.OperationalError, self._where)
+
+    def connection(self) -> _Statements:
+        return self._statements
 
     @contextmanager
     def write(self) -> Iterator[_Conn]:
-        db = self.connection()
-        with _answering(self._psycopg.OperationalError), db.raw.transaction():
+        with self.pool.hold() as db, db.answering(), db.raw.transaction():
             db.execute("SELECT pg_advisory_xact_lock(?)", (_WRITE_LOCK,))
             yield db
 
     @contextmanager
     def read(self) -> Iterator[_Conn]:
-        db = self.connection()
-        with _answering(self._psycopg.OperationalError), db.raw.transaction():
+        with self.pool.hold() as db, db.answering(), db.raw.transaction():
             db.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             yield db
 
     @contextmanager
     def exclusive(self, name: str) -> Iterator[None]:
         key = _NAMED_LOCKS + (int(uuid.uuid5(uuid.NAMESPACE_OID, name).int) & 0xFFFF)
-        db = self.connection()
-        db.execute("SELECT pg_advisory_lock(?)", (key,))
-        try:
-            yield
-        finally:
-            db.execute("SELECT pg_advisory_unlock(?)", (key,))
+        with self.pool.hold() as db:
+            db.execute("SELECT pg_advisory_lock(?)", (key,))
+            try:
+                yield
+            finally:
+                if not (db.raw.closed or db.raw.broken):  # a lost session's lock is gone
+                    db.execute("SELECT pg_advisory_unlock(?)", (key,))
 
     def close(self) -> None:
-        with self._conns_lock:
-            for raw in self._conns:
-                raw.close()
-            self._conns.clear()
-        self._local = threading.local()
+        self.pool.close()
 
     def reset_ids(self, db: Connection) -> None:
         for table in ("libraries", "apps", "images"):

@@ -1,0 +1,203 @@
+"""The catalog's connections: bounded per process, whatever the threads and the adds.
+
+The pool on its own (storage/pool.py) with stand-in connections, then the PostgreSQL
+catalog under an engine adding hundreds of pictures one by one from threads that come
+and go, as a server's request threads do, with PostgreSQL's own count of its sessions.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.fakes import fake_engine
+from tongtu.engine import Source
+from tongtu.errors import StoreUnavailable
+from tongtu.settings import Settings
+from tongtu.storage.pool import ConnectionPool, PoolFull
+
+
+class _Fake:
+    """A connection: `lost` once its server has gone."""
+
+    ids = itertools.count()
+
+    def __init__(self) -> None:
+        self.id = next(self.ids)
+        self.lost = False
+        self.closed = False
+
+
+def _pool(size: int = 2, timeout: float = 0.2) -> tuple[ConnectionPool[_Fake], list[_Fake]]:
+    made: list[_Fake] = []
+
+    def connect() -> _Fake:
+        made.append(_Fake())
+        return made[-1]
+
+    def close(c: _Fake) -> None:
+        c.closed = True
+
+    return ConnectionPool(connect, close, lambda c: c.lost, size, timeout, "catalog"), made
+
+
+def test_threads_that_come_and_go_leave_no_connections_behind() -> None:
+    pool, made = _pool(size=3)
+
+    def work() -> None:
+        with pool.hold():
+            pass
+
+    for _ in range(50):  # fifty threads one after another: one connection serves them all
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+    assert len(made) == 1 and pool.stats().open == 1 and pool.stats().in_use == 0
+
+
+def test_at_most_size_connections_are_open_however_many_threads_ask() -> None:
+    pool, made = _pool(size=3, timeout=5.0)
+    release = threading.Event()
+    most = 0
+    lock = threading.Lock()
+
+    def work() -> None:
+        nonlocal most
+        with pool.hold():
+            with lock:
+                most = max(most, pool.stats().in_use)
+            release.wait(5)
+
+    threads = [threading.Thread(target=work) for _ in range(23)]
+    for t in threads:
+        t.start()
+    for _ in range(500):  # twenty wait their turn behind the three that hold one
+        if pool.stats().waits >= 20:
+            break
+        threading.Event().wait(0.01)
+    release.set()
+    for t in threads:
+        t.join()
+    assert most == 3 and len(made) == 3 and pool.stats().waits == 20
+
+
+def test_a_full_pool_fails_with_a_plain_reason_after_its_timeout() -> None:
+    pool, _ = _pool(size=1, timeout=0.1)
+    held = threading.Event()
+    release = threading.Event()
+
+    def hog() -> None:
+        with pool.hold():
+            held.set()
+            release.wait(5)
+
+    t = threading.Thread(target=hog)
+    t.start()
+    held.wait(5)
+    try:
+        with pytest.raises(PoolFull) as err, pool.hold():
+            pass
+    finally:
+        release.set()
+        t.join()
+    assert isinstance(err.value, StoreUnavailable) and err.value.code == 2
+    assert "connection pool is full" in str(err.value) and pool.stats().timeouts == 1
+    with pool.hold():  # given back: served again
+        pass
+
+
+def test_a_nested_request_shares_the_connection_its_thread_holds() -> None:
+    pool, made = _pool(size=1, timeout=0.1)
+    with pool.hold() as outer, pool.hold() as inner:  # with size 1, a second would wait
+        assert inner is outer
+    assert len(made) == 1
+
+
+def test_a_lost_connection_takes_the_idle_ones_with_it_and_the_next_connects_afresh() -> None:
+    pool, made = _pool(size=3, timeout=1.0)
+    go = threading.Barrier(3)
+
+    def work() -> None:
+        with pool.hold():
+            go.wait(5)
+
+    threads = [threading.Thread(target=work) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert pool.stats().open == 3
+    for c in made:  # the server restarted: every connection it had is gone
+        c.lost = True
+    with pool.hold() as c:
+        pass
+    assert c.closed and pool.stats().open == 0 and all(c.closed for c in made)
+    with pool.hold() as fresh:
+        assert not fresh.lost and fresh not in made[:3]
+
+
+# PostgreSQL ------------------------------------------------------------------------------
+
+
+def _pictures(n: int) -> Iterator[bytes]:
+    rng = np.random.default_rng(34)
+    for _ in range(n):
+        pixels = rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)
+        img = Image.fromarray(pixels).resize((256, 192), Image.Resampling.BICUBIC)
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        yield buf.getvalue()
+
+
+def _sessions(server: str, database: str) -> int:
+    import psycopg
+
+    with psycopg.connect(server, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.postgres
+def test_adds_one_by_one_keep_postgresql_sessions_bounded(
+    tmp_path: Path, postgres: str, new_database: str
+) -> None:
+    """300 adds, each from a thread of its own, as a server's request threads come and
+    go: PostgreSQL's sessions for the database stay within the pool's size (each add
+    left one open for good before: 4 → 44 after 40 adds)."""
+    database = new_database.rsplit("/", 1)[1]
+    engine = fake_engine(
+        Settings(data_dir=tmp_path, catalog=new_database, vectors="faiss", catalog_pool=4)
+    )
+    try:
+        lib = engine.library("soak", create=True)
+        counts = []
+        errors: list[BaseException] = []
+
+        def add(data: bytes, i: int) -> None:
+            try:
+                engine.add(lib, Source(image=data), f"p{i}")
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        for i, data in enumerate(_pictures(300)):
+            t = threading.Thread(target=add, args=(data, i))
+            t.start()
+            t.join()
+            if i % 50 == 49:
+                counts.append(_sessions(postgres, database))
+        assert not errors
+        assert engine.catalog.count(lib.id) == 300
+        assert max(counts) <= 4, counts
+        assert engine.catalog.dialect.pool.stats().open <= 4  # type: ignore[attr-defined]
+    finally:
+        engine.close()
+    assert _sessions(postgres, database) == 0  # closing the engine closes them all
