@@ -300,3 +300,57 @@ def test_a_sharded_import_loses_and_doubles_nothing_when_a_share_is_killed(
     finally:
         store.close()
         catalog.close()
+
+
+def test_searches_are_back_within_a_second_of_milvus_and_the_outage_is_one_log_line(
+    tmp_path: Path,
+    milvus: MilvusServer,
+    capfd: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Milvus down for 6 s: each search fails at once with error 2 and no traceback in
+    the log; one line says it stopped answering, one that it answers again; once its
+    port is open again the next search within a second finds the image (gRPC's growing
+    reconnect delay kept searches failing 7-10 s after a 15 s outage)."""
+    import logging
+
+    from tests.fakes import fake_engine
+    from tongtu.engine import Source
+    from tongtu.errors import StoreUnavailable
+    from tongtu.settings import Settings
+
+    caplog.set_level(logging.INFO, logger="tongtu")
+    engine = fake_engine(Settings(data_dir=tmp_path / "data", vectors=milvus.url))
+    try:
+        lib = engine.library("shop", create=True)
+        photo = (PHOTOS / NAMES[0]).read_bytes()
+        engine.add(lib, Source(image=photo), "kept")
+        milvus.stop()
+        capfd.readouterr()
+        down = time.monotonic()
+        failed = 0
+        while time.monotonic() - down < 6:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailable) as err:
+                engine.search(lib, Source(image=photo))
+            assert time.monotonic() - started < 2 and err.value.code == 2
+            assert str(err.value) == "the vector store is unavailable"  # no address
+            failed += 1
+            time.sleep(0.05)
+        milvus.start()
+        back = time.monotonic()
+        while True:
+            try:
+                page = engine.search(lib, Source(image=photo))
+                break
+            except StoreUnavailable:
+                assert time.monotonic() - back < 1.0, "searches not back within 1 s"
+                time.sleep(0.05)
+        assert [h.record.brief for h in page.hits] == ["kept"]
+    finally:
+        engine.close()
+    assert failed > 20
+    assert "Traceback" not in capfd.readouterr().err
+    lines = [r.getMessage() for r in caplog.records if r.name == "tongtu.storage"]
+    assert sum("stopped answering" in line for line in lines) == 1, lines
+    assert sum("answers again" in line for line in lines) == 1, lines

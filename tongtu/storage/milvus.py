@@ -16,7 +16,9 @@ deleted image for a moment, which tongtu never does.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -30,6 +32,11 @@ from tongtu.storage.catalog import Catalog
 from tongtu.storage.faiss_index import nprobe_for
 
 __all__ = ["MilvusVectors"]
+
+log = logging.getLogger("tongtu.storage")
+# pymilvus logs each failed call with its traceback (hundreds a second while a server is
+# down, ~1,100 lines a minute a worker); the store logs an outage once, and its end.
+_NOISY = ("pymilvus.decorators", "pymilvus.client.connection_manager")
 
 _INDEX_DEFAULTS: dict[str, dict[str, Any]] = {
     "HNSW": {"M": 16, "efConstruction": 200},
@@ -48,6 +55,16 @@ TIMEOUT = 30.0  # seconds a Milvus call may take before the store counts as unav
 # rows against ~30 ms sealed). A flush after this many keeps the unsealed part small;
 # Milvus compacts the segments it makes.
 FLUSH_EVERY = 1000
+
+
+# gRPC waits longer and longer between attempts to reach a server that went away (1 s,
+# growing 1.6× to 2 min): a Milvus back after 15 s was found again 7-10 s later. A
+# server that is back is tried again within a second.
+_GRPC_OPTIONS = {
+    "grpc.initial_reconnect_backoff_ms": 250,
+    "grpc.min_reconnect_backoff_ms": 250,
+    "grpc.max_reconnect_backoff_ms": 1000,
+}
 
 
 def _search_defaults(index_type: str, k: int, nlist: int) -> dict[str, Any]:
@@ -72,7 +89,7 @@ class MilvusVectors:
         search_params: dict[str, Any] | None = None,
     ) -> None:
         try:
-            from pymilvus import MilvusClient
+            import pymilvus  # noqa: F401
         except ImportError as exc:  # pragma: no cover - an install without the extra
             raise ConfigError("Milvus needs pymilvus: pip install 'tongtu[scale]'") from exc
         self.url = url
@@ -91,14 +108,23 @@ class MilvusVectors:
         self._local_path = "/" + rest.lstrip("/") if rest.startswith("/") else None
         self._uri = self._local_path or f"http://{rest}"
         self._broken = False
+        self._outage = threading.Lock()
+        self._down_since: float | None = None  # when it stopped answering, for the log
         try:
-            self._client = MilvusClient(self._uri)
+            self._client = self._connect()
             self._ensure_collection()
         except ConfigError:
             raise
         except Exception as exc:  # pymilvus raises its own MilvusException and gRPC errors
             raise ConfigError(f"cannot open the Milvus store {url!r}: {exc}") from exc
         self.sync()
+
+    def _connect(self) -> Any:
+        from pymilvus import MilvusClient  # its import configures its loggers: quiet them after
+
+        for name in _NOISY:
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        return MilvusClient(self._uri, grpc_options=_GRPC_OPTIONS)
 
     def _ensure_collection(self) -> None:
         from pymilvus import DataType
@@ -182,12 +208,11 @@ class MilvusVectors:
     @contextmanager
     def _answering(self) -> Iterator[None]:
         """Milvus not answering (down, unreachable, timed out) is StoreUnavailable; the
-        next call connects afresh (a restarted server is found again)."""
+        next call connects afresh (a restarted server is found again). One log line when
+        it stops answering and one when it answers again, not one per request."""
         try:
             if self._broken:
-                from pymilvus import MilvusClient
-
-                self._client = MilvusClient(self._uri)
+                self._client = self._connect()
                 self._client.load_collection(self._name)
                 self._broken = False
             yield
@@ -197,9 +222,25 @@ class MilvusVectors:
             if type(exc).__module__.split(".")[0] not in ("pymilvus", "grpc"):
                 raise
             self._broken = True
+            with self._outage:
+                first, self._down_since = (
+                    self._down_since is None,
+                    self._down_since or time.monotonic(),
+                )
+            if first:
+                log.warning("the vector store stopped answering (Milvus at %s): %s", self.url, exc)
             raise StoreUnavailable(
                 "the vector store is unavailable", detail=f"Milvus at {self.url}: {exc}"
             ) from exc
+        if self._down_since is not None:
+            with self._outage:
+                since, self._down_since = self._down_since, None
+            if since is not None:
+                log.warning(
+                    "the vector store answers again (Milvus at %s), after %.1f s",
+                    self.url,
+                    time.monotonic() - since,
+                )
 
     # searching -------------------------------------------------------------------------
 
