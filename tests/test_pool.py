@@ -45,7 +45,10 @@ def _pool(size: int = 2, timeout: float = 0.2) -> tuple[ConnectionPool[_Fake], l
     def close(c: _Fake) -> None:
         c.closed = True
 
-    return ConnectionPool(connect, close, lambda c: c.lost, size, timeout, "catalog"), made
+    def lost(c: _Fake) -> bool:
+        return c.lost
+
+    return ConnectionPool(connect, close, lost, lost, size, timeout, "catalog"), made
 
 
 def test_threads_that_come_and_go_leave_no_connections_behind() -> None:
@@ -120,7 +123,7 @@ def test_a_nested_request_shares_the_connection_its_thread_holds() -> None:
     assert len(made) == 1
 
 
-def test_a_lost_connection_takes_the_idle_ones_with_it_and_the_next_connects_afresh() -> None:
+def _three_idle() -> tuple[ConnectionPool[_Fake], list[_Fake]]:
     pool, made = _pool(size=3, timeout=1.0)
     go = threading.Barrier(3)
 
@@ -134,13 +137,26 @@ def test_a_lost_connection_takes_the_idle_ones_with_it_and_the_next_connects_afr
     for t in threads:
         t.join()
     assert pool.stats().open == 3
+    return pool, made
+
+
+def test_idle_connections_a_restart_closed_are_never_handed_out() -> None:
+    pool, made = _three_idle()
     for c in made:  # the server restarted: every connection it had is gone
         c.lost = True
     with pool.hold() as c:
-        pass
+        assert not c.lost and c is made[3]
+    assert all(c.closed for c in made[:3]) and pool.stats().open == 1
+
+
+def test_a_connection_lost_in_use_takes_the_idle_ones_with_it() -> None:
+    pool, made = _three_idle()
+    with pool.hold() as c:
+        for each in made:  # the server went away while this one was in use
+            each.lost = True
     assert c.closed and pool.stats().open == 0 and all(c.closed for c in made)
     with pool.hold() as fresh:
-        assert not fresh.lost and fresh not in made[:3]
+        assert not fresh.lost and fresh is made[3]
 
 
 # PostgreSQL ------------------------------------------------------------------------------
@@ -201,3 +217,61 @@ def test_adds_one_by_one_keep_postgresql_sessions_bounded(
     finally:
         engine.close()
     assert _sessions(postgres, database) == 0  # closing the engine closes them all
+
+
+@pytest.mark.postgres
+def test_postgresql_restarted_errors_at_once_and_serves_again_with_its_return(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """PostgreSQL stopped: adds and searches fail at once with error 2 and a plain
+    reason (the address and the driver's words go to the log); started again: the very
+    next add and search succeed (no stale connection fails one), and every acknowledged
+    add is there."""
+    import logging
+    import shutil
+    import subprocess
+    import tempfile
+
+    from tests.conftest import ROOT, create_database, free_port
+
+    caplog.set_level(logging.INFO, logger="tongtu")
+    script = str(ROOT / "scripts" / "postgres.sh")
+    folder = Path(tempfile.mkdtemp(prefix="tongtu-pg-"))
+    port = str(free_port())
+    run = {"check": True, "capture_output": True, "text": True}
+    server = subprocess.run([script, "start", str(folder), port], **run).stdout.strip()  # type: ignore[call-overload]
+    try:
+        engine = fake_engine(
+            Settings(data_dir=tmp_path, catalog=create_database(server), catalog_pool=4)
+        )
+        try:
+            lib = engine.library("outage", create=True)
+            pictures = list(_pictures(4))
+            engine.add(lib, Source(image=pictures[0]), "before")
+            subprocess.run([script, "stop", str(folder)], **run)  # type: ignore[call-overload]
+            for attempt in (
+                lambda: engine.search(lib, Source(image=pictures[0])),
+                lambda: engine.add(lib, Source(image=pictures[1]), "while down"),
+            ):
+                with pytest.raises(StoreUnavailable) as err:
+                    attempt()
+                assert err.value.code == 2 and str(err.value) == "the catalog is unavailable"
+                assert f":{port}" in err.value.detail  # for the log, not the client
+            subprocess.run([script, "start", str(folder), port], **run)  # type: ignore[call-overload]
+            page = engine.search(lib, Source(image=pictures[0]))
+            assert [h.record.brief for h in page.hits] == ["before"]
+            engine.add(lib, Source(image=pictures[2]), "after")
+            # restarted while no request ran: the idle sessions it closed are not used
+            subprocess.run([script, "stop", str(folder)], **run)  # type: ignore[call-overload]
+            subprocess.run([script, "start", str(folder), port], **run)  # type: ignore[call-overload]
+            assert len(engine.search(lib, Source(image=pictures[2])).hits) == 1
+            engine.add(lib, Source(image=pictures[3]), "after the second")
+            briefs = {r.brief for r in engine.catalog.list_images(lib.id, None, 10)}
+            assert briefs == {"before", "after", "after the second"}
+        finally:
+            engine.close()
+    finally:
+        subprocess.run([script, "stop", str(folder)], check=False, capture_output=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    lines = [r.getMessage() for r in caplog.records if r.name == "tongtu.storage"]
+    assert sum("answer" in line for line in lines) == 2, lines  # down once, back once

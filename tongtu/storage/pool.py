@@ -42,13 +42,16 @@ class PoolStats:
 
 class ConnectionPool[C]:
     """`connect()` opens one connection, `close(c)` closes it, `lost(c)` says whether
-    one given back was lost (the server closed it, the network dropped)."""
+    one given back was lost (the server closed it, the network dropped), `stale(c)`
+    whether an idle one was before it is handed out (a server restarted while it sat
+    idle)."""
 
     def __init__(
         self,
         connect: Callable[[], C],
         close: Callable[[C], None],
         lost: Callable[[C], bool],
+        stale: Callable[[C], bool],
         size: int,
         timeout: float,
         name: str,
@@ -56,6 +59,7 @@ class ConnectionPool[C]:
         self._connect = connect
         self._close = close
         self._lost = lost
+        self._stale = stale
         self.size = size
         self.timeout = timeout
         self.name = name
@@ -104,9 +108,17 @@ class ConnectionPool[C]:
             )
 
     def _checkout(self) -> C:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop()
+        while True:
+            with self._lock:
+                if not self._idle:
+                    break
+                conn = self._idle.pop()
+            if not self._stale(conn):
+                return conn
+            with self._lock:
+                self._open -= 1
+            with contextlib.suppress(Exception):
+                self._close(conn)
         conn = self._connect()  # raises StoreUnavailable when the server does not answer
         with self._lock:
             self._open += 1

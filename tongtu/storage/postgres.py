@@ -8,6 +8,7 @@ one that commits late. Reads never wait for it.
 
 from __future__ import annotations
 
+import select
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -82,6 +83,8 @@ _SCHEMA = [
     )""",
 ]
 
+_IDLE = 0  # psycopg.pq.TransactionStatus.IDLE: no transaction open on the session
+
 # Advisory lock keys (any constants, unique to tongtu within a database).
 _WRITE_LOCK = 0x746F6E67
 _NAMED_LOCKS = 0x74750000
@@ -150,6 +153,20 @@ class _Statements:
             db.executemany(sql, args)
 
 
+def _stale(db: _Conn) -> bool:
+    """Closed, broken, or an idle session with something to read: a server that has
+    nothing to say to an idle session closed it (a restart, an administrator's
+    termination), and says so before it goes."""
+    raw = db.raw
+    if raw.closed or raw.broken:
+        return True
+    try:
+        readable, _, _ = select.select([raw.fileno()], [], [], 0)
+    except (OSError, ValueError):
+        return True
+    return bool(readable) and raw.info.transaction_status == _IDLE
+
+
 def postgres_catalog(url: str, pool_size: int = 8, pool_timeout: float = 5.0) -> Catalog:
     return Catalog(PostgresDialect(url, pool_size, pool_timeout))
 
@@ -174,6 +191,7 @@ class PostgresDialect:
             self._connect,
             lambda db: db.raw.close(),
             lambda db: bool(db.raw.closed or db.raw.broken),
+            _stale,
             size=pool_size,
             timeout=pool_timeout,
             name="catalog",
