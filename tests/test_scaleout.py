@@ -221,6 +221,27 @@ def test_writes_while_milvus_is_down_are_applied_when_it_is_back(
             engine.search(lib, Source(image=jpeg(open_photo(NAMES[1]), 60)))
         assert (err.value.code, err.value.http_status) == (2, 503)
         milvus.start()
+        # `tongtu check` says how far behind the store was before it caught up
+        from tongtu.errors import ConfigError
+        from tongtu.features import DIM
+        from tongtu.storage import open_vectors
+        from tongtu.storage.maintenance import check
+
+        deadline = time.monotonic() + 10
+        while True:  # the process's channel to the restarted server may take a moment
+            try:
+                vectors = open_vectors(engine.settings, engine.catalog, DIM)
+                break
+            except ConfigError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        try:
+            report = check(engine.catalog, vectors)
+        finally:
+            vectors.close()
+        assert report.clean, report.problems
+        assert any("1 journal entries behind" in note for note in report.notes), report.notes
         deadline = time.monotonic() + 30
         while True:  # as a client would: retry while the restarted server warms up
             try:

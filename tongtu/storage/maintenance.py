@@ -69,6 +69,12 @@ def check(
     for lib, image_id in sorted(live - stored)[:20]:
         report.problems.append(f"journal keeps image {image_id} (library {lib}) that is gone")
     if vectors is not None:
+        if behind := getattr(vectors, "behind_at_open", 0):
+            report.notes.append(
+                f"{vectors.url} was {behind} journal entries behind the catalog when the "
+                "check began (writes made while it was down, or not yet applied); they "
+                "were applied before comparing"
+            )
         for library in catalog.libraries():
             want = {i for lib, i in stored if lib == library.id}
             have = vectors.ids(library.id)

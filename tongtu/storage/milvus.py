@@ -117,6 +117,11 @@ class MilvusVectors:
             raise
         except Exception as exc:  # pymilvus raises its own MilvusException and gRPC errors
             raise ConfigError(f"cannot open the Milvus store {url!r}: {exc}") from exc
+        # how far the shared store was behind the catalog when opened (`tongtu check`
+        # says so before it catches up and compares)
+        self.behind_at_open = len(
+            self._catalog.journal_since(int(self._catalog.meta(self._mark_key) or 0))
+        )
         self.sync()
 
     def _connect(self) -> Any:
