@@ -58,6 +58,7 @@ bench-perf: venv
 
 bench-scaleout: venv postgres
 	$(PY) -m bench.scaleout --images 10000
+	$(PY) -m bench.soak --adds 10000
 
 bench-load: venv
 	$(PY) -m bench.load --clients 16 --seconds 60

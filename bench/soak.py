@@ -189,7 +189,7 @@ def main() -> None:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - t0
-        listed = [img.brief for img in clients[1].images("soak", page_size=1000)]
+        listed = [img.brief for img in clients[1].images("soak", page_size=200)]
         check = subprocess.run(
             [*cli, "check"],
             env={**env, "TONGTU_DATA_DIR": str(root / "cli")},
