@@ -67,8 +67,16 @@ def _nav(page: Any, view: str) -> None:
     page.locator("#nav").get_by_role("button", name=view, exact=True).click()
 
 
+_SHOWN_THOUGH_HIDDEN = """() => [...document.querySelectorAll('[hidden]')]
+    .filter(e => getComputedStyle(e).display !== 'none').map(e => e.id || e.tagName)"""
+
+
 def test_1_sign_in(page: Any, server: ServerProcess, creds: dict[str, str]) -> None:
     page.goto(server.base + "/")
+    # signed out: the views' navigation is not shown, nor anything else marked hidden
+    # (a stylesheet's `display` would override the attribute)
+    expect(page.locator("#nav")).to_be_hidden()
+    assert page.evaluate(_SHOWN_THOUGH_HIDDEN) == []
     page.get_by_label("API key").fill(creds["api_key"])
     page.get_by_label("Secret key").fill("wrong")
     page.screenshot(path=OUT / "signin.png")
@@ -78,6 +86,8 @@ def test_1_sign_in(page: Any, server: ServerProcess, creds: dict[str, str]) -> N
     page.get_by_role("button", name="Sign in").click()
     page.get_by_text("The library is empty").wait_for()
     assert page.locator("#stats").inner_text().startswith("0 of 500,000 images")
+    expect(page.locator("#nav")).to_be_visible()
+    assert page.evaluate(_SHOWN_THOUGH_HIDDEN) == []
 
 
 def test_2_upload_with_progress_and_per_file_results(

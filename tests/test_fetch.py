@@ -139,6 +139,9 @@ def test_headers_sent_a_byte_at_a_time_hit_the_total_deadline(site: str) -> None
         "::a9fe:a9fe",  # IPv4-compatible
         "::7f00:1",
         "::ffff:169.254.169.254",
+        "::ffff:0:7f00:1",  # IPv4-translated 127.0.0.1 (RFC 2765)
+        "::ffff:0:a9fe:a9fe",  # IPv4-translated metadata address
+        "::ffff:0:a00:1",
         "fec0::1",  # site-local
         "100::1",  # discard
         "2001:db8::1",
@@ -161,7 +164,15 @@ def test_addresses_that_are_not_globally_reachable_are_refused(address: str) -> 
 
 
 @pytest.mark.parametrize(
-    "address", ["8.8.8.8", "1.1.1.1", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+    "address",
+    [
+        "8.8.8.8",
+        "1.1.1.1",
+        "2606:4700:4700::1111",
+        "::ffff:8.8.8.8",
+        "64:ff9b::808:808",
+        "::ffff:0:808:808",  # IPv4-translated 8.8.8.8
+    ],
 )
 def test_public_addresses_are_allowed_by_the_rule(address: str) -> None:
     assert is_public(ipaddress.ip_address(address))

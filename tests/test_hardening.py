@@ -144,6 +144,26 @@ def test_lone_surrogate_in_client_credentials_is_401(http: TestClient) -> None:
     assert r.status_code == 401
 
 
+def test_a_lone_surrogate_secret_of_a_known_client_is_a_wrong_secret(
+    http: TestClient, creds: dict[str, str]
+) -> None:
+    """The client id exists: a secret holding a lone surrogate is a wrong secret, as any
+    other wrong secret is, not an unknown client."""
+    raw = f"client_id={creds['client_id']}&client_secret=%ED%A0%80".encode()
+    r = http.post(
+        "/oauth/2.0/token?grant_type=client_credentials",
+        content=raw,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    wrong = http.post(
+        "/oauth/2.0/token?grant_type=client_credentials",
+        data={"client_id": creds["client_id"], "client_secret": "not-the-secret"},
+    )
+    assert r.status_code == wrong.status_code == 401
+    assert r.json()["error_description"] == wrong.json()["error_description"]
+    assert r.json()["error_description"] == "Client authentication failed"
+
+
 def test_made_up_methods_do_not_grow_the_metrics(http: TestClient) -> None:
     for i in range(60):
         http.request(f"M{i:05d}X", "/v1/libraries")

@@ -148,3 +148,24 @@ def test_progressive_jpeg_of_a_repeated_scan_is_refused_before_decoding(
     with pytest.raises(ImageFormatError, match="scans"):
         decode_image(bomb)
     assert time.perf_counter() - t < 1.0  # decoded, it takes tens of seconds
+
+
+def test_a_float_picture_holding_nan_and_infinities_decodes_without_a_warning() -> None:
+    """Hostile float TIFFs: NaN and ±inf pixels become black, the finite ones keep their
+    levels, and no NumPy warning reaches the server's log."""
+    import warnings
+
+    levels = np.tile(np.linspace(0.0, 1.0, 64, dtype=np.float32), (48, 1))
+    levels[5:10, 5:10] = np.nan
+    levels[20, :] = np.inf
+    levels[30, :] = -np.inf
+    data = _encode(Image.fromarray(levels, mode="F"), "TIFF")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning fails the test
+        rgb = decode_image(data).rgb
+    assert rgb[7, 7].tolist() == [0, 0, 0] and rgb[20, 30].tolist() == [0, 0, 0]
+    assert rgb[0, 0, 0] == 0 and rgb[0, 63, 0] == 255  # the finite range spans 0..255
+    all_nan = np.full((16, 16), np.nan, dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert decode_image(_encode(Image.fromarray(all_nan, mode="F"), "TIFF")).rgb.max() == 0

@@ -133,13 +133,14 @@ class Apps:
 
     def issue_token(self, api_key: str, secret_key: str) -> Token:
         """OAuth client_credentials. Raises UnknownClient / BadSecret for the two 401s."""
-        if not (api_key.isascii() and secret_key.isascii()):
+        if not api_key.isascii():
             raise UnknownClient("unknown client id")  # keys are ASCII: no lookup needed
         found = self._catalog.app_by_key(api_key)
         if found is None or found[0].revoked:
             raise UnknownClient("unknown client id")
         app, secret_hash = found
-        if not secrets.compare_digest(secret_hash, _digest(secret_key)):
+        # a secret that is not ASCII (a lone surrogate included) is a wrong secret
+        if not secret_key.isascii() or not secrets.compare_digest(secret_hash, _digest(secret_key)):
             raise BadSecret("Client authentication failed")
         body = f"24.{secrets.token_hex(16)}.{self._ttl}.{int(time.time())}.{app.id}"
         return Token(f"{body}-{_mac(secret_hash, body)}", self._ttl)

@@ -62,6 +62,7 @@ BLOCKED_NETWORKS = tuple(
 # NAT64's well-known prefix reaches the IPv4 address in its last 32 bits
 # (64:ff9b::a9fe:a9fe is the metadata address): that address is checked instead.
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # IPv4-translated (RFC 2765, SIIT)
 _Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
@@ -190,11 +191,12 @@ class Fetcher:
 
 def is_public(addr: _Address) -> bool:
     """Whether a fetch may go to `addr`: a globally reachable unicast address, with the
-    IPv4 address inside an IPv4-mapped or NAT64 IPv6 address checked in its place."""
+    IPv4 address inside an IPv4-mapped, IPv4-translated or NAT64 IPv6 address checked in
+    its place."""
     if isinstance(addr, ipaddress.IPv6Address):
         if addr.ipv4_mapped is not None:
             return is_public(addr.ipv4_mapped)
-        if addr in _NAT64:
+        if addr in _NAT64 or addr in _TRANSLATED:
             return is_public(ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF))
     if any(addr in net for net in BLOCKED_NETWORKS if net.version == addr.version):
         return False

@@ -244,9 +244,12 @@ def _to_rgb(img: Image.Image) -> NDArray[np.uint8]:
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     if mode in ("I", "F"):
         arr = np.asarray(img, dtype=np.float64)
-        lo, hi = float(arr.min()), float(arr.max())
+        finite = np.isfinite(arr)  # a float picture may hold NaN and infinities: black
+        lo = float(arr[finite].min()) if finite.any() else 0.0
+        hi = float(arr[finite].max()) if finite.any() else 0.0
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
-        gray = ((arr - lo) * scale).astype(np.uint8)
+        levels = np.where(finite, (np.where(finite, arr, lo) - lo) * scale, 0.0)
+        gray = np.clip(levels, 0.0, 255.0).astype(np.uint8)
         return np.ascontiguousarray(np.repeat(gray[:, :, None], 3, axis=2))
     has_alpha = mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info)
     if has_alpha:
