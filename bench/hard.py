@@ -20,6 +20,7 @@ way, another screen of the same application — none of which may be served.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import sys
@@ -34,6 +35,7 @@ from PIL import Image
 from bench.graphics import graphics_pool
 from bench.quality import (
     RGB,
+    Outcome,
     Query,
     calibration_table,
     load_photos,
@@ -190,6 +192,99 @@ FAMILIES: dict[str, Edit] = {
 }
 
 
+def _collage(pictures: list[RGB], bg: RGB, r: np.random.Generator) -> RGB | None:
+    """`pictures` pasted side by side onto `bg` (AugLy), each at 8-25 % of the frame
+    (less when four must fit), none overlapping another; None when they do not fit."""
+    F = _augly()
+    out = _pil(bg)
+    W, H = out.size
+    placed: list[tuple[float, float, float, float]] = []
+    for im in pictures:
+        h, w = im.shape[:2]
+        for _ in range(200):
+            area = float(r.uniform(0.08, min(0.25, 0.75 / len(pictures))))
+            s = float(np.sqrt(area * W * H / (w * h)))
+            pw, ph = s * w, s * h
+            if pw > W * 0.95 or ph > H * 0.95:
+                continue
+            x, y = float(r.uniform(0, W - pw)), float(r.uniform(0, H - ph))
+            gap = 0.02 * min(W, H)
+            if all(
+                x + pw + gap <= a or a + c + gap <= x or y + ph + gap <= b or b + d + gap <= y
+                for a, b, c, d in placed
+            ):
+                break
+        else:
+            return None
+        placed.append((x, y, pw, ph))
+        out = F.overlay_onto_background_image(  # type: ignore[attr-defined]
+            _pil(im),
+            background_image=out,
+            overlay_size=ph / H,  # AugLy sizes the overlay by its height against the frame's
+            x_pos=x / W,
+            y_pos=y / H,
+            scale_bg=False,
+        )
+    return _rgb(out)
+
+
+def _collages(
+    library: list[str],
+    outside: list[str],
+    pictures: dict[str, RGB],
+    backdrop: dict[str, RGB],
+    rng: np.random.Generator,
+    per_family: int,
+) -> list[Query]:
+    """Queries holding k = 2, 3, 4 library pictures at once on another picture (a
+    catalogue page, a mood board); negatives hold k pictures outside the library."""
+    out: list[Query] = []
+    backs = list(backdrop.values())
+    n_neg = max(1, per_family // 3)
+    for i in range(per_family + n_neg):
+        k = 2 + i % 3
+        names = [str(n) for n in rng.choice(library if i < per_family else outside, k, False)]
+        for _ in range(10):
+            made = _collage([pictures[n] for n in names], backs[int(rng.integers(len(backs)))], rng)
+            if made is not None:
+                break
+        if made is None:
+            continue
+        if i < per_family:
+            out.append(Query("collage_k", _fit(made), names[0], "+".join(names), tuple(names[1:])))
+        else:
+            out.append(Query("collage_k", _fit(made), None, "+".join(names)))
+    return out
+
+
+def collage_table(queries: list[Query], outcomes: list[Outcome], title: str) -> Table:
+    """Pictures of the collages found, queries with all k found, wrong served."""
+    out = Table(title, ["k", "queries", "pictures found", "all k found", "wrong served"])
+    rows: dict[str, list[int]] = {}
+    for q, o in zip(queries, outcomes, strict=True):
+        if q.family != "collage_k" or not q.truths:
+            continue
+        served = {ref for ref, _ in o.served}
+        found = len(served & q.truths)
+        for key in (str(len(q.truths)), "all"):
+            row = rows.setdefault(key, [0, 0, 0, 0, 0])
+            row[0] += 1
+            row[1] += found
+            row[2] += len(q.truths)
+            row[3] += found == len(q.truths)
+            row[4] += len(served - q.truths)
+    for key in sorted(rows, key=lambda k: (k == "all", k)):
+        n, found, total, all_k, wrong = rows[key]
+        out.add(
+            key if key != "all" else "**all**",
+            n,
+            f"{found}/{total} ({100 * found / total:.0f}%)",
+            f"{all_k}/{n} ({100 * all_k / n:.0f}%)",
+            wrong,
+        )
+    return out
+
+
 def _draw_of(key: str) -> str:
     return "dev" if hashlib.sha1(key.encode()).digest()[0] % 2 == 0 else "heldout"
 
@@ -246,6 +341,10 @@ def build(pool: str, draw: str, seed: int, per_family: int) -> tuple[dict[str, R
     for name in library:  # a look-alike of an indexed picture, lightly re-encoded
         for look in lookalikes.get(name, []):
             queries.append(Query("lookalike", _fit(_reencode_light(look, rng)), None, name))
+    # last, from a generator of its own: the families above keep their draws
+    queries += _collages(
+        library, outside, pictures, backdrop, np.random.default_rng(seed + 1000), per_family
+    )
     return {n: pictures[n] for n in library}, queries
 
 
@@ -267,6 +366,14 @@ def main() -> None:
         action="store_true",
         help="also search the same library with features alone and no query regions",
     )
+    ap.add_argument(
+        "--families",
+        help="only these families, comma-separated (the queries are drawn as in a full run)",
+    )
+    ap.add_argument(
+        "--grid",
+        help="also search with the query's grid cells, e.g. 2,3 (MatchPolicy.query_grid)",
+    )
     args = ap.parse_args()
     cond = conditions(
         draw=args.draw,
@@ -280,6 +387,8 @@ def main() -> None:
     for pool in args.pools.split(","):
         start = time.perf_counter()
         items, queries = build(pool, args.draw, args.seed, args.per_family)
+        if args.families:
+            queries = [q for q in queries if q.family in args.families.split(",")]
         with tempfile.TemporaryDirectory() as tmp:
             engine = Engine.open(Settings(data_dir=Path(tmp), model=args.model))
             outcomes, names = run_tongtu(engine, items, queries)
@@ -287,10 +396,16 @@ def main() -> None:
                 engine.policy = MatchPolicy(check_pixels=False, query_regions=0)
                 base = search_all(engine, names, queries)
                 engine.policy = MatchPolicy()
+            if args.grid:
+                grid = tuple(int(n) for n in args.grid.split(","))
+                engine.policy = dataclasses.replace(engine.policy, query_grid=grid)
+                gridded = search_all(engine, names, queries)
             engine.close()
         reports = [report("tongtu", queries, outcomes)]
         if args.baseline:
             reports.append(report("features-alone", queries, base))
+        if args.grid:
+            reports.append(report(f"grid {args.grid}", queries, gridded))
         print(
             f"pool {pool}: library {len(items)}, {len(queries)} queries, "
             f"{time.perf_counter() - start:.0f} s",
@@ -300,8 +415,12 @@ def main() -> None:
         families, overall = table(reports, f"{where}: per family")
         overall.title = f"{where}: overall"
         tables += [families, overall, calibration_table(reports[0], f"{pool}: what a score means")]
+        runs = [("tongtu", outcomes)] + ([(f"grid {args.grid}", gridded)] if args.grid else [])
+        for system, got in runs:
+            if any(q.family == "collage_k" for q in queries):
+                tables.append(collage_table(queries, got, f"{where}: collage of k, {system}"))
         for rep in reports:
-            key = pool if rep.system == "tongtu" else f"{pool}-{rep.system}"
+            key = pool if rep.system == "tongtu" else f"{pool}-{rep.system.replace(' ', '-')}"
             results[key] = {"per_family": rep.per_family, "overall": rep.overall}
     save(args.name or f"hard-{args.draw}", cond, tables, results)
 

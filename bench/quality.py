@@ -37,6 +37,12 @@ class Query:
     rgb: RGB
     truth: str | None  # the library photo it is a copy of; None for a negative
     source: str = ""  # the photo it was made from
+    others: tuple[str, ...] = ()  # more library pictures it holds (a collage)
+
+    @property
+    def truths(self) -> set[str]:
+        """Every library picture it holds: serving any of them is right."""
+        return {self.truth, *self.others} if self.truth is not None else set(self.others)
 
 
 @dataclass
@@ -207,11 +213,11 @@ def run_phash(items: dict[str, RGB], queries: list[Query], max_dist: int = 10) -
 def micro_ap(queries: list[Query], outcomes: list[Outcome]) -> tuple[float, float]:
     """µAP over all (query, result, score) triples, and recall at 99 % precision."""
     triples = [
-        (score, ref == q.truth)
+        (score, ref in q.truths)
         for q, o in zip(queries, outcomes, strict=True)
         for ref, score in o.served
     ]
-    n_pos = sum(1 for q in queries if q.truth is not None)
+    n_pos = sum(len(q.truths) for q in queries)
     if not triples or n_pos == 0:
         return 0.0, 0.0
     triples.sort(key=lambda t: -t[0])
@@ -231,10 +237,10 @@ def report(system: str, queries: list[Query], outcomes: list[Outcome]) -> Report
         pos = [(q, o) for q, o in pairs if q.truth is not None]
         neg = [(q, o) for q, o in pairs if q.truth is None]
         served = [(q, r) for q, o in pairs for r, _ in o.served]
-        wrong = sum(1 for q, r in served if r != q.truth)
+        wrong = sum(1 for q, r in served if r not in q.truths)
         rep.per_family[fam] = {
             "n_pos": len(pos),
-            "recall": sum(1 for q, o in pos if o.served and o.served[0][0] == q.truth) / len(pos)
+            "recall": sum(1 for q, o in pos if o.served and o.served[0][0] in q.truths) / len(pos)
             if pos
             else float("nan"),
             "n_neg": len(neg),
@@ -254,9 +260,9 @@ def report(system: str, queries: list[Query], outcomes: list[Outcome]) -> Report
         kept = [
             (q, r) for q, o in zip(queries, outcomes, strict=True) for r, s in o.served if s >= t
         ]
-        right = sum(1 for q, r in kept if r == q.truth)
+        right = sum(1 for q, r in kept if r in q.truths)
         first = sum(
-            1 for q, o in pos if o.served and o.served[0][0] == q.truth and o.served[0][1] >= t
+            1 for q, o in pos if o.served and o.served[0][0] in q.truths and o.served[0][1] >= t
         )
         rep.calibration[t] = (right, len(kept) - right, first / len(pos) if pos else 0.0)
     return rep

@@ -155,7 +155,7 @@ def test_a_float_picture_holding_nan_and_infinities_decodes_without_a_warning() 
     levels, and no NumPy warning reaches the server's log."""
     import warnings
 
-    levels = np.tile(np.linspace(0.0, 1.0, 64, dtype=np.float32), (48, 1))
+    levels = np.tile(np.linspace(0.0, 1.0, 64, dtype=np.float32), (64, 1))
     levels[5:10, 5:10] = np.nan
     levels[20, :] = np.inf
     levels[30, :] = -np.inf
@@ -165,7 +165,7 @@ def test_a_float_picture_holding_nan_and_infinities_decodes_without_a_warning() 
         rgb = decode_image(data).rgb
     assert rgb[7, 7].tolist() == [0, 0, 0] and rgb[20, 30].tolist() == [0, 0, 0]
     assert rgb[0, 0, 0] == 0 and rgb[0, 63, 0] == 255  # the finite range spans 0..255
-    all_nan = np.full((16, 16), np.nan, dtype=np.float32)
+    all_nan = np.full((64, 64), np.nan, dtype=np.float32)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert decode_image(_encode(Image.fromarray(all_nan, mode="F"), "TIFF")).rgb.max() == 0

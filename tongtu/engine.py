@@ -47,7 +47,7 @@ from tongtu.features import (
 from tongtu.features.agreement import thumbnail_gray
 from tongtu.features.local import NO_MATCH, extract_local, stretch
 from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
-from tongtu.features.regions import picture_regions
+from tongtu.features.regions import Box, grid_regions, picture_regions
 from tongtu.features.score import MatchKind, match_kind, score
 from tongtu.fetch import Fetcher
 from tongtu.imaging import SIGNATURE, Picture, decode_for, thumbnail_jpeg
@@ -514,7 +514,7 @@ class Engine:
         verdict, kind, query_region = against(query), None, None
         if verdict is None and self.policy.query_regions:  # regions, as in search
             h_a, w_a = query.rgb.shape[:2]
-            for x, y, bw, bh in picture_regions(query.rgb, self.policy.query_regions):
+            for (x, y, bw, bh), _ in self._query_parts(query.rgb):
                 part = against(
                     self._extractor.query(np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw]))
                 )
@@ -583,9 +583,11 @@ class Engine:
         hits: dict[int, Hit],
         timings: dict[str, float],
         counts: dict[str, int],
+        k: int = 0,
     ) -> None:
-        """Verify candidates in growing rounds while the last round still found copies."""
-        k = self.settings.candidates
+        """Verify candidates in growing rounds while the last round still found copies
+        (`k` in the first round; 0: the `candidates` setting)."""
+        k = k or self.settings.candidates
         seen: set[int] = set(hits)
         timings.setdefault("candidates", 0.0)
         timings.setdefault("verification", 0.0)
@@ -621,16 +623,18 @@ class Engine:
         timings: dict[str, float],
         counts: dict[str, int],
     ) -> None:
-        """Rectangles of a query that is no copy as a whole, each searched on its own (a
-        picture inside a screenshot, a slide, a page: features/regions.py); their hits
-        keep the rectangle's place in the query as their query region."""
+        """Parts of a query that is no copy as a whole, each searched on its own: the
+        rectangles in it (a picture inside a screenshot, a slide, a page), then the cells
+        of the policy's grids (a picture pasted with no border, several on one page:
+        features/regions.py); their hits keep the part's place in the query as their
+        query region, the best hit of a reference over all parts kept."""
         h, w = rgb.shape[:2]
-        for x, y, bw, bh in picture_regions(rgb, self.policy.query_regions):
+        for (x, y, bw, bh), k in self._query_parts(rgb):
             counts["regions"] = counts.get("regions", 0) + 1
             crop = np.ascontiguousarray(rgb[y : y + bh, x : x + bw])
             found = dict(hits)
             self._candidates(
-                library_id, self._extractor.query(crop), tags, wanted, found, timings, counts
+                library_id, self._extractor.query(crop), tags, wanted, found, timings, counts, k
             )
             for image_id, hit in found.items():
                 if image_id in hits and hits[image_id].score >= hit.score:
@@ -639,6 +643,16 @@ class Engine:
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
                 )
+
+    def _query_parts(self, rgb: NDArray[np.uint8]) -> list[tuple[Box, int]]:
+        """The parts of a query searched on their own, each with the candidates its
+        search verifies first (0: the setting's)."""
+        h, w = rgb.shape[:2]
+        parts = [(box, 0) for box in picture_regions(rgb, self.policy.query_regions)]
+        if self.policy.query_grid:
+            cells = grid_regions(w, h, self.policy.query_grid)
+            parts += [(box, self.policy.grid_candidates) for box in cells]
+        return parts
 
     def _verify(
         self, query: QueryFeatures, candidates: list[tuple[int, float]], hits: dict[int, Hit]

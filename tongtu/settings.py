@@ -138,6 +138,15 @@ class Settings(BaseSettings):
         le=1.0,
         description="Results scoring below this are not served (see docs/matching.md, 'Scores').",
     )
+    query_grid: list[int] = Field(
+        default_factory=list,
+        description=(
+            "A query with no whole match is also searched as the cells of these n × n "
+            "grids (with 2, its halves too), for pictures pasted into it with no straight "
+            "border, or several on one page: e.g. [2, 3] (17 more searches of such a "
+            "query). Empty: only the rectangles found in it (see docs/matching.md)."
+        ),
+    )
     local_features: int = Field(
         default=500,
         ge=100,

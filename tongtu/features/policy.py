@@ -15,6 +15,9 @@ class _HasThreshold(Protocol):
     @property
     def threshold(self) -> float: ...
 
+    @property
+    def query_grid(self) -> list[int]: ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
@@ -65,6 +68,11 @@ class MatchPolicy:
     guided_scales: tuple[float, float] = (0.75, 1.33)
     guided_detail: float = 0.6
     query_regions: int = 2
+    # parts of a query with no whole match, searched on their own beside the rectangles:
+    # the cells of these n × n grids (and the halves with 2); () none
+    query_grid: tuple[int, ...] = ()
+    # candidates verified for each grid cell (a picture that fills the cell ranks first)
+    grid_candidates: int = 8
     flip_min_cosine: float = 0.35
     second_look: int = 1
     second_look_features: int = 1500
@@ -76,7 +84,7 @@ class MatchPolicy:
     @classmethod
     def from_settings(cls, settings: _HasThreshold) -> MatchPolicy:
         """The policy of these settings (the rest of it is the measured defaults)."""
-        return cls(threshold=settings.threshold)
+        return cls(threshold=settings.threshold, query_grid=tuple(settings.query_grid))
 
     def second_look_for(self, cosine: float) -> bool:
         low, high = self.second_look_cosines

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Box", "picture_regions"]
+__all__ = ["Box", "grid_regions", "picture_regions"]
 
 Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
 
@@ -63,6 +63,29 @@ def picture_regions(rgb: NDArray[np.uint8], limit: int = 2) -> list[Box]:
         if len(kept) == limit:
             break
     return [_scaled(box, scale) for box in kept]
+
+
+def grid_regions(width: int, height: int, grids: tuple[int, ...]) -> list[Box]:
+    """The cells of an n × n grid for each n of `grids`, and with a grid of 2 the four
+    halves too: parts of a query searched on their own when it holds a picture with no
+    straight border (pasted into a photo, one of several on a page), which
+    `picture_regions` cannot find. Coarsest first; cells under `_MIN_SIDE` are left out."""
+    boxes: list[Box] = []
+    if 2 in grids:
+        half_w, half_h = width // 2, height // 2
+        boxes += [
+            (0, 0, half_w, height),
+            (half_w, 0, width - half_w, height),
+            (0, 0, width, half_h),
+            (0, half_h, width, height - half_h),
+        ]
+    for n in sorted(grids):
+        xs = [round(width * i / n) for i in range(n + 1)]
+        ys = [round(height * j / n) for j in range(n + 1)]
+        boxes += [
+            (xs[i], ys[j], xs[i + 1] - xs[i], ys[j + 1] - ys[j]) for j in range(n) for i in range(n)
+        ]
+    return [b for b in boxes if min(b[2], b[3]) >= _MIN_SIDE]
 
 
 def _scaled(box: Box, scale: float) -> Box:
