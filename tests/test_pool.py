@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import itertools
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -275,3 +276,52 @@ def test_postgresql_restarted_errors_at_once_and_serves_again_with_its_return(
         shutil.rmtree(folder, ignore_errors=True)
     lines = [r.getMessage() for r in caplog.records if r.name == "tongtu.storage"]
     assert sum("answer" in line for line in lines) == 2, lines  # down once, back once
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_pool_is_full_is_not_ready_and_says_so(
+    tmp_path: Path, new_database: str
+) -> None:
+    """Every connection of the worker held elsewhere: /readyz answers 503 with the plain
+    reason (so a load balancer stops sending it adds it cannot take), a request answers
+    error 2 / 503, and /metrics counts the timeouts; given back, it is ready again."""
+    from fastapi.testclient import TestClient
+
+    from tests.fakes import fake_app
+
+    app = fake_app(
+        Settings(
+            data_dir=tmp_path,
+            catalog=new_database,
+            catalog_pool=1,
+            catalog_pool_timeout=0.2,
+            qps_limit=0,
+        )
+    )
+    pool = app.state.engine.catalog.dialect.pool
+    with TestClient(app) as client:
+        assert client.get("/readyz").status_code == 200
+        held, release = threading.Event(), threading.Event()
+
+        def hog() -> None:
+            with pool.hold():
+                held.set()
+                release.wait(10)
+
+        t = threading.Thread(target=hog)
+        t.start()
+        held.wait(5)
+        try:
+            ready = client.get("/readyz")
+            listed = client.get("/v1/libraries", headers={"Authorization": "Bearer 24.x"})
+            metrics = client.get("/metrics").text
+        finally:
+            release.set()
+            t.join()
+        assert ready.status_code == 503
+        assert "connection pool is full" in ready.json()["detail"]["reason"]
+        assert listed.status_code == 503 and listed.json()["error"]["code"] == 2
+        assert 'tongtu_catalog_connections{state="limit"} 1.0' in metrics
+        timeouts = re.search(r"^tongtu_catalog_pool_timeouts_total (\S+)$", metrics, re.M)
+        assert timeouts is not None and float(timeouts.group(1)) >= 2  # readyz, the listing
+        assert client.get("/readyz").status_code == 200

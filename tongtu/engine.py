@@ -45,7 +45,7 @@ from tongtu.features import (
     shrink,
 )
 from tongtu.features.agreement import thumbnail_gray
-from tongtu.features.local import NO_MATCH, extract_local, stretch
+from tongtu.features.local import NO_MATCH, extract_local, polygon_area, stretch
 from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
 from tongtu.features.regions import Box, grid_regions, picture_regions
 from tongtu.features.score import MatchKind, match_kind, score
@@ -514,10 +514,12 @@ class Engine:
         verdict, kind, query_region = against(query), None, None
         if verdict is None and self.policy.query_regions:  # regions, as in search
             h_a, w_a = query.rgb.shape[:2]
-            for (x, y, bw, bh), _ in self._query_parts(query.rgb):
+            for (x, y, bw, bh), k in self._query_parts(query.rgb):
                 part = against(
                     self._extractor.query(np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw]))
                 )
+                if part is not None and k and part.match.ref_cover < self.policy.grid_ref_cover:
+                    part = None  # as in search: a cell showing a part of b
                 if part is not None and (verdict is None or part.score > verdict.score):
                     verdict, kind = part, MatchKind.RESULT_IN_QUERY
                     query_region = _in_frame(part.match.query_region, (x, y, bw, bh), w_a, h_a)
@@ -639,6 +641,8 @@ class Engine:
             for image_id, hit in found.items():
                 if image_id in hits and hits[image_id].score >= hit.score:
                     continue
+                if k and polygon_area(hit.result_region) < self.policy.grid_ref_cover:
+                    continue  # a grid cell shows a part of it: a template's, a landmark's
                 region = _in_frame(hit.query_region, (x, y, bw, bh), w, h)
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from tongtu.errors import StoreUnavailable
 from tongtu.storage.catalog import Catalog
 from tongtu.storage.group import GroupCommit
 from tongtu.storage.pool import ConnectionPool
@@ -33,13 +34,13 @@ class _Libraries(Collector):
         self._catalog = catalog
 
     def collect(self) -> Iterator[Metric]:
-        libraries = self._catalog.libraries()
+        try:
+            libraries = self._catalog.libraries()
+            images = sum(self._catalog.count(lib.id) for lib in libraries)
+        except StoreUnavailable:  # the rest of the metrics say why; these wait for it
+            return
         yield GaugeMetricFamily("tongtu_libraries", "Libraries", value=len(libraries))
-        yield GaugeMetricFamily(
-            "tongtu_images",
-            "Images in all libraries",
-            value=sum(self._catalog.count(lib.id) for lib in libraries),
-        )
+        yield GaugeMetricFamily("tongtu_images", "Images in all libraries", value=images)
 
 
 class _GroupCommits(Collector):

@@ -73,6 +73,11 @@ class MatchPolicy:
     query_grid: tuple[int, ...] = ()
     # candidates verified for each grid cell (a picture that fills the cell ranks first)
     grid_candidates: int = 8
+    # the share of a reference a grid cell's match must cover: a picture pasted into the
+    # query lies (mostly) inside one of the cells, while a cell of a look-alike shows the
+    # same part of its reference as the cell does of the query (a template's header, a
+    # ninth of it)
+    grid_ref_cover: float = 0.6
     flip_min_cosine: float = 0.35
     second_look: int = 1
     second_look_features: int = 1500
