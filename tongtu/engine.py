@@ -45,7 +45,13 @@ from tongtu.features import (
     shrink,
 )
 from tongtu.features.agreement import thumbnail_gray
-from tongtu.features.local import NO_MATCH, extract_local, polygon_area, stretch
+from tongtu.features.local import (
+    NO_MATCH,
+    QUERY_FEATURES,
+    extract_local,
+    polygon_area,
+    stretch,
+)
 from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
 from tongtu.features.regions import Box, grid_regions, picture_regions
 from tongtu.features.score import MatchKind, match_kind, score
@@ -515,9 +521,16 @@ class Engine:
         if verdict is None and self.policy.query_regions:  # regions, as in search
             h_a, w_a = query.rgb.shape[:2]
             for (x, y, bw, bh), k in self._query_parts(query.rgb):
-                part = against(
-                    self._extractor.query(np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw]))
-                )
+                crop = np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw])
+                if not k:
+                    part = against(self._extractor.query(crop))
+                else:  # a grid cell, seen as search sees it (`_cell`)
+                    embedding = self._extractor.describe(crop, self.policy.grid_side)
+                    if float(np.dot(embedding, ref.embedding)) < self.policy.grid_min_cosine:
+                        continue
+                    part = against(
+                        QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
+                    )
                 if part is not None and k and part.match.ref_cover < self.policy.grid_ref_cover:
                     part = None  # as in search: a cell showing a part of b
                 if part is not None and (verdict is None or part.score > verdict.score):
@@ -635,9 +648,12 @@ class Engine:
             counts["regions"] = counts.get("regions", 0) + 1
             crop = np.ascontiguousarray(rgb[y : y + bh, x : x + bw])
             found = dict(hits)
-            self._candidates(
-                library_id, self._extractor.query(crop), tags, wanted, found, timings, counts, k
-            )
+            if k:  # a grid cell: its local features only if a candidate is near enough
+                self._cell(library_id, crop, tags, found, timings, counts)
+            else:
+                self._candidates(
+                    library_id, self._extractor.query(crop), tags, wanted, found, timings, counts
+                )
             for image_id, hit in found.items():
                 if image_id in hits and hits[image_id].score >= hit.score:
                     continue
@@ -647,6 +663,36 @@ class Engine:
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
                 )
+
+    def _cell(
+        self,
+        library_id: int,
+        crop: NDArray[np.uint8],
+        tags: TagFilter | None,
+        hits: dict[int, Hit],
+        timings: dict[str, float],
+        counts: dict[str, int],
+    ) -> None:
+        """One grid cell: its descriptor (at `grid_side`), its `grid_candidates` nearest
+        references, and those at `grid_min_cosine` or more verified against the cell's
+        own local features, found only then (most cells of most queries have none)."""
+        t = time.perf_counter()
+        embedding = self._extractor.describe(crop, self.policy.grid_side)
+        cosines, ids = self.vectors.search(library_id, embedding, self.policy.grid_candidates, tags)
+        timings["candidates"] += time.perf_counter() - t
+        fresh = [
+            (int(i), float(c))
+            for i, c in zip(ids, cosines, strict=True)
+            if int(i) not in hits and c >= self.policy.grid_min_cosine
+        ]
+        if not fresh:
+            return
+        t = time.perf_counter()
+        part = QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
+        found = self._verify(part, fresh, hits)
+        timings["verification"] += time.perf_counter() - t
+        counts["verified"] += len(fresh)
+        counts["matched"] += found
 
     def _query_parts(self, rgb: NDArray[np.uint8]) -> list[tuple[Box, int]]:
         """The parts of a query searched on their own, each with the candidates its

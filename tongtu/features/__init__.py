@@ -222,6 +222,11 @@ class Extractor:
         embedding, local = self._extract(rgb, self.ref_features, parallel)
         return ReferenceFeatures(embedding, local)
 
+    def describe(self, rgb: NDArray[np.uint8], short_side: int) -> NDArray[np.float32]:
+        """The descriptor alone, of a picture seen at `short_side` px (a part of a query,
+        whose local features are found only if its candidates call for them)."""
+        return self._descriptor.embed(rgb, short_side)
+
     def query(self, rgb: NDArray[np.uint8]) -> QueryFeatures:
         embedding, local = self._extract(rgb, QUERY_FEATURES, parallel=False)
         return QueryFeatures(rgb, embedding, local)

@@ -33,7 +33,7 @@ class Runtime(Protocol):
 class Embeds(Protocol):
     """A descriptor as its callers see it: `Descriptor`, `BatchingDescriptor`."""
 
-    def embed(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]: ...
+    def embed(self, rgb: NDArray[np.uint8], short_side: int = ...) -> NDArray[np.float32]: ...
 
 
 def model_path(name: str) -> Path:
@@ -64,9 +64,9 @@ class Descriptor:
     def __init__(self, runtime: Runtime) -> None:
         self._runtime = runtime
 
-    def embed(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
-        """One image → a (512,) vector."""
-        return self.embed_resized([_resize_for_descriptor(rgb)])[0]
+    def embed(self, rgb: NDArray[np.uint8], short_side: int = SHORT_SIDE) -> NDArray[np.float32]:
+        """One image → a (512,) vector, seen at `short_side` px on its shorter side."""
+        return self.embed_resized([_resize_for_descriptor(rgb, short_side)])[0]
 
     def embed_resized(self, inputs: Sequence[NDArray[np.uint8]]) -> list[NDArray[np.float32]]:
         """Pictures already at the descriptor's size, all of one shape, in one run."""
@@ -116,10 +116,10 @@ class BatchingDescriptor:
         self._thread = threading.Thread(target=self._serve, name="tongtu-batch", daemon=True)
         self._thread.start()
 
-    def embed(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+    def embed(self, rgb: NDArray[np.uint8], short_side: int = SHORT_SIDE) -> NDArray[np.float32]:
         if not self._thread.is_alive():
             raise ExtractionError("the descriptor is closed")
-        request = _Request(_resize_for_descriptor(rgb))
+        request = _Request(_resize_for_descriptor(rgb, short_side))
         self._queue.put(request)
         request.done.wait()
         if request.error is not None:
@@ -172,9 +172,11 @@ class BatchingDescriptor:
             request.done.set()
 
 
-def _resize_for_descriptor(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def _resize_for_descriptor(
+    rgb: NDArray[np.uint8], short_side: int = SHORT_SIDE
+) -> NDArray[np.uint8]:
     h, w = rgb.shape[:2]
-    scale = SHORT_SIDE / min(h, w)
+    scale = short_side / min(h, w)
     scale = min(scale, MAX_LONG_SIDE / max(h, w))
     nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
     interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR

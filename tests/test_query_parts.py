@@ -1,0 +1,128 @@
+"""The query's parts: library pictures inside a bigger query, found through the cells of
+the query grid (`TONGTU_QUERY_GRID`), and a look-alike kept out of them.
+
+A picture pasted into a photo with no straight border, or several on one page, ranks far
+down as a whole and holds too few of the query's features; a grid cell that holds it is
+an ordinary near copy. A cell of a look-alike (another picture in the same frame) shows
+the same part of its reference as it does of the query: a match covering a part of the
+reference, not the reference inside the query.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.conftest import open_photo, photo_names
+from tongtu.engine import Engine, Source
+from tongtu.features.score import MatchKind
+from tongtu.settings import Settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.model]
+
+NAMES = photo_names()[40:52]
+GRID = (2, 3)
+
+
+def _png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.convert("RGB").save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _sized(name: str, side: int) -> Image.Image:
+    img = open_photo(name)
+    img.thumbnail((side, side))
+    return img
+
+
+def _paste(back: Image.Image, pictures: list[tuple[Image.Image, float, float, float]]) -> bytes:
+    """`back` with each picture pasted at (x, y) (fractions of the frame), `area` of it."""
+    out = back.copy()
+    W, H = out.size
+    for img, area, x, y in pictures:
+        s = np.sqrt(area * W * H / (img.width * img.height))
+        small = img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.LANCZOS)
+        out.paste(small, (round(x * W), round(y * H)))
+    return _png(out)
+
+
+@pytest.fixture(scope="module")
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    engine = Engine.open(Settings(data_dir=tmp_path_factory.mktemp("parts")))
+    lib = engine.library("parts", create=True)
+    for name in NAMES[:8]:
+        engine.add(lib, Source(image=_png(_sized(name, 800))), name)
+    yield engine
+    engine.close()
+
+
+def _found(engine: Engine, query: bytes, grid: tuple[int, ...], **policy: float) -> set[str]:
+    before = engine.policy
+    engine.policy = dataclasses.replace(before, query_grid=grid, **policy)
+    try:
+        page = engine.search(engine.library("parts"), Source(image=query))
+    finally:
+        engine.policy = before
+    assert all(h.kind is not MatchKind.EXACT for h in page.hits)
+    return {h.record.brief for h in page.hits}
+
+
+def test_a_picture_pasted_small_into_a_photo_is_found_through_a_cell(engine: Engine) -> None:
+    back = _sized(NAMES[10], 1024)  # not in the library
+    query = _paste(back, [(_sized(NAMES[1], 800), 0.07, 0.58, 0.18)])
+    assert _found(engine, query, GRID) == {NAMES[1]}
+    assert _found(engine, query, ()) == set()  # the whole query and its rectangles miss it
+
+
+def test_every_picture_of_a_collage_is_found(engine: Engine) -> None:
+    back = _sized(NAMES[11], 1024)
+    query = _paste(
+        back,
+        [
+            (_sized(NAMES[2], 800), 0.10, 0.04, 0.06),
+            (_sized(NAMES[3], 800), 0.10, 0.62, 0.10),
+            (_sized(NAMES[4], 800), 0.10, 0.30, 0.60),
+        ],
+    )
+    assert _found(engine, query, GRID) == {NAMES[2], NAMES[3], NAMES[4]}
+    assert len(_found(engine, query, ())) < 3
+
+
+def _framed(name: str) -> Image.Image:
+    """A picture in an application's window: title bar, tool bar and side panel drawn the
+    same for every picture, the picture in the rest."""
+    frame = Image.new("RGB", (1024, 768), (236, 239, 242))
+    draw = ImageDraw.Draw(frame)
+    draw.rectangle((0, 0, 1023, 56), fill=(32, 72, 140))
+    for i in range(6):
+        draw.rectangle((20 + 150 * i, 70, 140 + 150 * i, 110), outline=(60, 60, 60), width=3)
+        draw.text((40 + 150 * i, 82), f"Tool {i + 1}", fill=(20, 20, 20))
+    for j in range(9):
+        draw.text((24, 150 + 60 * j), f"Folder number {j + 1}", fill=(30, 30, 30))
+        draw.line((20, 190 + 60 * j, 270, 190 + 60 * j), fill=(120, 120, 120), width=2)
+    draw.text((24, 18), "Picture Viewer 3.2 - library", fill=(255, 255, 255))
+    picture = _sized(name, 1024).resize((720, 620))
+    frame.paste(picture, (290, 130))
+    return frame
+
+
+def test_a_look_alike_is_not_let_in_through_a_cell(tmp_path: Path) -> None:
+    """The window around another picture: its tool bar's and side panel's cells match
+    the reference's, a ninth or a quarter of it; refused with the cover rule, served
+    without it."""
+    engine = Engine.open(Settings(data_dir=tmp_path))
+    try:
+        lib = engine.library("parts", create=True)
+        engine.add(lib, Source(image=_png(_framed(NAMES[5]))), "window")
+        look = _png(_framed(NAMES[9]))
+        assert _found(engine, look, GRID) == set()
+        assert _found(engine, look, GRID, grid_ref_cover=0.0) == {"window"}
+    finally:
+        engine.close()
