@@ -7,12 +7,14 @@ and go, as a server's request threads do, with PostgreSQL's own count of its ses
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -92,25 +94,30 @@ def test_at_most_size_connections_are_open_however_many_threads_ask() -> None:
     assert most == 3 and len(made) == 3 and pool.stats().waits == 20
 
 
-def test_a_full_pool_fails_with_a_plain_reason_after_its_timeout() -> None:
-    pool, _ = _pool(size=1, timeout=0.1)
-    held = threading.Event()
-    release = threading.Event()
+@contextlib.contextmanager
+def _held_elsewhere(pool: ConnectionPool[Any]) -> Iterator[None]:
+    """A connection of `pool` held by another thread for the duration."""
+    held, release = threading.Event(), threading.Event()
 
     def hog() -> None:
         with pool.hold():
             held.set()
-            release.wait(5)
+            release.wait(10)
 
     t = threading.Thread(target=hog)
     t.start()
     held.wait(5)
     try:
-        with pytest.raises(PoolFull) as err, pool.hold():
-            pass
+        yield
     finally:
         release.set()
         t.join()
+
+
+def test_a_full_pool_fails_with_a_plain_reason_after_its_timeout() -> None:
+    pool, _ = _pool(size=1, timeout=0.1)
+    with _held_elsewhere(pool), pytest.raises(PoolFull) as err, pool.hold():
+        pass
     assert isinstance(err.value, StoreUnavailable) and err.value.code == 2
     assert "connection pool is full" in str(err.value) and pool.stats().timeouts == 1
     with pool.hold():  # given back: served again
@@ -301,23 +308,10 @@ def test_a_worker_whose_pool_is_full_is_not_ready_and_says_so(
     pool = app.state.engine.catalog.dialect.pool
     with TestClient(app) as client:
         assert client.get("/readyz").status_code == 200
-        held, release = threading.Event(), threading.Event()
-
-        def hog() -> None:
-            with pool.hold():
-                held.set()
-                release.wait(10)
-
-        t = threading.Thread(target=hog)
-        t.start()
-        held.wait(5)
-        try:
+        with _held_elsewhere(pool):
             ready = client.get("/readyz")
             listed = client.get("/v1/libraries", headers={"Authorization": "Bearer 24.x"})
             metrics = client.get("/metrics").text
-        finally:
-            release.set()
-            t.join()
         assert ready.status_code == 503
         assert "connection pool is full" in ready.json()["detail"]["reason"]
         assert listed.status_code == 503 and listed.json()["error"]["code"] == 2
