@@ -11,7 +11,7 @@ consistent read, a cross-process lock and a word or two of SQL.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from typing import Any, Protocol
 
@@ -447,35 +447,28 @@ class Catalog:
         )
         return bytes(row[0]) if row else None
 
-    def images_by_id(self, ids: Iterable[int]) -> dict[int, ImageRecord]:
-        out: dict[int, ImageRecord] = {}
+    def _by_id[T](
+        self, columns: str, ids: Iterable[int], row_to: Callable[[Any], T]
+    ) -> dict[int, T]:
+        """`columns` of the images with these ids (the first column is the id), read in
+        chunks that stay under the databases' limits on parameters."""
+        out: dict[int, T] = {}
         for chunk in _chunks(list(ids)):
             marks = ",".join("?" * len(chunk))
             for row in self._db().execute(
-                f"SELECT {_IMAGE_COLS} FROM images WHERE id IN ({marks})", chunk
+                f"SELECT {columns} FROM images WHERE id IN ({marks})", chunk
             ):
-                out[int(row[0])] = _image(row)
+                out[int(row[0])] = row_to(row)
         return out
+
+    def images_by_id(self, ids: Iterable[int]) -> dict[int, ImageRecord]:
+        return self._by_id(_IMAGE_COLS, ids, _image)
 
     def images_with_local(self, ids: Iterable[int]) -> dict[int, tuple[ImageRecord, bytes]]:
-        out: dict[int, tuple[ImageRecord, bytes]] = {}
-        for chunk in _chunks(list(ids)):
-            marks = ",".join("?" * len(chunk))
-            for row in self._db().execute(
-                f"SELECT {_IMAGE_COLS}, local FROM images WHERE id IN ({marks})", chunk
-            ):
-                out[int(row[0])] = (_image(row), bytes(row[9]))
-        return out
+        return self._by_id(f"{_IMAGE_COLS}, local", ids, lambda row: (_image(row), bytes(row[9])))
 
     def local_features(self, ids: Iterable[int]) -> dict[int, bytes]:
-        out: dict[int, bytes] = {}
-        for chunk in _chunks(list(ids)):
-            marks = ",".join("?" * len(chunk))
-            for row in self._db().execute(
-                f"SELECT id, local FROM images WHERE id IN ({marks})", chunk
-            ):
-                out[int(row[0])] = bytes(row[1])
-        return out
+        return self._by_id("id, local", ids, lambda row: bytes(row[1]))
 
     def update_image(self, image_id: int, brief: str | None, tags: Sequence[int] | None) -> None:
         with self._write() as db:
@@ -563,14 +556,7 @@ class Catalog:
         return int(row[0])
 
     def embeddings(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
-        out: dict[int, NDArray[np.float32]] = {}
-        for chunk in _chunks(list(ids)):
-            marks = ",".join("?" * len(chunk))
-            for row in self._db().execute(
-                f"SELECT id, embedding FROM images WHERE id IN ({marks})", chunk
-            ):
-                out[int(row[0])] = _vec(row[1])
-        return out
+        return self._by_id("id, embedding", ids, lambda row: _vec(row[1]))
 
     def all_embeddings(self, library_id: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         rows = (
