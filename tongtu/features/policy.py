@@ -79,11 +79,13 @@ class MatchPolicy:
     # ninth of it)
     grid_ref_cover: float = 0.6
     # a cell's descriptor sees it at this shorter side; its local features are found
-    # only for candidates at this cosine or more (bench/hard's dev draw, grid 2,3: 288 px
-    # and every candidate 1138 ms a query, 224 px and 0.2 700 ms, the same 63 of 63
-    # pictures found on photos; 160 px lost one)
+    # only for candidates at this cosine or more (bench/hard's dev draws, grid 2,3: on
+    # photos 288 px and every candidate 1138 ms a query, 224 px and 0.2 700 ms, the same
+    # 63 of 63 pictures found, 160 px lost one; on graphics with sscd_distilled 0.2
+    # 901 ms, 0.3 559 ms, 69 and 68 of 81 found; 3 candidates a cell instead of 8 found
+    # as many and saved nothing more)
     grid_side: int = 224
-    grid_min_cosine: float = 0.2
+    grid_min_cosine: float = 0.3
     flip_min_cosine: float = 0.35
     second_look: int = 1
     second_look_features: int = 1500
