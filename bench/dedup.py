@@ -20,10 +20,10 @@ from PIL import Image
 
 from bench.photos import PHOTOS
 from bench.record import Table, conditions, save
-from tongtu.dedup import DECODE_SIDE, MAX_SIDE, dedup_folder, walk_images
 from tongtu.errors import TongtuError
 from tongtu.features import Extractor
 from tongtu.features.policy import MatchPolicy
+from tongtu.folder_dedup import DECODE_SIDE, MAX_SIDE, dedup_folder, walk_images
 from tongtu.imaging import decode_image
 from tongtu.settings import Settings
 

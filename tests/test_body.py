@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tongtu.api.body import form_pairs
+from tongtu.api.fields import form_pairs
 
 
 @given(st.binary(max_size=200))

@@ -131,7 +131,7 @@ def test_index_is_saved_in_the_background_every_so_many_writes(
 ) -> None:
     import time
 
-    monkeypatch.setattr("tongtu.storage.faiss.SAVE_EVERY", 3)
+    monkeypatch.setattr("tongtu.storage.faiss_store.SAVE_EVERY", 3)
     engine = _engine(tmp_path)
     lib = engine.library("lib", create=True)
     saved = tmp_path / "index" / "lib-1.json"

@@ -18,12 +18,12 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from tests.conftest import jpeg, open_photo, photo_names, png
-from tongtu.dedup import dedup_folder
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor, shrink, verify
 from tongtu.features.local import Match
 from tongtu.features.matcher import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import MatchKind, rests_on_cosine, score
+from tongtu.folder_dedup import dedup_folder
 from tongtu.settings import Settings
 from tongtu.storage.base import LibraryRecord
 

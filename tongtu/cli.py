@@ -557,9 +557,9 @@ def dedup(directory: Path, fmt: str, out: Path | None) -> None:
     """
     from tqdm import tqdm
 
-    from tongtu.dedup import dedup_folder, walk_images
     from tongtu.features import Extractor, settle_native_threads
     from tongtu.features.policy import MatchPolicy
+    from tongtu.folder_dedup import dedup_folder, walk_images
 
     settle_native_threads()
     settings = Settings()
@@ -689,7 +689,7 @@ def import_(directory: str, tags: str | None, shard: str | None, library: str | 
     )
     done_file.parent.mkdir(parents=True, exist_ok=True)
     done = set(done_file.read_text("utf-8").splitlines()) if done_file.exists() else set()
-    from tongtu.dedup import walk_images
+    from tongtu.folder_dedup import walk_images
 
     files = [
         p

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.duplicates import Cluster, Item, find_clusters
+from tongtu.clusters import Cluster, Item, find_clusters
 from tongtu.errors import (
     ConfigError,
     InvalidParam,

@@ -17,8 +17,8 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from tongtu.api.auth import authorize, query_token
-from tongtu.api.body import read_fields
 from tongtu.api.errors import log_error, new_log_id
+from tongtu.api.fields import read_fields
 from tongtu.apps import Apps, BadSecret, UnknownClient
 from tongtu.engine import Engine, Source
 from tongtu.errors import (

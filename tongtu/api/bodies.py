@@ -1,7 +1,7 @@
 """The native API's request bodies: a pydantic model each, from which both the parsing
 and the OpenAPI document come.
 
-A body arrives as JSON, multipart or urlencoded; `api/body.py` reads it into fields
+A body arrives as JSON, multipart or urlencoded; `api/fields.py` reads it into fields
 first. Each field is then validated by the parsers the Baidu routes use
 (`tongtu.params`), which raise the API's own errors (216100 and the rest, with their
 messages): pydantic calls them and lets their exceptions through. An image field is a
@@ -16,7 +16,7 @@ from typing import Annotated, Any, ClassVar, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
 from pydantic.json_schema import WithJsonSchema
 
-from tongtu.api.body import Fields, Upload, as_text, flag, image_bytes, tags_text, text
+from tongtu.api.fields import Fields, Upload, as_text, flag, image_bytes, tags_text, text
 from tongtu.engine import OnDuplicate, Source
 from tongtu.errors import InvalidParam, MissingParam
 from tongtu.params import MAX_RESULTS, parse_brief, parse_page, parse_tag_logic, parse_tags

@@ -34,8 +34,8 @@ from tongtu.api.bodies import (
     SearchBody,
     TagQuery,
 )
-from tongtu.api.body import Fields, read_fields
 from tongtu.api.errors import error_detail, new_log_id
+from tongtu.api.fields import Fields, read_fields
 from tongtu.api.schemas import (
     AddOut,
     BatchItemOut,

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from tongtu.duplicates import Cluster
+from tongtu.clusters import Cluster
 from tongtu.engine import Comparison, Hit, SearchPage
 from tongtu.storage.base import ImageRecord, LibraryRecord
 

@@ -75,7 +75,7 @@ def open_catalog(settings: Settings) -> Catalog:
 def open_vectors(settings: Settings, catalog: Catalog, dim: int) -> VectorStore:
     url = settings.vectors
     if url == "faiss":
-        from tongtu.storage.faiss import FaissVectors
+        from tongtu.storage.faiss_store import FaissVectors
 
         return FaissVectors(catalog, settings.data_dir / "index", dim, settings.index)
     if url.startswith("milvus://"):

@@ -1,7 +1,7 @@
 """`tongtu dedup DIR`: clusters of copies among the images of a folder, no server needed.
 
 One pass decodes each file (JPEG at reduced DCT scale) and computes its descriptor and
-local features; then the same clustering as a library's duplicates (duplicates.py).
+local features; then the same clustering as a library's duplicates (clusters.py).
 Reports as JSON, CSV, or an HTML page with the copies' thumbnails side by side.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.duplicates import Cluster, Item, find_clusters
+from tongtu.clusters import Cluster, Item, find_clusters
 from tongtu.errors import TongtuError
 from tongtu.features import Extractor, LocalFeatures
 from tongtu.features.agreement import thumbnail_gray
