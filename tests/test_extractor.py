@@ -81,7 +81,7 @@ def test_an_extractor_leaves_process_settings_alone_and_closes_its_threads() -> 
 
 
 def test_an_extraction_alone_takes_the_plan_measured_fastest_and_keeps_timing_the_others() -> None:
-    from tongtu.features import _Plans
+    from tongtu.features.extractor import _Plans
 
     plans = _Plans()
     first = [plans.pick() for _ in range(len(plans.PLANS) * plans.FIRST)]
