@@ -520,9 +520,9 @@ class Engine:
         verdict, kind, query_region = against(query), None, None
         if verdict is None and self.policy.query_regions:  # regions, as in search
             h_a, w_a = query.rgb.shape[:2]
-            for (x, y, bw, bh), k in self._query_parts(query.rgb):
+            for (x, y, bw, bh), cell in self._query_parts(query.rgb):
                 crop = np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw])
-                if not k:
+                if not cell:
                     part = against(self._extractor.query(crop))
                 else:  # a grid cell, seen as search sees it (`_cell`)
                     embedding = self._extractor.describe(crop, self.policy.grid_side)
@@ -531,7 +531,7 @@ class Engine:
                     part = against(
                         QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
                     )
-                if part is not None and k and part.match.ref_cover < self.policy.grid_ref_cover:
+                if part is not None and cell and part.match.ref_cover < self.policy.grid_ref_cover:
                     part = None  # as in search: a cell showing a part of b
                 if part is not None and (verdict is None or part.score > verdict.score):
                     verdict, kind = part, MatchKind.RESULT_IN_QUERY
@@ -598,11 +598,9 @@ class Engine:
         hits: dict[int, Hit],
         timings: dict[str, float],
         counts: dict[str, int],
-        k: int = 0,
     ) -> None:
-        """Verify candidates in growing rounds while the last round still found copies
-        (`k` in the first round; 0: the `candidates` setting)."""
-        k = k or self.settings.candidates
+        """Verify candidates in growing rounds while the last round still found copies."""
+        k = self.settings.candidates
         seen: set[int] = set(hits)
         timings.setdefault("candidates", 0.0)
         timings.setdefault("verification", 0.0)
@@ -644,11 +642,11 @@ class Engine:
         features/regions.py); their hits keep the part's place in the query as their
         query region, the best hit of a reference over all parts kept."""
         h, w = rgb.shape[:2]
-        for (x, y, bw, bh), k in self._query_parts(rgb):
+        for (x, y, bw, bh), cell in self._query_parts(rgb):
             counts["regions"] = counts.get("regions", 0) + 1
             crop = np.ascontiguousarray(rgb[y : y + bh, x : x + bw])
             found = dict(hits)
-            if k:  # a grid cell: its local features only if a candidate is near enough
+            if cell:
                 self._cell(library_id, crop, tags, found, timings, counts)
             else:
                 self._candidates(
@@ -657,8 +655,6 @@ class Engine:
             for image_id, hit in found.items():
                 if image_id in hits and hits[image_id].score >= hit.score:
                     continue
-                if k and polygon_area(hit.result_region) < self.policy.grid_ref_cover:
-                    continue  # a grid cell shows a part of it: a template's, a landmark's
                 region = _in_frame(hit.query_region, (x, y, bw, bh), w, h)
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
@@ -675,7 +671,9 @@ class Engine:
     ) -> None:
         """One grid cell: its descriptor (at `grid_side`), its `grid_candidates` nearest
         references, and those at `grid_min_cosine` or more verified against the cell's
-        own local features, found only then (most cells of most queries have none)."""
+        own local features, found only then (most cells of most queries have none). A
+        match joins `hits` if it covers `grid_ref_cover` of its reference: a cell that
+        shows a part of one (a template's header, a landmark's detail) is no copy of it."""
         t = time.perf_counter()
         embedding = self._extractor.describe(crop, self.policy.grid_side)
         cosines, ids = self.vectors.search(library_id, embedding, self.policy.grid_candidates, tags)
@@ -689,19 +687,22 @@ class Engine:
             return
         t = time.perf_counter()
         part = QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
-        found = self._verify(part, fresh, hits)
+        found: dict[int, Hit] = {}
+        self._verify(part, fresh, found)
         timings["verification"] += time.perf_counter() - t
         counts["verified"] += len(fresh)
-        counts["matched"] += found
+        for image_id, hit in found.items():
+            if polygon_area(hit.result_region) >= self.policy.grid_ref_cover:
+                hits[image_id] = hit
+                counts["matched"] += 1
 
-    def _query_parts(self, rgb: NDArray[np.uint8]) -> list[tuple[Box, int]]:
-        """The parts of a query searched on their own, each with the candidates its
-        search verifies first (0: the setting's)."""
+    def _query_parts(self, rgb: NDArray[np.uint8]) -> list[tuple[Box, bool]]:
+        """The parts of a query searched on their own: its rectangles, then the cells of
+        the policy's grids (True)."""
         h, w = rgb.shape[:2]
-        parts = [(box, 0) for box in picture_regions(rgb, self.policy.query_regions)]
+        parts = [(box, False) for box in picture_regions(rgb, self.policy.query_regions)]
         if self.policy.query_grid:
-            cells = grid_regions(w, h, self.policy.query_grid)
-            parts += [(box, self.policy.grid_candidates) for box in cells]
+            parts += [(box, True) for box in grid_regions(w, h, self.policy.query_grid)]
         return parts
 
     def _verify(
