@@ -107,9 +107,9 @@ class MilvusVectors:
         # milvus:///abs/path.db: milvus-lite in this process; milvus://host:port: a server.
         self._local_path = "/" + rest.lstrip("/") if rest.startswith("/") else None
         self._uri = self._local_path or f"http://{rest}"
-        self._broken = False
         self._outage = threading.Lock()
-        self._down_since: float | None = None  # when it stopped answering, for the log
+        # when it stopped answering (None: it answers): the next call connects afresh
+        self._down_since: float | None = None
         try:
             self._client = self._connect()
             self._ensure_collection()
@@ -117,12 +117,9 @@ class MilvusVectors:
             raise
         except Exception as exc:  # pymilvus raises its own MilvusException and gRPC errors
             raise ConfigError(f"cannot open the Milvus store {url!r}: {exc}") from exc
-        # how far the shared store was behind the catalog when opened (`tongtu check`
-        # says so before it catches up and compares)
-        self.behind_at_open = len(
-            self._catalog.journal_since(int(self._catalog.meta(self._mark_key) or 0))
-        )
-        self.sync()
+        # how far the shared store was behind the catalog when opened: the entries this
+        # first sync applied (`tongtu check` says so before it compares)
+        self.behind_at_open = self._catch_up()
 
     def _connect(self) -> Any:
         from pymilvus import MilvusClient  # its import configures its loggers: quiet them after
@@ -156,10 +153,15 @@ class MilvusVectors:
     def sync(self) -> None:
         """Apply the journal after the shared mark. Cheap when nothing is pending: one
         read of the journal's end."""
+        self._catch_up()
+
+    def _catch_up(self) -> int:
+        """`sync`; the number of journal entries it applied."""
+        applied = 0
         with self._lock, self._answering():
             last = self._catalog.last_seq()
             if last <= self._known:
-                return
+                return 0
             with self._catalog.exclusive(self._mark_key):
                 mark = int(self._catalog.meta(self._mark_key) or 0)
                 while mark < last:
@@ -167,6 +169,7 @@ class MilvusVectors:
                     if not entries:
                         break
                     self._apply(entries)
+                    applied += len(entries)
                     self._unflushed += len(entries)
                     if self._unflushed >= FLUSH_EVERY:
                         self._client.flush(self._name)
@@ -174,6 +177,7 @@ class MilvusVectors:
                     mark = entries[-1].seq
                     self._catalog.set_meta(self._mark_key, str(mark))
             self._known = max(mark, last)
+        return applied
 
     def _apply(self, entries: Sequence[JournalEntry]) -> None:
         """Replay entries in order. An add whose image is gone from the catalog is
@@ -216,17 +220,15 @@ class MilvusVectors:
         next call connects afresh (a restarted server is found again). One log line when
         it stops answering and one when it answers again, not one per request."""
         try:
-            if self._broken:
+            if self._down_since is not None:
                 self._client = self._connect()
                 self._client.load_collection(self._name)
-                self._broken = False
             yield
         except TongtuError:
             raise
         except Exception as exc:  # pymilvus's MilvusException and gRPC errors
             if type(exc).__module__.split(".")[0] not in ("pymilvus", "grpc"):
                 raise
-            self._broken = True
             with self._outage:
                 first, self._down_since = (
                     self._down_since is None,
