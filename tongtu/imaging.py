@@ -245,8 +245,8 @@ def _to_rgb(img: Image.Image) -> NDArray[np.uint8]:
     if mode in ("I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         finite = np.isfinite(arr)  # a float picture may hold NaN and infinities: black
-        lo = float(arr[finite].min()) if finite.any() else 0.0
-        hi = float(arr[finite].max()) if finite.any() else 0.0
+        values = arr[finite]
+        lo, hi = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
         scale = 255.0 / (hi - lo) if hi > lo else 0.0
         levels = np.where(finite, (np.where(finite, arr, lo) - lo) * scale, 0.0)
         gray = np.clip(levels, 0.0, 255.0).astype(np.uint8)

@@ -117,8 +117,7 @@ class ConnectionPool[C]:
                 return conn
             with self._lock:
                 self._open -= 1
-            with contextlib.suppress(Exception):
-                self._close(conn)
+            self._close_quietly(conn)
         conn = self._connect()  # raises StoreUnavailable when the server does not answer
         with self._lock:
             self._open += 1
@@ -140,8 +139,11 @@ class ConnectionPool[C]:
         if first:
             log.warning("the %s stopped answering; its idle connections are closed", self.name)
         for c in stale:
-            with contextlib.suppress(Exception):  # closing a dead one may fail: gone either way
-                self._close(c)
+            self._close_quietly(c)
+
+    def _close_quietly(self, conn: C) -> None:
+        with contextlib.suppress(Exception):  # closing a dead one may fail: gone either way
+            self._close(conn)
 
     def failed_to_connect(self) -> None:
         """One log line per outage when connecting fails, not one per request."""

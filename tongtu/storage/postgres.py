@@ -98,6 +98,12 @@ def _where(url: str) -> str:
     return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path}"
 
 
+def _unavailable(where: str, exc: Exception) -> StoreUnavailable:
+    """A lost or refused connection: a plain reason for the client, the server and the
+    driver's words for the log."""
+    return StoreUnavailable("the catalog is unavailable", detail=f"PostgreSQL at {where}: {exc}")
+
+
 class _Rows(list[Any]):
     """A statement's rows, read in full while its connection was held."""
 
@@ -123,9 +129,7 @@ class _Conn:
         try:
             yield
         except self._lost as exc:
-            raise StoreUnavailable(
-                "the catalog is unavailable", detail=f"PostgreSQL at {self._where}: {exc}"
-            ) from exc
+            raise _unavailable(self._where, exc) from exc
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> _Rows:
         with self.answering():
@@ -153,12 +157,16 @@ class _Statements:
             db.executemany(sql, args)
 
 
+def _lost(db: _Conn) -> bool:
+    return bool(db.raw.closed or db.raw.broken)
+
+
 def _stale(db: _Conn) -> bool:
-    """Closed, broken, or an idle session with something to read: a server that has
-    nothing to say to an idle session closed it (a restart, an administrator's
-    termination), and says so before it goes."""
+    """Lost, or an idle session with something to read: a server that has nothing to
+    say to an idle session closed it (a restart, an administrator's termination), and
+    says so before it goes."""
     raw = db.raw
-    if raw.closed or raw.broken:
+    if _lost(db):
         return True
     try:
         readable, _, _ = select.select([raw.fileno()], [], [], 0)
@@ -190,7 +198,7 @@ class PostgresDialect:
         self.pool: ConnectionPool[_Conn] = ConnectionPool(
             self._connect,
             lambda db: db.raw.close(),
-            lambda db: bool(db.raw.closed or db.raw.broken),
+            _lost,
             _stale,
             size=pool_size,
             timeout=pool_timeout,
@@ -210,9 +218,7 @@ class PostgresDialect:
             raw = self._psycopg.connect(self.url, autocommit=True, connect_timeout=10)
         except self._psycopg.OperationalError as exc:
             self.pool.failed_to_connect()
-            raise StoreUnavailable(
-                "the catalog is unavailable", detail=f"PostgreSQL at {self._where}: {exc}"
-            ) from exc
+            raise _unavailable(self._where, exc) from exc
         return _Conn(raw, self._psycopg.OperationalError, self._where)
 
     def connection(self) -> _Statements:
@@ -238,7 +244,7 @@ class PostgresDialect:
             try:
                 yield
             finally:
-                if not (db.raw.closed or db.raw.broken):  # a lost session's lock is gone
+                if not _lost(db):  # a lost session's lock is gone with it
                     db.execute("SELECT pg_advisory_unlock(?)", (key,))
 
     def close(self) -> None:
