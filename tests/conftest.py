@@ -195,26 +195,58 @@ def open_photo(name: str) -> Image.Image:
 ROOT = Path(__file__).resolve().parents[1]
 
 
+class PostgresCluster:
+    """A throw-away PostgreSQL cluster (Debian's package, scripts/postgres.sh) on a port
+    of its own, which a test may stop and start again."""
+
+    def __init__(self) -> None:
+        import tempfile
+
+        # Not under pytest's temp folder: as root the cluster runs as `postgres`, which
+        # must be able to reach it.
+        self.folder = Path(tempfile.mkdtemp(prefix="tongtu-pg-"))
+        self.port = str(free_port())
+        self._script = str(ROOT / "scripts" / "postgres.sh")
+
+    def start(self) -> str:
+        """Started (made the first time); the URL of its server."""
+        out = subprocess.run(
+            [self._script, "start", str(self.folder), self.port],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        return out.stdout.strip()
+
+    def stop(self) -> None:
+        subprocess.run([self._script, "stop", str(self.folder)], check=False, capture_output=True)
+
+    def remove(self) -> None:
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def pg_sessions(url: str) -> int:
+    """PostgreSQL's sessions on the database of `url`, this count's own left out."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
-    """A throw-away PostgreSQL cluster (Debian's package, scripts/postgres.sh): the URL
-    of its server; `new_database` gives each test a database of its own."""
-    import shutil
-    import tempfile
-
-    # Not under pytest's temp folder: as root the cluster runs as `postgres`, which must
-    # be able to reach it.
-    folder = Path(tempfile.mkdtemp(prefix="tongtu-pg-"))
-    script = str(ROOT / "scripts" / "postgres.sh")
-    url = subprocess.run(
-        [script, "start", str(folder), str(free_port())],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    yield url
-    subprocess.run([script, "stop", str(folder)], check=False, capture_output=True)
-    shutil.rmtree(folder, ignore_errors=True)
+    """A throw-away PostgreSQL cluster: the URL of its server; `new_database` gives each
+    test a database of its own."""
+    cluster = PostgresCluster()
+    yield cluster.start()
+    cluster.remove()
 
 
 def create_database(server: str) -> str:

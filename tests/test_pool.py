@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.conftest import PostgresCluster, create_database, pg_sessions
 from tests.fakes import fake_engine
 from tongtu.engine import Source
 from tongtu.errors import StoreUnavailable
@@ -180,24 +181,13 @@ def _pictures(n: int) -> Iterator[bytes]:
         yield buf.getvalue()
 
 
-def _sessions(server: str, database: str) -> int:
-    import psycopg
-
-    with psycopg.connect(server, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = %s", (database,)
-        ).fetchone()
-    return int(row[0]) if row else 0
-
-
 @pytest.mark.postgres
 def test_adds_one_by_one_keep_postgresql_sessions_bounded(
-    tmp_path: Path, postgres: str, new_database: str
+    tmp_path: Path, new_database: str
 ) -> None:
     """300 adds, each from a thread of its own, as a server's request threads come and
     go: PostgreSQL's sessions for the database stay within the pool's size (each add
     left one open for good before: 4 → 44 after 40 adds)."""
-    database = new_database.rsplit("/", 1)[1]
     engine = fake_engine(
         Settings(data_dir=tmp_path, catalog=new_database, vectors="faiss", catalog_pool=4)
     )
@@ -217,14 +207,14 @@ def test_adds_one_by_one_keep_postgresql_sessions_bounded(
             t.start()
             t.join()
             if i % 50 == 49:
-                counts.append(_sessions(postgres, database))
+                counts.append(pg_sessions(new_database))
         assert not errors
         assert engine.catalog.count(lib.id) == 300
         assert max(counts) <= 4, counts
         assert engine.catalog.dialect.pool.stats().open <= 4  # type: ignore[attr-defined]
     finally:
         engine.close()
-    assert _sessions(postgres, database) == 0  # closing the engine closes them all
+    assert pg_sessions(new_database) == 0  # closing the engine closes them all
 
 
 @pytest.mark.postgres
@@ -236,18 +226,10 @@ def test_postgresql_restarted_errors_at_once_and_serves_again_with_its_return(
     next add and search succeed (no stale connection fails one), and every acknowledged
     add is there."""
     import logging
-    import shutil
-    import subprocess
-    import tempfile
-
-    from tests.conftest import ROOT, create_database, free_port
 
     caplog.set_level(logging.INFO, logger="tongtu")
-    script = str(ROOT / "scripts" / "postgres.sh")
-    folder = Path(tempfile.mkdtemp(prefix="tongtu-pg-"))
-    port = str(free_port())
-    run = {"check": True, "capture_output": True, "text": True}
-    server = subprocess.run([script, "start", str(folder), port], **run).stdout.strip()  # type: ignore[call-overload]
+    cluster = PostgresCluster()
+    server = cluster.start()
     try:
         engine = fake_engine(
             Settings(data_dir=tmp_path, catalog=create_database(server), catalog_pool=4)
@@ -256,7 +238,7 @@ def test_postgresql_restarted_errors_at_once_and_serves_again_with_its_return(
             lib = engine.library("outage", create=True)
             pictures = list(_pictures(4))
             engine.add(lib, Source(image=pictures[0]), "before")
-            subprocess.run([script, "stop", str(folder)], **run)  # type: ignore[call-overload]
+            cluster.stop()
             for attempt in (
                 lambda: engine.search(lib, Source(image=pictures[0])),
                 lambda: engine.add(lib, Source(image=pictures[1]), "while down"),
@@ -264,14 +246,14 @@ def test_postgresql_restarted_errors_at_once_and_serves_again_with_its_return(
                 with pytest.raises(StoreUnavailable) as err:
                     attempt()
                 assert err.value.code == 2 and str(err.value) == "the catalog is unavailable"
-                assert f":{port}" in err.value.detail  # for the log, not the client
-            subprocess.run([script, "start", str(folder), port], **run)  # type: ignore[call-overload]
+                assert f":{cluster.port}" in err.value.detail  # for the log, not the client
+            cluster.start()
             page = engine.search(lib, Source(image=pictures[0]))
             assert [h.record.brief for h in page.hits] == ["before"]
             engine.add(lib, Source(image=pictures[2]), "after")
             # restarted while no request ran: the idle sessions it closed are not used
-            subprocess.run([script, "stop", str(folder)], **run)  # type: ignore[call-overload]
-            subprocess.run([script, "start", str(folder), port], **run)  # type: ignore[call-overload]
+            cluster.stop()
+            cluster.start()
             assert len(engine.search(lib, Source(image=pictures[2])).hits) == 1
             engine.add(lib, Source(image=pictures[3]), "after the second")
             briefs = {r.brief for r in engine.catalog.list_images(lib.id, None, 10)}
@@ -279,8 +261,7 @@ def test_postgresql_restarted_errors_at_once_and_serves_again_with_its_return(
         finally:
             engine.close()
     finally:
-        subprocess.run([script, "stop", str(folder)], check=False, capture_output=True)
-        shutil.rmtree(folder, ignore_errors=True)
+        cluster.remove()
     lines = [r.getMessage() for r in caplog.records if r.name == "tongtu.storage"]
     assert sum("answer" in line for line in lines) == 2, lines  # down once, back once
 

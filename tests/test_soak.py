@@ -21,7 +21,14 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import ServerProcess, free_port, open_photo, photo_names
+from tests.conftest import (
+    PostgresCluster,
+    ServerProcess,
+    free_port,
+    open_photo,
+    pg_sessions,
+    photo_names,
+)
 from tests.test_scaleout import MilvusServer
 from tongtu.client import ApiError, Client
 
@@ -29,45 +36,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.model, pytest.mark.server]
 
 ADDS = 1200
 POOL = 4  # each worker's TONGTU_CATALOG_POOL
-
-
-class _Cluster:
-    """A PostgreSQL cluster of this test's own, to stop and start."""
-
-    def __init__(self) -> None:
-        import tempfile
-
-        from tests.conftest import ROOT
-
-        self.script = str(ROOT / "scripts" / "postgres.sh")
-        self.folder = Path(tempfile.mkdtemp(prefix="tongtu-pg-"))
-        self.port = str(free_port())
-
-    def start(self) -> str:
-        import subprocess
-
-        out = subprocess.run(
-            [self.script, "start", str(self.folder), self.port],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        return out.stdout.strip()
-
-    def stop(self) -> None:
-        import subprocess
-
-        subprocess.run([self.script, "stop", str(self.folder)], check=False, capture_output=True)
-
-    def sessions(self, url: str) -> int:
-        import psycopg
-
-        with psycopg.connect(url, autocommit=True) as conn:
-            row = conn.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()"
-            ).fetchone()
-        return int(row[0]) if row else 0
 
 
 def _pictures(n: int) -> list[bytes]:
@@ -96,7 +64,7 @@ def test_sustained_adds_through_two_workers_with_every_fault_on_the_way(
     tmp_path: Path,
 ) -> None:
     pictures = _pictures(ADDS)
-    cluster = _Cluster()
+    cluster = PostgresCluster()
     url = cluster.start()
     milvus = MilvusServer(tmp_path)
     milvus.start()
@@ -172,25 +140,25 @@ def test_sustained_adds_through_two_workers_with_every_fault_on_the_way(
         for t in threads:
             t.start()
         wait_for(ADDS // 5)
-        sessions.append(cluster.sessions(url))
+        sessions.append(pg_sessions(url))
         cluster.stop()  # PostgreSQL down for 2 s
         time.sleep(2)
         cluster.start()
         wait_for(2 * ADDS // 5)
-        sessions.append(cluster.sessions(url))
+        sessions.append(pg_sessions(url))
         milvus.stop()  # Milvus down for 2 s
         time.sleep(2)
         milvus.start()
         wait_for(3 * ADDS // 5)
-        sessions.append(cluster.sessions(url))
+        sessions.append(pg_sessions(url))
         workers[1].kill()  # a worker SIGKILLed, and started again
         time.sleep(1)
         workers[1].start()
         wait_for(4 * ADDS // 5)
-        sessions.append(cluster.sessions(url))
+        sessions.append(pg_sessions(url))
         for t in threads:
             t.join()
-        sessions.append(cluster.sessions(url))
+        sessions.append(pg_sessions(url))
         with Client(workers[0].base, creds["api_key"], creds["secret_key"]) as c:
             listed = [int(img.brief) for img in c.images("soak", page_size=200)]
         check = workers[0].env | {"TONGTU_DATA_DIR": str(tmp_path / "check")}
@@ -204,7 +172,7 @@ def test_sustained_adds_through_two_workers_with_every_fault_on_the_way(
         for w in workers:
             w.kill()
         milvus.stop()
-        cluster.stop()
+        cluster.remove()
     assert len(acknowledged) == ADDS, failed  # every add went through in the end
     assert failed, "no fault was met on the way"
     # an outage answers 503 (error 2; 100 where a token was being issued); the killed
