@@ -375,3 +375,29 @@ def test_searches_are_back_within_a_second_of_milvus_and_the_outage_is_one_log_l
     lines = [r.getMessage() for r in caplog.records if r.name == "tongtu.storage"]
     assert sum("stopped answering" in line for line in lines) == 1, lines
     assert sum("answers again" in line for line in lines) == 1, lines
+
+
+def test_stores_opening_one_new_milvus_collection_at_once_all_open_it(
+    tmp_path: Path, new_database: str, milvus_server: str
+) -> None:
+    """Workers or import shares that start together on an empty deployment each find the
+    collection missing; one creates it and the others open it (the server refuses a second
+    create with 'File exists')."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tongtu.features import DIM
+    from tongtu.settings import Settings
+    from tongtu.storage import open_catalog_url, open_vectors
+
+    catalog = open_catalog_url(new_database)
+    settings = Settings(data_dir=tmp_path / "data", vectors=milvus_server)
+    try:
+        for name in ("images_a", "images_b", "images_c"):  # a new collection each round
+            s = settings.model_copy(update={"milvus_collection": name})
+            with ThreadPoolExecutor(6) as pool:  # map re-raises an open that failed
+                opened = list(pool.map(open_vectors, [s] * 6, [catalog] * 6, [DIM] * 6))
+            assert len(opened) == 6
+            for store in opened:
+                store.close()
+    finally:
+        catalog.close()

@@ -129,11 +129,17 @@ class MilvusVectors:
         return MilvusClient(self._uri, grpc_options=_GRPC_OPTIONS)
 
     def _ensure_collection(self) -> None:
+        # processes opening one new store at once (a sharded import) create it once: the
+        # server answers a second create with an error, not with the first one's collection
+        with self._catalog.exclusive(f"{self._mark_key}:create"):
+            if self._client.has_collection(self._name):
+                self._client.load_collection(self._name)
+            else:
+                self._create_collection()
+
+    def _create_collection(self) -> None:
         from pymilvus import DataType
 
-        if self._client.has_collection(self._name):
-            self._client.load_collection(self._name)
-            return
         schema = self._client.create_schema(auto_id=False, enable_dynamic_field=False)
         schema.add_field("id", DataType.INT64, is_primary=True)
         schema.add_field("library", DataType.INT64)
