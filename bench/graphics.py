@@ -10,6 +10,7 @@ none of the Debian documentation or artwork packages the hidden check draws from
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -92,9 +93,11 @@ def _chart(rng: np.random.Generator) -> Group:
     return Group("chart", draw(series, False), [draw(series, True), draw(other, False)])
 
 
-def _poster(rng: np.random.Generator, photos: list[RGB]) -> Group:
+def _poster(rng: np.random.Generator, photos: Iterator[RGB]) -> Group:
     """A poster template (band, logo, title, body, a picture): the reference, and the same
-    template with other text and another picture, and the same logo on another design."""
+    template with other text and another picture, and the same logo on another design.
+    `photos`: pictures no other group of the pool uses (a poster holding another's picture
+    is a partial copy of it, not a look-alike)."""
     w, h = 720, 1000
     band = tuple(int(c) for c in rng.integers(0, 200, 3))
     logo = _words(rng, 1).upper()
@@ -118,10 +121,9 @@ def _poster(rng: np.random.Generator, photos: list[RGB]) -> Group:
     def body() -> str:
         return "|".join(_words(rng, 5) for _ in range(4))
 
-    i, j, k = rng.choice(len(photos), size=3, replace=False)
-    ref = draw(_words(rng, 2).title(), body(), photos[i], 0)
-    same_template = draw(_words(rng, 2).title(), body(), photos[j], 0)
-    same_logo = draw(_words(rng, 2).title(), body(), photos[k], 1)
+    ref = draw(_words(rng, 2).title(), body(), next(photos), 0)
+    same_template = draw(_words(rng, 2).title(), body(), next(photos), 0)
+    same_logo = draw(_words(rng, 2).title(), body(), next(photos), 1)
     return Group("poster", ref, [same_template, same_logo])
 
 
@@ -183,10 +185,15 @@ def _slide(rng: np.random.Generator) -> Group:
 
 def graphics_pool(seed: int, n_groups: int, photos: list[RGB]) -> list[Group]:
     """`n_groups` groups, the kinds in turn."""
+    posters = (n_groups + 2) // 4
+    if 3 * posters > len(photos):
+        raise ValueError(f"{posters} posters need {3 * posters} photos, {len(photos)} given")
     rng = np.random.default_rng(seed)
+    # each poster's three pictures are drawn without replacement across the pool
+    unused = iter([photos[i] for i in rng.permutation(len(photos))])
     makers = (
         lambda: _chart(rng),
-        lambda: _poster(rng, photos),
+        lambda: _poster(rng, unused),
         lambda: _window(rng),
         lambda: _slide(rng),
     )

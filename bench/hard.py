@@ -28,6 +28,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -353,6 +354,20 @@ def _reencode_light(im: RGB, r: np.random.Generator) -> RGB:
     return _rgb(F.encoding_quality(_pil(im), quality=int(r.integers(60, 90))))  # type: ignore[attr-defined]
 
 
+def _policy_fields(text: str) -> dict[str, Any]:
+    """`small_look=320,grid_side=224`: MatchPolicy fields, each parsed as its default's
+    type (a tuple from `2;3`)."""
+    fields: dict[str, Any] = {}
+    for item in text.split(","):
+        key, _, value = item.partition("=")
+        default = getattr(MatchPolicy(), key)  # AttributeError names a field that is not
+        if isinstance(default, tuple):
+            fields[key] = tuple(type(default[0] if default else 0)(v) for v in value.split(";"))
+        else:
+            fields[key] = type(default)(value)
+    return fields
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--draw", choices=["dev", "heldout"], default="heldout")
@@ -374,7 +389,14 @@ def main() -> None:
         "--grid",
         help="also search with the query's grid cells, e.g. 2,3 (MatchPolicy.query_grid)",
     )
+    ap.add_argument(
+        "--with",
+        dest="also",
+        metavar="FIELD=VALUE,...",
+        help="also search with these MatchPolicy fields changed, e.g. small_look=320",
+    )
     args = ap.parse_args()
+    also = _policy_fields(args.also) if args.also else {}
     cond = conditions(
         draw=args.draw,
         seed=args.seed,
@@ -400,12 +422,17 @@ def main() -> None:
                 grid = tuple(int(n) for n in args.grid.split(","))
                 engine.policy = dataclasses.replace(engine.policy, query_grid=grid)
                 gridded = search_all(engine, names, queries)
+            if also:
+                engine.policy = dataclasses.replace(MatchPolicy(), **also)
+                changed = search_all(engine, names, queries)
             engine.close()
         reports = [report("tongtu", queries, outcomes)]
         if args.baseline:
             reports.append(report("features-alone", queries, base))
         if args.grid:
             reports.append(report(f"grid {args.grid}", queries, gridded))
+        if also:
+            reports.append(report(f"with {args.also}", queries, changed))
         print(
             f"pool {pool}: library {len(items)}, {len(queries)} queries, "
             f"{time.perf_counter() - start:.0f} s",
@@ -416,6 +443,7 @@ def main() -> None:
         overall.title = f"{where}: overall"
         tables += [families, overall, calibration_table(reports[0], f"{pool}: what a score means")]
         runs = [("tongtu", outcomes)] + ([(f"grid {args.grid}", gridded)] if args.grid else [])
+        runs += [(f"with {args.also}", changed)] if also else []
         for system, got in runs:
             if any(q.family == "collage_k" for q in queries):
                 tables.append(collage_table(queries, got, f"{where}: collage of k, {system}"))

@@ -147,6 +147,16 @@ class Settings(BaseSettings):
             "query). Empty: only the rectangles found in it (see docs/matching.md)."
         ),
     )
+    small_look: int = Field(
+        default=0,
+        ge=0,
+        le=800,
+        description=(
+            "The second look at a refused candidate also sees the query at this longer "
+            "side (px): a small crop of a library picture shows it magnified, beyond the "
+            "scales its stored features span (see docs/matching.md). 0: not."
+        ),
+    )
     local_features: int = Field(
         default=500,
         ge=100,

@@ -29,6 +29,7 @@ from tongtu.features.descriptor import (
 from tongtu.features.local import (
     QUERY_FEATURES,
     REF_FEATURES,
+    WORK_SIDE,
     LocalFeatures,
     extract_local,
     work_gray,
@@ -47,11 +48,17 @@ class QueryFeatures:
     """What a search computes for its query; the mirrored features only when asked."""
 
     def __init__(
-        self, rgb: NDArray[np.uint8], embedding: NDArray[np.float32], local: LocalFeatures
+        self,
+        rgb: NDArray[np.uint8],
+        embedding: NDArray[np.float32],
+        local: LocalFeatures,
+        side: int = WORK_SIDE,
     ) -> None:
         self._rgb = rgb
         self.embedding = embedding
         self.local = local
+        self._side = side  # the longer side of the work image its features are found on
+        self._small: dict[int, QueryFeatures] = {}
 
     @property
     def rgb(self) -> NDArray[np.uint8]:
@@ -60,7 +67,7 @@ class QueryFeatures:
 
     @cached_property
     def local_flipped(self) -> LocalFeatures:
-        return extract_local(self._rgb, QUERY_FEATURES, flip=True)
+        return extract_local(self._rgb, QUERY_FEATURES, flip=True, side=self._side)
 
     def stretch_to(self, width: int, height: int) -> float:
         """How much wider or taller (≥ 1) the query is than a picture of this size."""
@@ -80,10 +87,18 @@ class QueryFeatures:
         )
         return QueryFeatures(rgb, self.embedding, extract_local(rgb, QUERY_FEATURES))
 
+    def seen_small(self, side: int) -> QueryFeatures:
+        """The query with its local features found on a work image of longer side
+        `side`: a crop of a picture, seen at the scale of the picture's own features."""
+        if side not in self._small:
+            local = extract_local(self._rgb, QUERY_FEATURES, side=side)
+            self._small[side] = QueryFeatures(self._rgb, self.embedding, local, side)
+        return self._small[side]
+
     @cached_property
     def gray(self) -> NDArray[np.uint8]:
         """The grey work image the local features were found on (unmirrored)."""
-        return work_gray(self._rgb)
+        return work_gray(self._rgb, self._side)
 
     def guide(self, flipped: bool) -> LocalFeatures:
         """The features the guided check carries a reference's to: the query's own."""

@@ -96,14 +96,14 @@ class Match:
 NO_MATCH = Match(0, (), ())
 
 
-def work_gray(rgb: NDArray[np.uint8]) -> NDArray[np.uint8]:
+def work_gray(rgb: NDArray[np.uint8], side: int = WORK_SIDE) -> NDArray[np.uint8]:
     # Every image is brought to the same longer side, small ones enlarged too: ORB's
     # pyramid spans ~4x in scale, and a 0.3x thumbnail of a reference otherwise falls
     # outside it (0 inliers before, hundreds after, on a 240 px query of an 800 px photo).
     # Grey first, then resized: a third of the pixels to resample.
     gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
     h, w = gray.shape
-    scale = WORK_SIDE / max(h, w)
+    scale = side / max(h, w)
     if abs(scale - 1.0) > 1e-3:
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -129,10 +129,14 @@ def stretch(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
 
 
 def extract_local(
-    rgb: NDArray[np.uint8], n_features: int = REF_FEATURES, flip: bool = False
+    rgb: NDArray[np.uint8],
+    n_features: int = REF_FEATURES,
+    flip: bool = False,
+    side: int = WORK_SIDE,
 ) -> LocalFeatures:
-    """ORB features spread over the image (best per grid cell, then best overall)."""
-    gray = work_gray(rgb)
+    """ORB features spread over the image (best per grid cell, then best overall), on
+    its work image of longer side `side`."""
+    gray = work_gray(rgb, side)
     if flip:
         gray = np.ascontiguousarray(gray[:, ::-1], dtype=np.uint8)
     h, w = gray.shape

@@ -53,6 +53,8 @@ class ShapedQuery(Query, Protocol):
 
     def reshaped(self, aspect: float) -> ShapedQuery: ...
 
+    def seen_small(self, side: int) -> ShapedQuery: ...
+
 
 @dataclass(frozen=True, slots=True)
 class Reference:
@@ -120,7 +122,8 @@ class Matcher:
         Each is judged on its stored features; then the closest refused one whose
         proportions differ from the query's is judged against the query reshaped to
         them (the aspect look), and the closest refused ones in the second look's
-        cosines on denser features (the second look)."""
+        cosines on denser features (the second look), and these against the query seen
+        small where the policy says so (`small_look`)."""
         policy = self.policy
         found: dict[int, Verdict] = {}
         refused: list[Reference] = []
@@ -153,6 +156,11 @@ class Matcher:
             if dense is None:
                 continue
             verdict = self.judge(query, dense, ref.cosine, pixels[ref.key])
+            if verdict.score < policy.threshold and policy.small_look:
+                small = query.seen_small(policy.small_look)
+                verdict = self.judge(small, dense, ref.cosine, pixels[ref.key])
+                if verdict.match.query_cover < policy.small_look_cover:
+                    continue  # the query magnified is a crop of the reference, all of it
             if verdict.score >= policy.threshold:
                 found[ref.key] = verdict
         return found

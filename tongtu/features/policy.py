@@ -18,6 +18,9 @@ class _HasThreshold(Protocol):
     @property
     def query_grid(self) -> list[int]: ...
 
+    @property
+    def small_look(self) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
@@ -46,7 +49,12 @@ class MatchPolicy:
     candidate that failed is a look-alike the stored features already covered),
     `second_look_features` features are found densely on the reference's pixels
     (its stored thumbnail, if its longer side is at least `second_look_min_side`) and the
-    candidate is verified again. 0: no second look.
+    candidate is verified again. 0: no second look. `small_look`: the second look also
+    verifies the query's features found at this longer side (0: not): a crop of 10-15 %
+    of a picture shows it magnified 2.5-3 times, past the scales ORB's pyramid spans,
+    and the thumbnail the dense features come from lacks the fine detail the query's
+    own scale holds. Such a match must cover `small_look_cover` of the query: a crop
+    lies inside its reference.
 
     `aspect_gap`, `aspect_look_min`: ORB features do not survive a strong stretch in one
     direction (a copy made twice as wide verified 17 times in 24, two and a half times as
@@ -91,13 +99,19 @@ class MatchPolicy:
     second_look_features: int = 1500
     second_look_cosines: tuple[float, float] = (0.2, 0.6)
     second_look_min_side: int = 256
+    small_look: int = 0
+    small_look_cover: float = 0.85
     aspect_look_min: float = 0.5
     aspect_gap: float = 1.3
 
     @classmethod
     def from_settings(cls, settings: _HasThreshold) -> MatchPolicy:
         """The policy of these settings (the rest of it is the measured defaults)."""
-        return cls(threshold=settings.threshold, query_grid=tuple(settings.query_grid))
+        return cls(
+            threshold=settings.threshold,
+            query_grid=tuple(settings.query_grid),
+            small_look=settings.small_look,
+        )
 
     def second_look_for(self, cosine: float) -> bool:
         low, high = self.second_look_cosines
