@@ -355,14 +355,15 @@ def _reencode_light(im: RGB, r: np.random.Generator) -> RGB:
 
 
 def _policy_fields(text: str) -> dict[str, Any]:
-    """`small_look=320,grid_side=224`: MatchPolicy fields, each parsed as its default's
-    type (a tuple from `2;3`)."""
+    """`small_look=256;352,grid_side=224`: MatchPolicy fields, each parsed as its
+    default's type (a tuple from `2;3`, an empty one from nothing)."""
     fields: dict[str, Any] = {}
     for item in text.split(","):
         key, _, value = item.partition("=")
         default = getattr(MatchPolicy(), key)  # AttributeError names a field that is not
         if isinstance(default, tuple):
-            fields[key] = tuple(type(default[0] if default else 0)(v) for v in value.split(";"))
+            kind = type(default[0]) if default else int
+            fields[key] = tuple(kind(v) for v in value.split(";") if v)  # empty: ()
         else:
             fields[key] = type(default)(value)
     return fields

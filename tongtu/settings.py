@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -147,14 +147,13 @@ class Settings(BaseSettings):
             "query). Empty: only the rectangles found in it (see docs/matching.md)."
         ),
     )
-    small_look: int = Field(
-        default=0,
-        ge=0,
-        le=800,
+    small_look: list[Annotated[int, Field(ge=64, le=800)]] = Field(
+        default_factory=lambda: [256, 352],
         description=(
-            "The second look at a refused candidate also sees the query at this longer "
-            "side (px): a small crop of a library picture shows it magnified, beyond the "
-            "scales its stored features span (see docs/matching.md). 0: not."
+            "The second look at a refused candidate also sees the query at these longer "
+            "sides (px), in turn: a small crop of a library picture shows it magnified, "
+            "beyond the scales its stored features span (see docs/matching.md). "
+            "Empty: not."
         ),
     )
     local_features: int = Field(

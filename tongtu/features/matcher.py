@@ -156,11 +156,12 @@ class Matcher:
             if dense is None:
                 continue
             verdict = self.judge(query, dense, ref.cosine, pixels[ref.key])
-            if verdict.score < policy.threshold and policy.small_look:
-                small = query.seen_small(policy.small_look)
-                verdict = self.judge(small, dense, ref.cosine, pixels[ref.key])
-                if verdict.match.query_cover < policy.small_look_cover:
-                    continue  # the query magnified is a crop of the reference, all of it
+            for side in policy.small_look:
+                if verdict.score >= policy.threshold:
+                    break
+                small = self.judge(query.seen_small(side), dense, ref.cosine, pixels[ref.key])
+                if small.match.query_cover >= policy.small_look_cover:
+                    verdict = small  # a crop lies inside its reference, all of it
             if verdict.score >= policy.threshold:
                 found[ref.key] = verdict
         return found
