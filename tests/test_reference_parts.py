@@ -54,8 +54,9 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     for name in NAMES[:12]:
         engine.add(lib, Source(image=_jpeg(_sized(name), 92)), name)
     # the left 40 % of a picture: a crop of its right side is no copy of it
-    left = _sized(NAMES[12])
-    engine.add(lib, Source(image=_jpeg(left.crop((0, 0, left.width * 2 // 5, left.height)))), "left")
+    whole = _sized(NAMES[12])
+    left = whole.crop((0, 0, whole.width * 2 // 5, whole.height))
+    engine.add(lib, Source(image=_jpeg(left)), "left")
     yield engine
     engine.close()
 
