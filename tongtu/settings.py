@@ -13,9 +13,15 @@ from typing import Annotated, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from tongtu.storage import sqlite_file
+__all__ = ["Settings", "sqlite_file"]
 
-__all__ = ["Settings"]
+
+_SQLITE = "sqlite:///"
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite catalog's URL; None for any other catalog."""
+    return Path(url.removeprefix(_SQLITE)) if url.startswith(_SQLITE) else None
 
 
 class Settings(BaseSettings):

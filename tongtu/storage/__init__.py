@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tongtu.errors import ConfigError
+from tongtu.settings import sqlite_file
 
 if TYPE_CHECKING:
     from tongtu.settings import Settings
@@ -29,11 +30,6 @@ __all__ = [
 ]
 
 _SQLITE = "sqlite:///"
-
-
-def sqlite_file(url: str) -> Path | None:
-    """The file of an SQLite catalog's URL; None for any other catalog."""
-    return Path(url.removeprefix(_SQLITE)) if url.startswith(_SQLITE) else None
 
 
 def catalog_url_of(place: str) -> str:

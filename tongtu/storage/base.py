@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-if TYPE_CHECKING:
-    from tongtu.storage.catalog import Catalog
-
 __all__ = [
     "AppRecord",
+    "Embeddings",
     "ImageRecord",
     "JournalEntry",
     "LibraryRecord",
@@ -130,8 +128,14 @@ class VectorStore(Protocol):
     def close(self) -> None: ...
 
 
+class Embeddings(Protocol):
+    """What re-ranking needs of a catalog: the stored descriptors of some images."""
+
+    def embeddings(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]: ...
+
+
 def exact_cosines(
-    catalog: Catalog, vector: NDArray[np.float32], ids: NDArray[np.int64]
+    catalog: Embeddings, vector: NDArray[np.float32], ids: NDArray[np.int64]
 ) -> tuple[NDArray[np.float32], NDArray[np.int64]]:
     """Re-rank a shortlist from a quantised index with the catalog's exact descriptors
     (images deleted since the index answered drop out)."""
