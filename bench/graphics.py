@@ -2,7 +2,7 @@
 
 Each group holds one *reference* and its *look-alikes*: the same template with other text
 or data, the same data drawn another way, the same logo on another design, another
-screen of the same application. A look-alike is not a copy of its reference (DESIGN.md §2)
+screen of the same application. A look-alike is not a copy of its reference (docs/matching.md)
 and must never be served for it. Deterministic from the seed; nothing is downloaded, and
 none of the Debian documentation or artwork packages the hidden check draws from is used.
 """

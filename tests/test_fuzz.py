@@ -27,7 +27,7 @@ from tongtu.settings import Settings
 
 EXAMPLES = int(os.environ.get("TONGTU_FUZZ_EXAMPLES", "150"))
 SAME_HQ = "/rest/2.0/realtime_search/same_hq/"
-# Every code a same_hq route may answer (DESIGN.md's table), and success.
+# Every code a same_hq route may answer (docs/baidu-api.md, "Errors"), and success.
 LISTED = {
     6, 17, 18, 4, 100, 110, 111, 216100, 216101, 216200, 216201, 216202, 216203,
     216630, 216681, 216682, 282111, 282112, 282113, 282114,

@@ -133,7 +133,7 @@ _Write = tuple[int, Sequence[NewImage], int]  # library id, images, capacity
 
 @dataclass(frozen=True, slots=True)
 class Source:
-    """Where an image comes from: bytes win over a URL (DESIGN.md §1)."""
+    """Where an image comes from: bytes win over a URL (docs/baidu-api.md)."""
 
     image: bytes | None = None
     url: str | None = None

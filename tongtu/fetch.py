@@ -1,4 +1,4 @@
-"""Server-side URL fetch with SSRF protection (DESIGN.md §4).
+"""Server-side URL fetch with SSRF protection (docs/security.md).
 
 The host name is resolved once, every address is checked against the blocked networks
 (unless allow-listed), and the connection goes to the checked address — so a DNS answer

@@ -1,6 +1,6 @@
 """Decode and validate image bytes; compute the content signature.
 
-Pure: bytes in, pixels out. The size rules are Baidu's (DESIGN.md §1): shorter side
+Pure: bytes in, pixels out. The size rules are Baidu's (docs/baidu-api.md): shorter side
 ≥ 50 px, longer side ≤ 4096 px, checked on the header *before* any pixel is decoded,
 which is also the decompression-bomb guard (at most 4096² pixels are ever allocated).
 """

@@ -16,9 +16,9 @@ descriptor cosine), must also reach a median block correlation of 0.6: on bench/
 every mirrored copy served scored ≥ 0.98, the mirrored half of a symmetric photo 0.39,
 pages of different text in one font 0.04, every copy served with under 20 inliers ≥ 0.87.
 
-What a copy is (DESIGN.md §2): a region covering a substantial part of one of the two
-pictures whose pixels are the same picture up to the edit, agreeing across the region and
-not only at keypoints. Graphics made of text, lines and flat colour break the old
+What a copy is (docs/matching.md): a region covering a substantial part of one of the
+two pictures whose pixels are the same picture up to the edit, agreeing across the region
+and not only at keypoints. Graphics made of text, lines and flat colour break the old
 exemption of many-inlier matches: two screens of one application, one slide template with
 other text, one chart style with other data align dozens of features on one transform
 (bench/hard, graphics dev draw: 89 wrong results served among 148, precision 40 %). So

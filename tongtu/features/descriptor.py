@@ -20,7 +20,7 @@ from tongtu.errors import ConfigError, ExtractionError
 __all__ = ["DIM", "BatchingDescriptor", "Descriptor", "Runtime", "model_path"]
 
 DIM = 512
-# SSCD's recommended evaluation size: 288 px on the shorter side (DESIGN.md §2).
+# SSCD's recommended evaluation size: 288 px on the shorter side (docs/matching.md, "Candidates").
 SHORT_SIDE = 288
 # Very long panoramas are scaled further so the longer side stays bounded.
 MAX_LONG_SIDE = 864

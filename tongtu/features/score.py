@@ -20,7 +20,7 @@ class MatchKind(StrEnum):
 # Logistic model over the descriptor cosine and log inlier count. Its 0.5 level is the
 # decision boundary: 15 inliers at cosine 0.6, ~27 at cosine 0.3 (a screenshot), ~8 at
 # cosine 0.9; a high cosine alone never reaches it, since look-alike photos of one scene
-# reach 0.88-0.93 (DESIGN.md §2).
+# reach 0.88-0.93 (docs/matching.md, "Score").
 _W_COS = 4.0
 _W_INLIERS = 2.2
 _COS0 = 0.6

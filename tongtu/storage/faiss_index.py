@@ -5,7 +5,7 @@ Two kinds, chosen per library when the index is built (`TONGTU_INDEX`):
 - `ivf_sq8`: inverted lists over 8-bit scalar-quantised vectors (512 B an image), the
   shortlist re-ranked with the exact descriptors from the catalog. Large libraries.
 Both take an `IDSelectorBatch`, so the tag filter is applied inside the search: a
-selective filter still yields its k nearest (HNSW would return fewer, DESIGN.md §2).
+selective filter still yields its k nearest (HNSW would return fewer).
 
 Ids are the catalog's image ids, which only grow: an id above the largest one indexed is
 new, so adds skip the (linear) removal that keeps a replayed journal entry idempotent.
