@@ -1,5 +1,5 @@
 """The storage contract: the records a catalog holds and what the engine needs from a
-vector index (the catalog itself is one class over a dialect: storage/catalog.py).
+vector index (the catalog itself is one class over a dialect: storage/catalog/).
 
 The catalog is the source of truth (records, metadata, features, apps, tokens); the
 vector index is derived from it and can be rebuilt from it. Every catalog write is

@@ -1,6 +1,6 @@
 """The scale-out catalog: PostgreSQL, shared by any number of API processes.
 
-The same queries as SQLite (storage/catalog.py). Every write transaction first takes one
+The same queries as SQLite (storage/catalog/). Every write transaction first takes one
 transaction-level advisory lock, so writers commit one at a time, as in SQLite: journal
 positions then become visible in order and a reader following the journal never skips
 one that commits late. Reads never wait for it.
