@@ -1,7 +1,6 @@
-"""add / search / update / delete: the only place the matching pipeline is assembled.
-
-    search: decode → exact (cont_sign) → candidates (vector index, tag filter inside)
-            → verification (local features + RANSAC) → calibrated score → page
+"""The facade: libraries and images — add, search, compare, update, delete — over the
+catalog and a vector index chosen by the settings. Adds are decoded, extracted and
+committed here; searches and compares run the pipeline of search.py.
 
 The engine knows nothing of HTTP or the CLI. It is safe to call from many threads: the
 CPU work (decode, descriptor, verification) runs in the caller's thread, the catalog
@@ -11,18 +10,16 @@ serialises writes, and each vector index follows the catalog's journal.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Concatenate
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -40,27 +37,16 @@ from tongtu.features import (
     DIM,
     Extractor,
     LocalFeatures,
-    QueryFeatures,
     model_id,
     shrink,
 )
-from tongtu.features.agreement import thumbnail_gray
-from tongtu.features.local import (
-    NO_MATCH,
-    QUERY_FEATURES,
-    extract_local,
-    polygon_area,
-    stretch,
-)
-from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
-from tongtu.features.regions import Box, grid_regions, picture_regions
-from tongtu.features.score import MatchKind, match_kind, score
+from tongtu.features.matcher import Matcher, MatchPolicy
 from tongtu.fetch import Fetcher
 from tongtu.imaging import SIGNATURE, Picture, decode_for, thumbnail_jpeg
-from tongtu.params import MAX_RESULTS
+from tongtu.search import Comparison, Hit, Search, SearchPage
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog, open_vectors
-from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage, TagFilter, VectorStore
+from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage, VectorStore
 from tongtu.storage.catalog import Catalog
 from tongtu.storage.group import GroupCommit
 
@@ -75,19 +61,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("tongtu")
-
-Region = tuple[tuple[float, float], ...]
-
-_FULL = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
-# Kinds of hit where the query as a whole is a copy: no region of it needs a search.
-_WHOLE = (MatchKind.EXACT, MatchKind.NEAR_EXACT, MatchKind.QUERY_IN_RESULT)
-
-
-def _in_frame(region: Region, box: tuple[int, int, int, int], w: int, h: int) -> Region:
-    """A region in 0..1 coordinates of a rectangle `box` (x, y, width, height) of a
-    w × h picture, in 0..1 coordinates of the whole picture."""
-    x, y, bw, bh = box
-    return tuple(((x + u * bw) / w, (y + v * bh) / h) for u, v in region)
 
 
 class _Gate:
@@ -157,36 +130,6 @@ class Added:
     status: str  # "added" | "existing" | "replaced"
 
 
-@dataclass(frozen=True, slots=True)
-class Hit:
-    record: ImageRecord
-    score: float
-    kind: MatchKind
-    query_region: Region
-    result_region: Region
-
-
-@dataclass(slots=True)
-class SearchPage:
-    hits: list[Hit]
-    total: int
-    has_more: bool
-    timings: dict[str, float] = field(default_factory=dict)
-    # How many images each stage looked at: "exact", "candidates", "verified", "matched".
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    same: bool
-    score: float
-    kind: MatchKind | None
-    cosine: float
-    a_region: Region
-    b_region: Region
-    timings: dict[str, float]
-
-
 class Engine:
     def __init__(
         self,
@@ -198,8 +141,6 @@ class Engine:
         policy: MatchPolicy | None = None,
     ) -> None:
         self.settings = settings
-        # what a match must show (features/policy.py); the settings' by default
-        self.policy = policy or MatchPolicy.from_settings(settings)
         self._images = _Gate(settings.resolved_image_concurrency())
         # The threads adds decode and extract in, made once: threads made per call each
         # opened catalog connections of their own (SQLite's with its PRAGMAs, a
@@ -214,6 +155,14 @@ class Engine:
             catalog.add_to_libraries, self._sync_after_write
         )
         self._extractor = extractor
+        # what a match must show (features/policy.py): the settings' by default
+        self.searching = Search(
+            catalog,
+            vectors,
+            extractor,
+            settings.candidates,
+            policy or MatchPolicy.from_settings(settings),
+        )
         self._fetcher = fetcher
         self._model = model_id(settings.model)
         self._owns_extractor = False  # one given by the caller is the caller's to close
@@ -244,6 +193,15 @@ class Engine:
         )
         engine._owns_extractor = extractor is None
         return engine
+
+    @property
+    def policy(self) -> MatchPolicy:
+        """What a match must show: searches, compares and `duplicates` follow a change."""
+        return self.searching.policy
+
+    @policy.setter
+    def policy(self, policy: MatchPolicy) -> None:
+        self.searching.policy = policy
 
     @property
     def matcher(self) -> Matcher:
@@ -459,98 +417,18 @@ class Engine:
         pn: int = 0,
         rn: int = 300,
     ) -> SearchPage:
-        timings: dict[str, float] = {}
+        """The library's copies of the picture (search.py), a page of them."""
         t0 = time.perf_counter()
         pic = self.load(source, lib.signature)
-        timings["decode"] = time.perf_counter() - t0
-        tag_filter = TagFilter(tuple(tags), any_tag) if tags else None
-        wanted = min(pn + rn, MAX_RESULTS)
-
-        hits: dict[int, Hit] = {}
-        counts = {"exact": 0, "candidates": 0, "verified": 0, "matched": 0}
-        t = time.perf_counter()
-        exact = self.catalog.image_by_sign(lib.id, pic.cont_sign)
-        if exact is not None and (tag_filter is None or tag_filter.accepts(exact.tags)):
-            hits[exact.id] = Hit(exact, 1.0, MatchKind.EXACT, _FULL, _FULL)
-            counts["exact"] = 1
-        timings["exact"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        query = self._extractor.query(shrink(pic.rgb))  # one resize serves both features
-        timings["features"] = time.perf_counter() - t
-        self.sync()
-        self._candidates(lib.id, query, tag_filter, wanted, hits, timings, counts)
-        if self.policy.query_regions and not any(h.kind in _WHOLE for h in hits.values()):
-            t = time.perf_counter()
-            self._regions(lib.id, query.rgb, tag_filter, wanted, hits, timings, counts)
-            timings["regions"] = time.perf_counter() - t
-
-        ranked = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))[:MAX_RESULTS]
-        page = ranked[pn : pn + rn][: max(0, MAX_RESULTS - pn)]
-        timings["total"] = time.perf_counter() - t0
-        return SearchPage(page, len(ranked), pn + len(page) < len(ranked), timings, counts)
+        timings = {"decode": time.perf_counter() - t0}
+        return self.searching.search(lib.id, pic, tags, any_tag, pn, rn, timings, t0)
 
     @_gated
     def compare(self, a: Source, b: Source) -> Comparison:
         """Is `b` the same picture as `a` (or a part of it, or it of b)?"""
         t0 = time.perf_counter()
         pa, pb = self.load(a), self.load(b)
-        timings = {"decode": time.perf_counter() - t0}
-        if pa.cont_sign == pb.cont_sign:
-            timings["total"] = time.perf_counter() - t0
-            return Comparison(True, 1.0, MatchKind.EXACT, 1.0, _FULL, _FULL, timings)
-        t = time.perf_counter()
-        small_b = shrink(pb.rgb)
-        query = self._extractor.query(shrink(pa.rgb))
-        ref = self._extractor.reference(small_b)
-        timings["features"] = time.perf_counter() - t
-        t = time.perf_counter()
-        cosine = float(np.dot(query.embedding, ref.embedding))
-        gray_b = functools.cache(  # for the pixel check, once a match is found
-            lambda: stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), np.uint8))
-        )
-        dense_b = functools.cache(lambda: extract_local(small_b, self.policy.second_look_features))
-        h_b, w_b = small_b.shape[:2]
-
-        def against(part: QueryFeatures) -> Verdict | None:
-            cos = float(np.dot(part.embedding, ref.embedding))
-            b = Reference(0, cos, ref.local, w_b, h_b, gray_b, dense_b)
-            return self.matcher.match(part, [b]).get(0)
-
-        verdict, kind, query_region = against(query), None, None
-        if verdict is None and self.policy.query_regions:  # regions, as in search
-            h_a, w_a = query.rgb.shape[:2]
-            for (x, y, bw, bh), cell in self._query_parts(query.rgb):
-                crop = np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw])
-                if not cell:
-                    part = against(self._extractor.query(crop))
-                else:  # a grid cell, seen as search sees it (`_cell`)
-                    embedding = self._extractor.describe(crop, self.policy.grid_side)
-                    if float(np.dot(embedding, ref.embedding)) < self.policy.grid_min_cosine:
-                        continue
-                    part = against(
-                        QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
-                    )
-                if part is not None and cell and part.match.ref_cover < self.policy.grid_ref_cover:
-                    part = None  # as in search: a cell showing a part of b
-                if part is not None and (verdict is None or part.score > verdict.score):
-                    verdict, kind = part, MatchKind.RESULT_IN_QUERY
-                    query_region = _in_frame(part.match.query_region, (x, y, bw, bh), w_a, h_a)
-        timings["verification"] = time.perf_counter() - t
-        timings["total"] = time.perf_counter() - t0
-        if verdict is None:
-            s = score(cosine, NO_MATCH)
-            return Comparison(False, round(s, 4), None, round(cosine, 4), (), (), timings)
-        match = verdict.match
-        return Comparison(
-            True,
-            round(verdict.score, 4),
-            kind or match_kind(match),
-            round(cosine, 4),
-            query_region or match.query_region,
-            match.ref_region,
-            timings,
-        )
+        return self.searching.compare(pa, pb, {"decode": time.perf_counter() - t0}, t0)
 
     def duplicates(
         self, lib: LibraryRecord, progress: Callable[[int], None] | None = None
@@ -583,179 +461,11 @@ class Engine:
             }
 
         def pixels(position: int) -> NDArray[np.uint8] | None:
-            return self._pixels(records[items[position].key])()
+            return self.searching.pixels(records[items[position].key])()
 
         clusters = find_clusters(items, vecs, local, self.policy, progress, pixels)
         named = {k: records[k] for c in clusters for k in c.members}
         return clusters, named
-
-    def _candidates(
-        self,
-        library_id: int,
-        query: QueryFeatures,
-        tags: TagFilter | None,
-        wanted: int,
-        hits: dict[int, Hit],
-        timings: dict[str, float],
-        counts: dict[str, int],
-    ) -> None:
-        """Verify candidates in growing rounds while the last round still found copies."""
-        k = self.settings.candidates
-        seen: set[int] = set(hits)
-        timings.setdefault("candidates", 0.0)
-        timings.setdefault("verification", 0.0)
-        while True:
-            t = time.perf_counter()
-            cosines, ids = self.vectors.search(library_id, query.embedding, k, tags)
-            timings["candidates"] += time.perf_counter() - t
-            counts["candidates"] = len(ids)
-            fresh = [
-                (int(i), float(c)) for i, c in zip(ids, cosines, strict=True) if int(i) not in seen
-            ]
-            t = time.perf_counter()
-            found = self._verify(query, fresh, hits)
-            timings["verification"] += time.perf_counter() - t
-            counts["verified"] += len(fresh)
-            counts["matched"] += found
-            seen.update(i for i, _ in fresh)
-            # Go deeper only while copies are dense in the last round: a library holding
-            # many copies of the query (de-duplication) returns them all, and an ordinary
-            # query (one or two copies) costs one round.
-            dense = found * 2 >= max(1, len(fresh))
-            if not dense or len(ids) < k or len(hits) >= wanted or k >= MAX_RESULTS * 2:
-                return
-            k *= 2
-
-    def _regions(
-        self,
-        library_id: int,
-        rgb: NDArray[np.uint8],
-        tags: TagFilter | None,
-        wanted: int,
-        hits: dict[int, Hit],
-        timings: dict[str, float],
-        counts: dict[str, int],
-    ) -> None:
-        """Parts of a query that is no copy as a whole, each searched on its own: the
-        rectangles in it (a picture inside a screenshot, a slide, a page), then the cells
-        of the policy's grids (a picture pasted with no border, several on one page:
-        features/regions.py); their hits keep the part's place in the query as their
-        query region, the best hit of a reference over all parts kept."""
-        h, w = rgb.shape[:2]
-        for (x, y, bw, bh), cell in self._query_parts(rgb):
-            counts["regions"] = counts.get("regions", 0) + 1
-            crop = np.ascontiguousarray(rgb[y : y + bh, x : x + bw])
-            found = dict(hits)
-            if cell:
-                self._cell(library_id, crop, tags, found, timings, counts)
-            else:
-                self._candidates(
-                    library_id, self._extractor.query(crop), tags, wanted, found, timings, counts
-                )
-            for image_id, hit in found.items():
-                if image_id in hits and hits[image_id].score >= hit.score:
-                    continue
-                region = _in_frame(hit.query_region, (x, y, bw, bh), w, h)
-                hits[image_id] = Hit(
-                    hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
-                )
-
-    def _cell(
-        self,
-        library_id: int,
-        crop: NDArray[np.uint8],
-        tags: TagFilter | None,
-        hits: dict[int, Hit],
-        timings: dict[str, float],
-        counts: dict[str, int],
-    ) -> None:
-        """One grid cell: its descriptor (at `grid_side`), its `grid_candidates` nearest
-        references, and those at `grid_min_cosine` or more verified against the cell's
-        own local features, found only then (most cells of most queries have none). A
-        match joins `hits` if it covers `grid_ref_cover` of its reference: a cell that
-        shows a part of one (a template's header, a landmark's detail) is no copy of it."""
-        t = time.perf_counter()
-        embedding = self._extractor.describe(crop, self.policy.grid_side)
-        cosines, ids = self.vectors.search(library_id, embedding, self.policy.grid_candidates, tags)
-        timings["candidates"] += time.perf_counter() - t
-        fresh = [
-            (int(i), float(c))
-            for i, c in zip(ids, cosines, strict=True)
-            if int(i) not in hits and c >= self.policy.grid_min_cosine
-        ]
-        if not fresh:
-            return
-        t = time.perf_counter()
-        part = QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
-        found: dict[int, Hit] = {}
-        self._verify(part, fresh, found)
-        timings["verification"] += time.perf_counter() - t
-        counts["verified"] += len(fresh)
-        for image_id, hit in found.items():
-            if polygon_area(hit.result_region) >= self.policy.grid_ref_cover:
-                hits[image_id] = hit
-                counts["matched"] += 1
-
-    def _query_parts(self, rgb: NDArray[np.uint8]) -> list[tuple[Box, bool]]:
-        """The parts of a query searched on their own: its rectangles, then the cells of
-        the policy's grids (True)."""
-        h, w = rgb.shape[:2]
-        parts = [(box, False) for box in picture_regions(rgb, self.policy.query_regions)]
-        if self.policy.query_grid:
-            parts += [(box, True) for box in grid_regions(w, h, self.policy.query_grid)]
-        return parts
-
-    def _verify(
-        self, query: QueryFeatures, candidates: list[tuple[int, float]], hits: dict[int, Hit]
-    ) -> int:
-        if not candidates:
-            return 0
-        stored = self.catalog.images_with_local([i for i, _ in candidates])
-        records = {i: stored[i][0] for i, _ in candidates if i in stored}  # else deleted since
-        refs = [
-            Reference(
-                i,
-                cosine,
-                LocalFeatures.from_bytes(stored[i][1]),
-                records[i].width,
-                records[i].height,
-                self._pixels(records[i]),
-                functools.partial(self._dense_features, records[i]),
-            )
-            for i, cosine in candidates
-            if i in records
-        ]
-        found = self.matcher.match(query, refs)
-        for i, verdict in found.items():
-            match = verdict.match
-            hits[i] = Hit(
-                records[i],
-                round(verdict.score, 4),
-                match_kind(match),
-                match.query_region,
-                match.ref_region,
-            )
-        return len(found)
-
-    def _pixels(self, record: ImageRecord) -> Callable[[], NDArray[np.uint8] | None]:
-        """The reference's grey pixels, from its stored thumbnail, when asked."""
-
-        def gray() -> NDArray[np.uint8] | None:
-            jpeg = self.catalog.thumbnail(record.id)
-            return None if jpeg is None else thumbnail_gray(jpeg)
-
-        return gray
-
-    def _dense_features(self, record: ImageRecord) -> LocalFeatures | None:
-        """Local features found densely on the stored thumbnail (None without one)."""
-        jpeg = self.catalog.thumbnail(record.id)
-        if jpeg is None:
-            return None
-        bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None or max(bgr.shape[:2]) < self.policy.second_look_min_side:
-            return None  # a tiny thumbnail holds no more detail than the stored features
-        rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
-        return extract_local(rgb, self.policy.second_look_features)
 
     # the vector store follows the catalog's journal ----------------------------------
 

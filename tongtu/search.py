@@ -1,0 +1,367 @@
+"""The search pipeline: the exact picture, the candidates of the whole query (the
+vector index, the tag filter inside), the parts of a query that is no copy as a whole
+(its rectangles, the cells of the query grid), each through the one matcher
+(features/matcher.py); hits merged per reference. Compare is the same matcher over one
+candidate.
+
+    search: exact (cont_sign) → candidates (vector index) → verification (local
+            features + RANSAC + the pixel rule) → calibrated score → page
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from tongtu.features import Extractor, LocalFeatures, QueryFeatures, shrink
+from tongtu.features.agreement import thumbnail_gray
+from tongtu.features.local import NO_MATCH, QUERY_FEATURES, extract_local, polygon_area, stretch
+from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
+from tongtu.features.regions import Box, grid_regions, picture_regions
+from tongtu.features.score import MatchKind, match_kind, score
+from tongtu.imaging import Picture
+from tongtu.params import MAX_RESULTS
+from tongtu.storage.base import ImageRecord, TagFilter, VectorStore
+from tongtu.storage.catalog import Catalog
+
+__all__ = ["Comparison", "Hit", "Search", "SearchPage"]
+
+Region = tuple[tuple[float, float], ...]
+
+_FULL = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+# Kinds of hit where the query as a whole is a copy: no region of it needs a search.
+_WHOLE = (MatchKind.EXACT, MatchKind.NEAR_EXACT, MatchKind.QUERY_IN_RESULT)
+
+
+def _in_frame(region: Region, box: tuple[int, int, int, int], w: int, h: int) -> Region:
+    """A region in 0..1 coordinates of a rectangle `box` (x, y, width, height) of a
+    w × h picture, in 0..1 coordinates of the whole picture."""
+    x, y, bw, bh = box
+    return tuple(((x + u * bw) / w, (y + v * bh) / h) for u, v in region)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    record: ImageRecord
+    score: float
+    kind: MatchKind
+    query_region: Region
+    result_region: Region
+
+
+@dataclass(slots=True)
+class SearchPage:
+    hits: list[Hit]
+    total: int
+    has_more: bool
+    timings: dict[str, float] = field(default_factory=dict)
+    # How many images each stage looked at: "exact", "candidates", "verified", "matched".
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    same: bool
+    score: float
+    kind: MatchKind | None
+    cosine: float
+    a_region: Region
+    b_region: Region
+    timings: dict[str, float]
+
+
+class Search:
+    """Searches and compares over one catalog and its vector index, under `policy`
+    (what a match must show; the engine's, which may change between calls) with
+    `candidates` verified per round."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        vectors: VectorStore,
+        extractor: Extractor,
+        candidates: int,
+        policy: MatchPolicy,
+    ) -> None:
+        self.catalog = catalog
+        self.vectors = vectors
+        self.candidates = candidates
+        self.policy = policy
+        self._extractor = extractor
+
+    @property
+    def matcher(self) -> Matcher:
+        return Matcher(self.policy)
+
+    def search(
+        self,
+        library_id: int,
+        pic: Picture,
+        tags: Sequence[int] | None,
+        any_tag: bool,
+        pn: int,
+        rn: int,
+        timings: dict[str, float],
+        t0: float,
+    ) -> SearchPage:
+        """One page of the library's copies of `pic`, decoded by the caller from
+        `time.perf_counter()` `t0` on (its `timings` are added to)."""
+        tag_filter = TagFilter(tuple(tags), any_tag) if tags else None
+        wanted = min(pn + rn, MAX_RESULTS)
+
+        hits: dict[int, Hit] = {}
+        counts = {"exact": 0, "candidates": 0, "verified": 0, "matched": 0}
+        t = time.perf_counter()
+        exact = self.catalog.image_by_sign(library_id, pic.cont_sign)
+        if exact is not None and (tag_filter is None or tag_filter.accepts(exact.tags)):
+            hits[exact.id] = Hit(exact, 1.0, MatchKind.EXACT, _FULL, _FULL)
+            counts["exact"] = 1
+        timings["exact"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        query = self._extractor.query(shrink(pic.rgb))  # one resize serves both features
+        timings["features"] = time.perf_counter() - t
+        self.vectors.sync()
+        self._candidates(library_id, query, tag_filter, wanted, hits, timings, counts)
+        if self.policy.query_regions and not any(h.kind in _WHOLE for h in hits.values()):
+            t = time.perf_counter()
+            self._regions(library_id, query.rgb, tag_filter, wanted, hits, timings, counts)
+            timings["regions"] = time.perf_counter() - t
+
+        ranked = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))[:MAX_RESULTS]
+        page = ranked[pn : pn + rn][: max(0, MAX_RESULTS - pn)]
+        timings["total"] = time.perf_counter() - t0
+        return SearchPage(page, len(ranked), pn + len(page) < len(ranked), timings, counts)
+
+    def compare(self, pa: Picture, pb: Picture, timings: dict[str, float], t0: float) -> Comparison:
+        """Is `pb` the same picture as `pa` (or a part of it, or it of pb)? The same
+        matcher as a search's, over one candidate; `timings` and `t0` as in `search`."""
+        if pa.cont_sign == pb.cont_sign:
+            timings["total"] = time.perf_counter() - t0
+            return Comparison(True, 1.0, MatchKind.EXACT, 1.0, _FULL, _FULL, timings)
+        t = time.perf_counter()
+        small_b = shrink(pb.rgb)
+        query = self._extractor.query(shrink(pa.rgb))
+        ref = self._extractor.reference(small_b)
+        timings["features"] = time.perf_counter() - t
+        t = time.perf_counter()
+        cosine = float(np.dot(query.embedding, ref.embedding))
+        gray_b = functools.cache(  # for the pixel check, once a match is found
+            lambda: stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), np.uint8))
+        )
+        dense_b = functools.cache(lambda: extract_local(small_b, self.policy.second_look_features))
+        h_b, w_b = small_b.shape[:2]
+
+        def against(part: QueryFeatures) -> Verdict | None:
+            cos = float(np.dot(part.embedding, ref.embedding))
+            b = Reference(0, cos, ref.local, w_b, h_b, gray_b, dense_b)
+            return self.matcher.match(part, [b]).get(0)
+
+        verdict, kind, query_region = against(query), None, None
+        if verdict is None and self.policy.query_regions:  # regions, as in search
+            h_a, w_a = query.rgb.shape[:2]
+            for (x, y, bw, bh), cell in self._query_parts(query.rgb):
+                crop = np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw])
+                if not cell:
+                    part = against(self._extractor.query(crop))
+                else:  # a grid cell, seen as search sees it (`_cell`)
+                    embedding = self._extractor.describe(crop, self.policy.grid_side)
+                    if float(np.dot(embedding, ref.embedding)) < self.policy.grid_min_cosine:
+                        continue
+                    part = against(
+                        QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
+                    )
+                if part is not None and cell and part.match.ref_cover < self.policy.grid_ref_cover:
+                    part = None  # as in search: a cell showing a part of b
+                if part is not None and (verdict is None or part.score > verdict.score):
+                    verdict, kind = part, MatchKind.RESULT_IN_QUERY
+                    query_region = _in_frame(part.match.query_region, (x, y, bw, bh), w_a, h_a)
+        timings["verification"] = time.perf_counter() - t
+        timings["total"] = time.perf_counter() - t0
+        if verdict is None:
+            s = score(cosine, NO_MATCH)
+            return Comparison(False, round(s, 4), None, round(cosine, 4), (), (), timings)
+        match = verdict.match
+        return Comparison(
+            True,
+            round(verdict.score, 4),
+            kind or match_kind(match),
+            round(cosine, 4),
+            query_region or match.query_region,
+            match.ref_region,
+            timings,
+        )
+
+    def _candidates(
+        self,
+        library_id: int,
+        query: QueryFeatures,
+        tags: TagFilter | None,
+        wanted: int,
+        hits: dict[int, Hit],
+        timings: dict[str, float],
+        counts: dict[str, int],
+    ) -> None:
+        """Verify candidates in growing rounds while the last round still found copies."""
+        k = self.candidates
+        seen: set[int] = set(hits)
+        timings.setdefault("candidates", 0.0)
+        timings.setdefault("verification", 0.0)
+        while True:
+            t = time.perf_counter()
+            cosines, ids = self.vectors.search(library_id, query.embedding, k, tags)
+            timings["candidates"] += time.perf_counter() - t
+            counts["candidates"] = len(ids)
+            fresh = [
+                (int(i), float(c)) for i, c in zip(ids, cosines, strict=True) if int(i) not in seen
+            ]
+            t = time.perf_counter()
+            found = self._verify(query, fresh, hits)
+            timings["verification"] += time.perf_counter() - t
+            counts["verified"] += len(fresh)
+            counts["matched"] += found
+            seen.update(i for i, _ in fresh)
+            # Go deeper only while copies are dense in the last round: a library holding
+            # many copies of the query (de-duplication) returns them all, and an ordinary
+            # query (one or two copies) costs one round.
+            dense = found * 2 >= max(1, len(fresh))
+            if not dense or len(ids) < k or len(hits) >= wanted or k >= MAX_RESULTS * 2:
+                return
+            k *= 2
+
+    def _regions(
+        self,
+        library_id: int,
+        rgb: NDArray[np.uint8],
+        tags: TagFilter | None,
+        wanted: int,
+        hits: dict[int, Hit],
+        timings: dict[str, float],
+        counts: dict[str, int],
+    ) -> None:
+        """Parts of a query that is no copy as a whole, each searched on its own: the
+        rectangles in it (a picture inside a screenshot, a slide, a page), then the cells
+        of the policy's grids (a picture pasted with no border, several on one page:
+        features/regions.py); their hits keep the part's place in the query as their
+        query region, the best hit of a reference over all parts kept."""
+        h, w = rgb.shape[:2]
+        for (x, y, bw, bh), cell in self._query_parts(rgb):
+            counts["regions"] = counts.get("regions", 0) + 1
+            crop = np.ascontiguousarray(rgb[y : y + bh, x : x + bw])
+            found = dict(hits)
+            if cell:
+                self._cell(library_id, crop, tags, found, timings, counts)
+            else:
+                self._candidates(
+                    library_id, self._extractor.query(crop), tags, wanted, found, timings, counts
+                )
+            for image_id, hit in found.items():
+                if image_id in hits and hits[image_id].score >= hit.score:
+                    continue
+                region = _in_frame(hit.query_region, (x, y, bw, bh), w, h)
+                hits[image_id] = Hit(
+                    hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
+                )
+
+    def _cell(
+        self,
+        library_id: int,
+        crop: NDArray[np.uint8],
+        tags: TagFilter | None,
+        hits: dict[int, Hit],
+        timings: dict[str, float],
+        counts: dict[str, int],
+    ) -> None:
+        """One grid cell: its descriptor (at `grid_side`), its `grid_candidates` nearest
+        references, and those at `grid_min_cosine` or more verified against the cell's
+        own local features, found only then (most cells of most queries have none). A
+        match joins `hits` if it covers `grid_ref_cover` of its reference: a cell that
+        shows a part of one (a template's header, a landmark's detail) is no copy of it."""
+        t = time.perf_counter()
+        embedding = self._extractor.describe(crop, self.policy.grid_side)
+        cosines, ids = self.vectors.search(library_id, embedding, self.policy.grid_candidates, tags)
+        timings["candidates"] += time.perf_counter() - t
+        fresh = [
+            (int(i), float(c))
+            for i, c in zip(ids, cosines, strict=True)
+            if int(i) not in hits and c >= self.policy.grid_min_cosine
+        ]
+        if not fresh:
+            return
+        t = time.perf_counter()
+        part = QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
+        found: dict[int, Hit] = {}
+        self._verify(part, fresh, found)
+        timings["verification"] += time.perf_counter() - t
+        counts["verified"] += len(fresh)
+        for image_id, hit in found.items():
+            if polygon_area(hit.result_region) >= self.policy.grid_ref_cover:
+                hits[image_id] = hit
+                counts["matched"] += 1
+
+    def _query_parts(self, rgb: NDArray[np.uint8]) -> list[tuple[Box, bool]]:
+        """The parts of a query searched on their own: its rectangles, then the cells of
+        the policy's grids (True)."""
+        h, w = rgb.shape[:2]
+        parts = [(box, False) for box in picture_regions(rgb, self.policy.query_regions)]
+        if self.policy.query_grid:
+            parts += [(box, True) for box in grid_regions(w, h, self.policy.query_grid)]
+        return parts
+
+    def _verify(
+        self, query: QueryFeatures, candidates: list[tuple[int, float]], hits: dict[int, Hit]
+    ) -> int:
+        if not candidates:
+            return 0
+        stored = self.catalog.images_with_local([i for i, _ in candidates])
+        records = {i: stored[i][0] for i, _ in candidates if i in stored}  # else deleted since
+        refs = [
+            Reference(
+                i,
+                cosine,
+                LocalFeatures.from_bytes(stored[i][1]),
+                records[i].width,
+                records[i].height,
+                self.pixels(records[i]),
+                functools.partial(self._dense_features, records[i]),
+            )
+            for i, cosine in candidates
+            if i in records
+        ]
+        found = self.matcher.match(query, refs)
+        for i, verdict in found.items():
+            match = verdict.match
+            hits[i] = Hit(
+                records[i],
+                round(verdict.score, 4),
+                match_kind(match),
+                match.query_region,
+                match.ref_region,
+            )
+        return len(found)
+
+    def pixels(self, record: ImageRecord) -> Callable[[], NDArray[np.uint8] | None]:
+        """The reference's grey pixels, from its stored thumbnail, when asked."""
+
+        def gray() -> NDArray[np.uint8] | None:
+            jpeg = self.catalog.thumbnail(record.id)
+            return None if jpeg is None else thumbnail_gray(jpeg)
+
+        return gray
+
+    def _dense_features(self, record: ImageRecord) -> LocalFeatures | None:
+        """Local features found densely on the stored thumbnail (None without one)."""
+        jpeg = self.catalog.thumbnail(record.id)
+        if jpeg is None:
+            return None
+        bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if bgr is None or max(bgr.shape[:2]) < self.policy.second_look_min_side:
+            return None  # a tiny thumbnail holds no more detail than the stored features
+        rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+        return extract_local(rgb, self.policy.second_look_features)
