@@ -76,6 +76,17 @@ class Comparison:
     timings: dict[str, float]
 
 
+@dataclass(slots=True)
+class _Run:
+    """One search's library, tag filter and wanted results, and what it measures."""
+
+    library_id: int
+    tags: TagFilter | None
+    wanted: int
+    timings: dict[str, float]
+    counts: dict[str, int]
+
+
 class Search:
     """Searches and compares over one catalog and its vector index, under `policy`
     (what a match must show; the engine's, which may change between calls) with
@@ -128,10 +139,11 @@ class Search:
         query = self._extractor.query(shrink(pic.rgb))  # one resize serves both features
         timings["features"] = time.perf_counter() - t
         self.vectors.sync()
-        self._candidates(library_id, query, tag_filter, wanted, hits, timings, counts)
+        run = _Run(library_id, tag_filter, wanted, timings, counts)
+        self._candidates(run, query, hits)
         if self.policy.query_regions and not any(h.kind in _WHOLE for h in hits.values()):
             t = time.perf_counter()
-            self._regions(library_id, query.rgb, tag_filter, wanted, hits, timings, counts)
+            self._regions(run, query.rgb, hits)
             timings["regions"] = time.perf_counter() - t
 
         ranked = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))[:MAX_RESULTS]
@@ -198,53 +210,35 @@ class Search:
             timings,
         )
 
-    def _candidates(
-        self,
-        library_id: int,
-        query: QueryFeatures,
-        tags: TagFilter | None,
-        wanted: int,
-        hits: dict[int, Hit],
-        timings: dict[str, float],
-        counts: dict[str, int],
-    ) -> None:
+    def _candidates(self, run: _Run, query: QueryFeatures, hits: dict[int, Hit]) -> None:
         """Verify candidates in growing rounds while the last round still found copies."""
         k = self.candidates
         seen: set[int] = set(hits)
-        timings.setdefault("candidates", 0.0)
-        timings.setdefault("verification", 0.0)
+        run.timings.setdefault("candidates", 0.0)
+        run.timings.setdefault("verification", 0.0)
         while True:
             t = time.perf_counter()
-            cosines, ids = self.vectors.search(library_id, query.embedding, k, tags)
-            timings["candidates"] += time.perf_counter() - t
-            counts["candidates"] = len(ids)
+            cosines, ids = self.vectors.search(run.library_id, query.embedding, k, run.tags)
+            run.timings["candidates"] += time.perf_counter() - t
+            run.counts["candidates"] = len(ids)
             fresh = [
                 (int(i), float(c)) for i, c in zip(ids, cosines, strict=True) if int(i) not in seen
             ]
             t = time.perf_counter()
             found = self._verify(query, fresh, hits)
-            timings["verification"] += time.perf_counter() - t
-            counts["verified"] += len(fresh)
-            counts["matched"] += found
+            run.timings["verification"] += time.perf_counter() - t
+            run.counts["verified"] += len(fresh)
+            run.counts["matched"] += found
             seen.update(i for i, _ in fresh)
             # Go deeper only while copies are dense in the last round: a library holding
             # many copies of the query (de-duplication) returns them all, and an ordinary
             # query (one or two copies) costs one round.
             dense = found * 2 >= max(1, len(fresh))
-            if not dense or len(ids) < k or len(hits) >= wanted or k >= MAX_RESULTS * 2:
+            if not dense or len(ids) < k or len(hits) >= run.wanted or k >= MAX_RESULTS * 2:
                 return
             k *= 2
 
-    def _regions(
-        self,
-        library_id: int,
-        rgb: NDArray[np.uint8],
-        tags: TagFilter | None,
-        wanted: int,
-        hits: dict[int, Hit],
-        timings: dict[str, float],
-        counts: dict[str, int],
-    ) -> None:
+    def _regions(self, run: _Run, rgb: NDArray[np.uint8], hits: dict[int, Hit]) -> None:
         """Parts of a query that is no copy as a whole, each searched on its own: the
         rectangles in it (a picture inside a screenshot, a slide, a page), then the cells
         of the policy's grids (a picture pasted with no border, several on one page:
@@ -252,15 +246,13 @@ class Search:
         query region, the best hit of a reference over all parts kept."""
         h, w = rgb.shape[:2]
         for (x, y, bw, bh), cell in self._query_parts(rgb):
-            counts["regions"] = counts.get("regions", 0) + 1
+            run.counts["regions"] = run.counts.get("regions", 0) + 1
             crop = np.ascontiguousarray(rgb[y : y + bh, x : x + bw])
             found = dict(hits)
             if cell:
-                self._cell(library_id, crop, tags, found, timings, counts)
+                self._cell(run, crop, found)
             else:
-                self._candidates(
-                    library_id, self._extractor.query(crop), tags, wanted, found, timings, counts
-                )
+                self._candidates(run, self._extractor.query(crop), found)
             for image_id, hit in found.items():
                 if image_id in hits and hits[image_id].score >= hit.score:
                     continue
@@ -269,15 +261,7 @@ class Search:
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
                 )
 
-    def _cell(
-        self,
-        library_id: int,
-        crop: NDArray[np.uint8],
-        tags: TagFilter | None,
-        hits: dict[int, Hit],
-        timings: dict[str, float],
-        counts: dict[str, int],
-    ) -> None:
+    def _cell(self, run: _Run, crop: NDArray[np.uint8], hits: dict[int, Hit]) -> None:
         """One grid cell: its descriptor (at `grid_side`), its `grid_candidates` nearest
         references, and those at `grid_min_cosine` or more verified against the cell's
         own local features, found only then (most cells of most queries have none). A
@@ -285,8 +269,10 @@ class Search:
         shows a part of one (a template's header, a landmark's detail) is no copy of it."""
         t = time.perf_counter()
         embedding = self._extractor.describe(crop, self.policy.grid_side)
-        cosines, ids = self.vectors.search(library_id, embedding, self.policy.grid_candidates, tags)
-        timings["candidates"] += time.perf_counter() - t
+        cosines, ids = self.vectors.search(
+            run.library_id, embedding, self.policy.grid_candidates, run.tags
+        )
+        run.timings["candidates"] += time.perf_counter() - t
         fresh = [
             (int(i), float(c))
             for i, c in zip(ids, cosines, strict=True)
@@ -298,12 +284,12 @@ class Search:
         part = QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
         found: dict[int, Hit] = {}
         self._verify(part, fresh, found)
-        timings["verification"] += time.perf_counter() - t
-        counts["verified"] += len(fresh)
+        run.timings["verification"] += time.perf_counter() - t
+        run.counts["verified"] += len(fresh)
         for image_id, hit in found.items():
             if polygon_area(hit.result_region) >= self.policy.grid_ref_cover:
                 hits[image_id] = hit
-                counts["matched"] += 1
+                run.counts["matched"] += 1
 
     def _query_parts(self, rgb: NDArray[np.uint8]) -> list[tuple[Box, bool]]:
         """The parts of a query searched on their own: its rectangles, then the cells of

@@ -26,9 +26,12 @@ every match is now held to the rule, measured two ways that occlusions spare dif
 
 - `share`: of the blocks with texture on either side, the part whose band-passed pixels
   correlate (≥ 0.5) — captions, emoji and screenshot frames cover a minority of blocks;
-- `cells`: of a 6×6 grid over the shared region, the cells where at least 30 % of the
-  textured blocks agree — stripes cut every block but leave agreeing blocks in every cell,
-  while a template look-alike agrees only in the cells of the template.
+- `cells`: of a 6×6 grid over the shared region, the cells where at least
+  `MatchPolicy.cell_agree` (30 %) of the textured blocks agree — stripes cut every block
+  but leave agreeing blocks in every cell, while a template look-alike agrees only in the
+  cells of the template. (40 % refused two of the three template look-alikes served on
+  bench/hard's graphics dev draw and found as many copies there and on photos, but lost
+  4 of 20 copies under stripes on bench/quality's dev seed: kept at 30 %.)
 
 A match passes when either reaches its bound (`MatchPolicy`); a block textured on one
 side only counts when that side is strongly textured (content the other lacks, not the
@@ -72,7 +75,9 @@ __all__ = [
 class Agreement:
     median: float | None  # None: under _MIN_BLOCKS blocks textured on both sides
     share: float
-    cells: float
+    # of a 6×6 grid over the region, each cell (with 2 or more textured blocks): the
+    # share of its textured blocks that agree
+    cell_shares: NDArray[np.float64] = field(compare=False, repr=False)
     # Which 8×8 blocks agree, and the transform from the query's work image (mirrored
     # for a mirrored match) to their frame: where the guided check looks.
     agreeing: NDArray[np.bool_] | None = field(default=None, compare=False, repr=False)
@@ -81,8 +86,14 @@ class Agreement:
     # where the query is the blurrier; computed when asked (`_detail`).
     detail: Callable[[], float] = field(default=lambda: 1.0, compare=False, repr=False)
 
+    def cells(self, agree: float) -> float:
+        """The share of the cells where at least `agree` of the textured blocks agree."""
+        if len(self.cell_shares) == 0:
+            return 0.0
+        return float((self.cell_shares >= agree).mean())
+
     def passes(self, policy: MatchPolicy) -> bool:
-        return self.share >= policy.share or self.cells >= policy.cells
+        return self.share >= policy.share or self.cells(policy.cell_agree) >= policy.cells
 
     def agree_at(self, points: NDArray[np.float32]) -> NDArray[np.bool_]:
         """Whether each point of the query's work image lies in an agreeing block."""
@@ -99,7 +110,6 @@ class Agreement:
 
 _STRONG = 4.0
 _GRID = 6
-_CELL_AGREE = 0.3
 _GOOD = 0.5  # a block agrees when its band-passed pixels correlate this well
 # The shared region is compared at no more than about this many pixels a side, and never
 # above the resolution either image holds of it (a thumbnail of a 15 % crop's reference
@@ -290,12 +300,11 @@ def _block_agreement(
     textured_n = np.bincount(cell[either], minlength=_GRID * _GRID)
     agree_n = np.bincount(cell[agree], minlength=_GRID * _GRID)
     counted = textured_n >= 2
-    good_cells = int((agree_n[counted] >= _CELL_AGREE * textured_n[counted]).sum())
     agreeing = np.zeros(whole.shape, dtype=bool)
     agreeing[rows[agree], cols[agree]] = True
     return Agreement(
         median=median,
         share=float(agree.sum() / either.sum()),
-        cells=good_cells / max(1, int(counted.sum())),
+        cell_shares=agree_n[counted] / textured_n[counted],
         agreeing=agreeing,
     )

@@ -27,7 +27,8 @@ class MatchPolicy:
     """`threshold`: the score a match must reach (the `threshold` setting).
 
     `median`, `share`, `cells`: the bounds a match's pixels must reach
-    (features/agreement.py); `check_pixels=False` lets the features alone decide.
+    (features/agreement.py), a cell of its grid counting where `cell_agree` of its
+    textured blocks agree; `check_pixels=False` lets the features alone decide.
 
     `guided`: the share of the reference's features, carried into the query, that find
     a near one there (features/guided.py), told where the query shows the reference at
@@ -72,6 +73,7 @@ class MatchPolicy:
     median: float = 0.6
     share: float = 0.65
     cells: float = 0.8
+    cell_agree: float = 0.3
     check_pixels: bool = True
     # the features where the transform puts them (features/guided.py), told at scales
     # in `guided_scales`
