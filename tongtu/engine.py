@@ -1,6 +1,7 @@
 """The facade: libraries and images — add, search, compare, update, delete — over the
-catalog and a vector index chosen by the settings. Adds are decoded, extracted and
-committed here; searches and compares run the pipeline of search.py.
+catalog and a vector index chosen by the settings. Adds run through ingest.py,
+searches and compares through search.py; the engine decodes, bounds the pictures worked
+on at once (its gate) and keeps the libraries.
 
 The engine knows nothing of HTTP or the CLI. It is safe to call from many threads: the
 CPU work (decode, descriptor, verification) runs in the caller's thread, the catalog
@@ -13,11 +14,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Concatenate
 
 import numpy as np
@@ -27,7 +24,6 @@ from tongtu.clusters import Cluster, Item, find_clusters
 from tongtu.errors import (
     ConfigError,
     InvalidParam,
-    ItemExists,
     ItemNotFound,
     MissingParam,
     StoreUnavailable,
@@ -38,15 +34,15 @@ from tongtu.features import (
     Extractor,
     LocalFeatures,
     model_id,
-    shrink,
 )
 from tongtu.features.matcher import Matcher, MatchPolicy
 from tongtu.fetch import Fetcher
-from tongtu.imaging import SIGNATURE, Picture, decode_for, thumbnail_jpeg
+from tongtu.imaging import SIGNATURE, Picture, decode_for
+from tongtu.ingest import Added, Ingest, OnDuplicate, Source, Write
 from tongtu.search import Comparison, Hit, Search, SearchPage
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog, open_vectors
-from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage, VectorStore
+from tongtu.storage.base import ImageRecord, LibraryRecord, VectorStore
 from tongtu.storage.catalog import Catalog
 from tongtu.storage.group import GroupCommit
 
@@ -101,35 +97,6 @@ def _gated[**P, R](
     return wrapper
 
 
-_Write = tuple[int, Sequence[NewImage], int]  # library id, images, capacity
-
-
-@dataclass(frozen=True, slots=True)
-class Source:
-    """Where an image comes from: bytes win over a URL (docs/baidu-api.md)."""
-
-    image: bytes | None = None
-    url: str | None = None
-
-    @property
-    def given(self) -> bool:
-        return self.image is not None or bool(self.url)
-
-
-class OnDuplicate(StrEnum):
-    """What adding an image already in the library (same cont_sign) does."""
-
-    REJECT = "reject"  # ItemExists (216681), as Baidu does
-    RETURN_EXISTING = "return-existing"  # the existing record, unchanged
-    REPLACE = "replace"  # the existing record, with the new brief and tags
-
-
-@dataclass(frozen=True, slots=True)
-class Added:
-    record: ImageRecord
-    status: str  # "added" | "existing" | "replaced"
-
-
 class Engine:
     def __init__(
         self,
@@ -142,19 +109,18 @@ class Engine:
     ) -> None:
         self.settings = settings
         self._images = _Gate(settings.resolved_image_concurrency())
-        # The threads adds decode and extract in, made once: threads made per call each
-        # opened catalog connections of their own (SQLite's with its PRAGMAs, a
-        # PostgreSQL session) for one add.
-        self._workers = ThreadPoolExecutor(
-            max_workers=settings.resolved_image_concurrency(), thread_name_prefix="tongtu-add"
-        )
         self.catalog = catalog
         self.vectors = vectors
-        # Concurrent adds share one transaction and one vector-store catch-up.
-        self.writes: GroupCommit[_Write, list[ImageRecord | TongtuError]] = GroupCommit(
-            catalog.add_to_libraries, self._sync_after_write
-        )
         self._extractor = extractor
+        self.ingest = Ingest(
+            catalog,
+            extractor,
+            self.load,
+            self._images,
+            settings.thumbnail_side,
+            settings.resolved_image_concurrency(),
+            self._sync_after_write,
+        )
         # what a match must show (features/policy.py): the settings' by default
         self.searching = Search(
             catalog,
@@ -260,96 +226,14 @@ class Engine:
         workers: int = 2,
         batch: int = 16,
     ) -> Iterator[tuple[int, Added | TongtuError]]:
-        """Add many images; yields (position, outcome) as each batch is committed.
+        """Add many images; yields (position, outcome) as each batch is committed
+        (ingest.py: `workers` at a time, `batch` a transaction)."""
+        return self.ingest.add_many(lib, items, on_duplicate, workers, batch)
 
-        Decoding and features run `workers` at a time in the engine's worker threads
-        (the decoders, OpenCV and onnxruntime release the GIL), so one image's decode and
-        local features overlap another's descriptor; `workers=1` runs them in the calling
-        thread. Each picture is decoded and extracted inside the engine's gate
-        (`TONGTU_IMAGE_CONCURRENCY`), as a search's is. The catalog takes each batch in
-        one transaction."""
-
-        def prepare(item: tuple[Source, str, Sequence[int]]) -> NewImage | TongtuError:
-            with self._images():
-                return prepare_one(item)
-
-        def prepare_one(item: tuple[Source, str, Sequence[int]]) -> NewImage | TongtuError:
-            source, brief, tags = item
-            try:
-                pic = self.load(source, lib.signature)
-                if self.catalog.image_by_sign(lib.id, pic.cont_sign) is not None:
-                    return ItemExists(pic.cont_sign)
-                small = shrink(pic.rgb)  # one resize of the full picture serves all below
-                feats = self._extractor.reference(small, parallel=workers > 1)
-                side = self.settings.thumbnail_side
-                thumb_from = small if side <= max(small.shape[:2]) else pic.rgb
-                return NewImage(
-                    pic.cont_sign,
-                    brief,
-                    tuple(tags),
-                    pic.size,
-                    feats.embedding,
-                    feats.local.to_bytes(),
-                    thumbnail_jpeg(thumb_from, side) if side > 0 else None,
-                )
-            except TongtuError as exc:
-                return exc
-
-        pending: list[tuple[int, NewImage | TongtuError, str, Sequence[int]]] = []
-        if workers <= 1:
-            for pos, item in enumerate(items):
-                pending.append((pos, prepare(item), item[1], item[2]))
-                if len(pending) >= batch:
-                    yield from self._commit(lib, pending, on_duplicate)
-                    pending = []
-        else:
-            window: deque[tuple[int, Future[NewImage | TongtuError], str, Sequence[int]]] = deque()
-            try:
-                for pos, item in enumerate(items):
-                    window.append((pos, self._workers.submit(prepare, item), item[1], item[2]))
-                    while len(window) > workers * 2:
-                        p, fut, brief, tags = window.popleft()
-                        pending.append((p, fut.result(), brief, tags))
-                        if len(pending) >= batch:
-                            yield from self._commit(lib, pending, on_duplicate)
-                            pending = []
-                while window:
-                    p, fut, brief, tags = window.popleft()
-                    pending.append((p, fut.result(), brief, tags))
-            finally:  # a caller that stops early leaves no work queued behind it
-                for _, fut, _, _ in window:
-                    fut.cancel()
-        if pending:
-            yield from self._commit(lib, pending, on_duplicate)
-
-    def _commit(
-        self,
-        lib: LibraryRecord,
-        pending: list[tuple[int, NewImage | TongtuError, str, Sequence[int]]],
-        on_duplicate: OnDuplicate,
-    ) -> list[tuple[int, Added | TongtuError]]:
-        """Write one batch; the outcomes, in order, once the index has them too."""
-        ready = [(p, item) for p, item, _, _ in pending if isinstance(item, NewImage)]
-        stored = self.writes((lib.id, [item for _, item in ready], lib.capacity))
-        outcome: dict[int, Added | TongtuError] = {}
-        for (p, _), stored_one in zip(ready, stored, strict=True):
-            outcome[p] = (
-                stored_one if isinstance(stored_one, TongtuError) else Added(stored_one, "added")
-            )
-        results: list[tuple[int, Added | TongtuError]] = []
-        for p, item, brief, tags in pending:
-            done: Added | TongtuError = outcome.get(p) or (
-                item if isinstance(item, TongtuError) else ItemExists(item.cont_sign)
-            )
-            if isinstance(done, ItemExists) and on_duplicate is not OnDuplicate.REJECT:
-                existing = self.catalog.image_by_sign(lib.id, done.cont_sign)
-                if existing is not None and on_duplicate is OnDuplicate.RETURN_EXISTING:
-                    done = Added(existing, "existing")
-                elif existing is not None:
-                    self.catalog.update_image(existing.id, brief, tags)
-                    done = Added(self._image(lib, existing.id), "replaced")
-            results.append((p, done))
-        return results
+    @property
+    def writes(self) -> GroupCommit[Write, list[ImageRecord | TongtuError]]:
+        """The group commit concurrent adds share (its counts are in /metrics)."""
+        return self.ingest.writes
 
     def get(self, lib: LibraryRecord, ref: str) -> ImageRecord:
         """An image by its id (digits) or its cont_sign ("n,n")."""
@@ -483,7 +367,7 @@ class Engine:
             log.warning("write committed; the vector store will catch up: %s", exc)
 
     def close(self) -> None:
-        self._workers.shutdown(cancel_futures=True)
+        self.ingest.close()
         if self._owns_extractor:
             self._extractor.close()
         self.vectors.close()
