@@ -38,22 +38,18 @@ def _fill(data_dir: Path) -> tuple[dict[str, int], str, str]:
     return ids, new.app.api_key, new.secret_key
 
 
-def test_migrate_embedded_to_scale_out_and_back(
-    tmp_path: Path, new_database: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_migrate_embedded_to_scale_out_and_back(tmp_path: Path, new_database: str) -> None:
     src = tmp_path / "embedded"
     ids, api_key, secret = _fill(src)
     milvus = f"milvus://{tmp_path / 'milvus.db'}"
 
     # interrupted after the first batch ...
-    monkeypatch.setattr(migration, "BATCH", 3)
-
     def stop(name: str, done: int, total: int) -> None:
         if name == "shop" and done >= 3:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        migration.migrate(str(catalog_url_of(str(src))), new_database, progress=stop)
+        migration.migrate(str(catalog_url_of(str(src))), new_database, progress=stop, batch=3)
     # ... and resumed from the command line: nothing copied twice
     out = subprocess.run(
         [

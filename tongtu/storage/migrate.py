@@ -58,7 +58,10 @@ def migrate(
     dst_vectors: str = "faiss",
     sample: int = 20,
     progress: Callable[[str, int, int], None] | None = None,
+    batch: int = BATCH,
 ) -> MigrationReport:
+    """Copy the catalog (and what its vector stores need) from `src_url` to `dst_url`,
+    `batch` images a transaction; an interrupted copy resumes where it stopped."""
     if src_url == dst_url:
         raise ConfigError("source and destination are the same catalog")
     src = open_catalog_url(src_url)
@@ -87,7 +90,7 @@ def migrate(
             total = src.count(lib.id)
             after = dst.max_image_id(lib.id)
             done = dst.count(lib.id)
-            while rows := src.export_images(lib.id, after, BATCH):
+            while rows := src.export_images(lib.id, after, batch):
                 report.copied += dst.import_images(lib.id, rows)
                 after = int(rows[-1][0])
                 done += len(rows)
