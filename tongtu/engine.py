@@ -35,10 +35,10 @@ from tongtu.features import (
     LocalFeatures,
     model_id,
 )
-from tongtu.features.matcher import Matcher, MatchPolicy
+from tongtu.features.matcher import MatchPolicy
 from tongtu.fetch import Fetcher
 from tongtu.imaging import SIGNATURE, Picture, decode_for
-from tongtu.ingest import Added, Ingest, OnDuplicate, Source, Write
+from tongtu.ingest import Added, Ingest, OnDuplicate, Source, Write, stored_image
 from tongtu.search import Comparison, Hit, Search, SearchPage
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog, open_vectors
@@ -169,10 +169,6 @@ class Engine:
     def policy(self, policy: MatchPolicy) -> None:
         self.searching.policy = policy
 
-    @property
-    def matcher(self) -> Matcher:
-        return Matcher(self.policy)
-
     # libraries ---------------------------------------------------------------------
 
     def library(self, name: str, create: bool = False) -> LibraryRecord:
@@ -245,10 +241,7 @@ class Engine:
         return record
 
     def _image(self, lib: LibraryRecord, image_id: int) -> ImageRecord:
-        record = self.catalog.image_by_id(lib.id, image_id)
-        if record is None:
-            raise ItemNotFound(f"no image with id {image_id} in the library")
-        return record
+        return stored_image(self.catalog, lib.id, image_id)
 
     def thumbnail(self, record: ImageRecord) -> bytes:
         jpeg = self.catalog.thumbnail(record.id)

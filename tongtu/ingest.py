@@ -19,7 +19,7 @@ from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage
 from tongtu.storage.catalog import Catalog
 from tongtu.storage.group import GroupCommit
 
-__all__ = ["Added", "Ingest", "OnDuplicate", "Source", "Write"]
+__all__ = ["Added", "Ingest", "OnDuplicate", "Source", "Write", "stored_image"]
 
 Write = tuple[int, Sequence[NewImage], int]  # library id, images, capacity
 
@@ -48,6 +48,14 @@ class OnDuplicate(StrEnum):
 class Added:
     record: ImageRecord
     status: str  # "added" | "existing" | "replaced"
+
+
+def stored_image(catalog: Catalog, library_id: int, image_id: int) -> ImageRecord:
+    """The library's image with this id; ItemNotFound where there is none (any more)."""
+    record = catalog.image_by_id(library_id, image_id)
+    if record is None:
+        raise ItemNotFound(f"no image with id {image_id} in the library")
+    return record
 
 
 class Ingest:
@@ -90,7 +98,7 @@ class Ingest:
     ) -> Iterator[tuple[int, Added | TongtuError]]:
         """Add many images; yields (position, outcome) as each batch is committed.
 
-        Decoding and features run `workers` at a time in the engine's worker threads
+        Decoding and features run `workers` at a time in this ingest's worker threads
         (the decoders, OpenCV and onnxruntime release the GIL), so one image's decode and
         local features overlap another's descriptor; `workers=1` runs them in the calling
         thread. Each picture is decoded and extracted inside the engine's gate
@@ -175,16 +183,10 @@ class Ingest:
                     done = Added(existing, "existing")
                 elif existing is not None:
                     self.catalog.update_image(existing.id, brief, tags)
-                    done = Added(self._reread(existing), "replaced")
+                    # the record as it is now, with the new brief and tags
+                    done = Added(stored_image(self.catalog, lib.id, existing.id), "replaced")
             results.append((p, done))
         return results
-
-    def _reread(self, record: ImageRecord) -> ImageRecord:
-        """The record as it is now (after its brief and tags were replaced)."""
-        now = self.catalog.image_by_id(record.library_id, record.id)
-        if now is None:
-            raise ItemNotFound(f"no image with id {record.id} in the library")
-        return now
 
     def close(self) -> None:
         self._workers.shutdown(cancel_futures=True)

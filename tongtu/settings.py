@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings", "sqlite_file"]
+__all__ = ["Settings", "sqlite_file", "sqlite_url"]
 
 
 _SQLITE = "sqlite:///"
@@ -22,6 +22,11 @@ _SQLITE = "sqlite:///"
 def sqlite_file(url: str) -> Path | None:
     """The file of an SQLite catalog's URL; None for any other catalog."""
     return Path(url.removeprefix(_SQLITE)) if url.startswith(_SQLITE) else None
+
+
+def sqlite_url(path: Path) -> str:
+    """The URL of the SQLite catalog in this file."""
+    return f"{_SQLITE}{path.resolve()}"
 
 
 class Settings(BaseSettings):

@@ -57,8 +57,8 @@ class MatchPolicy:
     the query's own scale holds. A crop keeping a share a of the reference meets the
     dense features (found on the thumbnail at the 800 px work size) at its own scale
     when seen at 800·√a px: 253 for 10 %, 310 for 15 %, 358 for 20 %; there the guided
-    check compares like with like. Such a match must cover `small_look_cover` of the query: a crop
-    lies inside its reference.
+    check compares like with like. Such a match must cover `small_look_cover` of the
+    query: a crop lies inside its reference.
 
     `aspect_gap`, `aspect_look_min`: ORB features do not survive a strong stretch in one
     direction (a copy made twice as wide verified 17 times in 24, two and a half times as

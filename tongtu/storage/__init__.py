@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tongtu.errors import ConfigError
-from tongtu.settings import sqlite_file
+from tongtu.settings import sqlite_file, sqlite_url
 
 if TYPE_CHECKING:
     from tongtu.settings import Settings
@@ -29,21 +29,17 @@ __all__ = [
     "sqlite_file",
 ]
 
-_SQLITE = "sqlite:///"
-
 
 def catalog_url_of(place: str) -> str:
     """A catalog URL as it is; a data directory (or a file) as its SQLite catalog's."""
     if "://" in place:
         return place
     path = Path(place)
-    return (
-        f"{_SQLITE}{(path / 'catalog.db' if path.is_dir() or not path.suffix else path).resolve()}"
-    )
+    return sqlite_url(path / "catalog.db" if path.is_dir() or not path.suffix else path)
 
 
 def catalog_url(settings: Settings) -> str:
-    return settings.catalog or f"{_SQLITE}{settings.db_path.resolve()}"
+    return settings.catalog or sqlite_url(settings.db_path)
 
 
 def open_catalog_url(url: str, pool_size: int = 8, pool_timeout: float = 5.0) -> Catalog:

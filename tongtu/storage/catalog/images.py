@@ -100,27 +100,19 @@ class Images(Tables):
         db.execute("UPDATE libraries SET images = ? WHERE id = ?", (n, library_id))
         return out
 
-    def image_by_sign(self, library_id: int, cont_sign: str) -> ImageRecord | None:
+    def _image_where(self, where: str, args: tuple[object, ...]) -> ImageRecord | None:
         row = (
             self._db()
-            .execute(
-                f"SELECT {IMAGE_COLS} FROM images WHERE library_id = ? AND cont_sign = ?",
-                (library_id, cont_sign),
-            )
+            .execute(f"SELECT {IMAGE_COLS} FROM images WHERE library_id = ? AND {where}", args)
             .fetchone()
         )
         return image_record(row) if row else None
 
+    def image_by_sign(self, library_id: int, cont_sign: str) -> ImageRecord | None:
+        return self._image_where("cont_sign = ?", (library_id, cont_sign))
+
     def image_by_id(self, library_id: int, image_id: int) -> ImageRecord | None:
-        row = (
-            self._db()
-            .execute(
-                f"SELECT {IMAGE_COLS} FROM images WHERE library_id = ? AND id = ?",
-                (library_id, image_id),
-            )
-            .fetchone()
-        )
-        return image_record(row) if row else None
+        return self._image_where("id = ?", (library_id, image_id))
 
     def list_images(
         self,
