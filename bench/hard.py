@@ -397,7 +397,14 @@ def main() -> None:
         help="also search with these MatchPolicy fields changed, e.g. small_look=320",
     )
     args = ap.parse_args()
-    also = _policy_fields(args.also) if args.also else {}
+    # the same library searched again under each of these (label, changed policy fields)
+    variants: list[tuple[str, dict[str, Any]]] = []
+    if args.grid:
+        variants.append(
+            (f"grid {args.grid}", _policy_fields(f"query_grid={args.grid.replace(',', ';')}"))
+        )
+    if args.also:
+        variants.append((f"with {args.also}", _policy_fields(args.also)))
     cond = conditions(
         draw=args.draw,
         seed=args.seed,
@@ -419,21 +426,15 @@ def main() -> None:
                 engine.policy = MatchPolicy(check_pixels=False, query_regions=0)
                 base = search_all(engine, names, queries)
                 engine.policy = MatchPolicy()
-            if args.grid:
-                grid = tuple(int(n) for n in args.grid.split(","))
-                engine.policy = dataclasses.replace(engine.policy, query_grid=grid)
-                gridded = search_all(engine, names, queries)
-            if also:
-                engine.policy = dataclasses.replace(MatchPolicy(), **also)
-                changed = search_all(engine, names, queries)
+            runs = [("tongtu", outcomes)]
+            for label, fields in variants:
+                engine.policy = dataclasses.replace(MatchPolicy(), **fields)
+                runs.append((label, search_all(engine, names, queries)))
             engine.close()
         reports = [report("tongtu", queries, outcomes)]
         if args.baseline:
             reports.append(report("features-alone", queries, base))
-        if args.grid:
-            reports.append(report(f"grid {args.grid}", queries, gridded))
-        if also:
-            reports.append(report(f"with {args.also}", queries, changed))
+        reports += [report(label, queries, got) for label, got in runs[1:]]
         print(
             f"pool {pool}: library {len(items)}, {len(queries)} queries, "
             f"{time.perf_counter() - start:.0f} s",
@@ -443,8 +444,6 @@ def main() -> None:
         families, overall = table(reports, f"{where}: per family")
         overall.title = f"{where}: overall"
         tables += [families, overall, calibration_table(reports[0], f"{pool}: what a score means")]
-        runs = [("tongtu", outcomes)] + ([(f"grid {args.grid}", gridded)] if args.grid else [])
-        runs += [(f"with {args.also}", changed)] if also else []
         for system, got in runs:
             if any(q.family == "collage_k" for q in queries):
                 tables.append(collage_table(queries, got, f"{where}: collage of k, {system}"))
