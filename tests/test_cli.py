@@ -87,7 +87,7 @@ def test_serve_on_a_data_directory_without_apps_names_the_command_that_makes_one
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tongtu.apps import Apps
-    from tongtu.cli import _say_how_to_sign_in
+    from tongtu.cli.serve import _say_how_to_sign_in
     from tongtu.engine import Engine
     from tongtu.settings import Settings
 

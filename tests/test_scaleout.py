@@ -264,7 +264,7 @@ def test_a_sharded_import_loses_and_doubles_nothing_when_a_share_is_killed(
     library once, and the vector store holds exactly the catalog's images."""
     import signal
 
-    from tongtu.cli import in_share
+    from tongtu.cli.folders import in_share
     from tongtu.features import DIM
     from tongtu.settings import Settings
     from tongtu.storage import open_catalog_url, open_vectors

@@ -1,0 +1,5 @@
+"""`python -m tongtu.cli`, as the tests and benchmarks run it."""
+
+from tongtu.cli import main
+
+main()
