@@ -5,10 +5,11 @@ so the commands of one shell share one library; with `--server URL` (and an app'
 `add` and `search` go to a running server's native API instead. Domain errors become
 one line on stderr and exit code 1; bad usage exits 2 (click's convention).
 
-The commands by family: serve.py, apps.py, images.py (add, search), folders.py (import,
+The commands by family: serve.py, apps.py, images.py (add and search, written once over
+library.py's protocol, which the engine and the client both meet), folders.py (import,
 dedup), maintenance.py (check, backup, restore, migrate); common.py holds what they
-share. Each module imports the heavy parts (the engine, the model, the client) inside
-its commands, so that `tongtu --help` starts at once.
+share. The heavy parts (the engine, the model, the client) are imported inside the
+commands, so that `tongtu --help` starts at once.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import click
 
 from tongtu.cli import apps, folders, images, maintenance, serve
-from tongtu.cli.images import Remote
+from tongtu.cli.library import Server
 
 __all__ = ["main"]
 
@@ -48,4 +49,4 @@ def main(
     ctx: click.Context, server: str | None, api_key: str | None, secret_key: str | None
 ) -> None:
     """tongtu: self-hosted same-image search."""
-    ctx.obj = Remote(server, api_key, secret_key) if server else None
+    ctx.obj = Server(server, api_key, secret_key) if server else None

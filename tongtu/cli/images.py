@@ -1,63 +1,19 @@
 """`tongtu add` and `tongtu search`: on the data directory's library, or with `--server`
-on a running server's through its native API."""
+on a running server's through its native API (library.py: one protocol, two adapters)."""
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
-from functools import wraps
+from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import click
 
-from tongtu.cli.common import (
-    choose_library,
-    domain_errors,
-    library_name,
-    library_option,
-    open_engine,
-)
+from tongtu.cli.common import domain_errors, library_option
+from tongtu.cli.library import Server, open_library
 from tongtu.errors import ItemExists, TongtuError
-from tongtu.params import parse_brief, parse_tags
-
-if TYPE_CHECKING:
-    from tongtu.client import Client
-
-
-@dataclass(frozen=True, slots=True)
-class Remote:
-    server: str
-    api_key: str | None
-    secret_key: str | None
-
-    def client(self) -> Client:
-        from tongtu.client import Client
-
-        return Client(self.server, self.api_key, self.secret_key)
-
-
-def _remote_library(client: Client, name: str | None) -> str:
-    return choose_library(name, lambda: [lib.name for lib in client.libraries()], None)
-
-
-def _remote_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
-    @wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        from tongtu.client import ApiError
-
-        try:
-            return fn(*args, **kwargs)
-        except ApiError as exc:
-            click.echo(f"error {exc.code}: {exc.message}", err=True)
-            sys.exit(1)
-        except OSError as exc:
-            click.echo(f"error: cannot reach the server: {exc}", err=True)
-            sys.exit(1)
-
-    return wrapper
+from tongtu.params import parse_tags
 
 
 @click.command()
@@ -68,37 +24,26 @@ def _remote_errors[**P, R](fn: Callable[P, R]) -> Callable[P, R]:
 @click.pass_obj
 @domain_errors
 def add(
-    remote: Remote | None,
+    server: Server | None,
     images: tuple[str, ...],
     brief: str | None,
     tags: str | None,
     library: str | None,
 ) -> None:
     """Add images to the library."""
-    from tongtu.engine import Source
-
-    if remote is not None:
-        _remote_add(remote, images, brief, parse_tags(tags) or (), library)
-        return
-
-    engine = open_engine()
-    lib = engine.library(library_name(engine, library), create=True)
     tag_values = parse_tags(tags) or ()
     failed = False
-    for path in images:
-        try:
-            rec = engine.add(
-                lib,
-                Source(image=Path(path).read_bytes()),
-                parse_brief(brief or Path(path).name) or "",
-                tag_values,
-            ).record
-            click.echo(f"{rec.cont_sign}\t{path}")
-        except ItemExists as exc:
-            click.echo(f"{exc.cont_sign}\t{path}\t(already in the library)")
-        except TongtuError as exc:
-            click.echo(f"error {exc.code}: {path}: {exc}", err=True)
-            failed = True
+    with open_library(server, library, create=True) as lib:
+        for path in images:
+            try:
+                click.echo(f"{lib.add(Path(path), brief, tag_values)}\t{path}")
+            except ItemExists as exc:
+                click.echo(f"{exc.cont_sign}\t{path}\t(already in the library)")
+            except TongtuError as exc:
+                if exc.http_status in (401, 403):  # the server refuses the app itself:
+                    raise  # every image would meet the same
+                click.echo(f"error {exc.code}: {path}: {exc}", err=True)
+                failed = True
     sys.exit(1 if failed else 0)
 
 
@@ -112,7 +57,7 @@ def add(
 @click.pass_obj
 @domain_errors
 def search(
-    remote: Remote | None,
+    server: Server | None,
     image: str,
     tags: str | None,
     any_tag: bool,
@@ -121,74 +66,14 @@ def search(
     library: str | None,
 ) -> None:
     """Search the library with an image."""
-    from tongtu.engine import Source
-
-    if remote is not None:
-        rows = _remote_search(remote, Path(image), parse_tags(tags) or (), any_tag, rn, library)
-    else:
-        engine = open_engine()
-        lib = engine.library(library_name(engine, library))
-        page = engine.search(
-            lib, Source(image=Path(image).read_bytes()), parse_tags(tags), any_tag, 0, rn
-        )
-        rows = [
-            {
-                "cont_sign": h.record.cont_sign,
-                "score": h.score,
-                "kind": h.kind.value,
-                "brief": h.record.brief,
-            }
-            for h in page.hits
-        ]
+    tag_values = parse_tags(tags) or ()
+    with open_library(server, library) as lib:
+        found = lib.search(Path(image), tag_values, any_tag, rn)
     if as_json:
+        rows = [asdict(f) for f in found]
         click.echo(json.dumps({"result_num": len(rows), "result": rows}, ensure_ascii=False))
         return
-    if not rows:
+    if not found:
         click.echo("no match")
-    for r in rows:
-        click.echo(f"{r['score']:.3f}\t{r['kind']}\t{r['cont_sign']}\t{r['brief']}")
-
-
-@_remote_errors
-def _remote_add(
-    remote: Remote,
-    images: tuple[str, ...],
-    brief: str | None,
-    tags: tuple[int, ...],
-    library: str | None,
-) -> None:
-    from tongtu.client import ApiError
-
-    failed = False
-    with remote.client() as client:
-        name = _remote_library(client, library)
-        for path in images:
-            try:
-                added = client.add(name, Path(path), brief or Path(path).name, tags)
-                click.echo(f"{added.image.cont_sign}\t{path}")
-            except ApiError as exc:
-                if exc.code == ItemExists.code and exc.cont_sign:
-                    click.echo(f"{exc.cont_sign}\t{path}\t(already in the library)")
-                    continue
-                if exc.status in (401, 403):
-                    raise
-                click.echo(f"error {exc.code}: {path}: {exc.message}", err=True)
-                failed = True
-    sys.exit(1 if failed else 0)
-
-
-@_remote_errors
-def _remote_search(
-    remote: Remote,
-    image: Path,
-    tags: tuple[int, ...],
-    any_tag: bool,
-    rn: int,
-    library: str | None,
-) -> list[dict[str, Any]]:
-    with remote.client() as client:
-        found = client.search(_remote_library(client, library), image, tags, any_tag, 0, rn)
-    return [
-        {"cont_sign": r.image.cont_sign, "score": r.score, "kind": r.kind, "brief": r.image.brief}
-        for r in found.results
-    ]
+    for f in found:
+        click.echo(f"{f.score:.3f}\t{f.kind}\t{f.cont_sign}\t{f.brief}")
