@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import PHOTOS, ServerProcess, crop, jpeg, open_photo, photo_names
+from tongtu.cli import main
 from tongtu.client import ApiError, Client
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
@@ -111,3 +114,38 @@ def test_cli_remote_mode(server: ServerProcess, creds: dict[str, str], tmp_path:
         text=True,
     )
     assert bad.returncode == 1 and "error 100" in bad.stderr
+
+
+def test_cli_add_and_search_say_the_same_on_a_data_directory_and_through_a_server(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """`add` and `search` are written once over the engine and the client (tongtu/cli/
+    library.py): the same images give the same lines, errors and exit codes either way."""
+    keys = json.loads(server.cli("apps", "create", "same", "--json"))
+    names = photo_names()[92:94]
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    query = tmp_path / "query.jpg"
+    query.write_bytes(jpeg(crop(open_photo(names[1]), 0.8), 80))
+    adds = [str(PHOTOS / n) for n in names] + [str(broken)]
+    runs = [
+        ("add", *adds, "--tags", "3"),
+        ("add", adds[0]),
+        ("search", str(query)),
+        ("search", str(query), "--json", "--tags", "3"),
+    ]
+
+    def said(*front: str) -> list[tuple[int, str, str]]:
+        env = {**os.environ, "TONGTU_DATA_DIR": str(tmp_path / "data")}
+        out = []
+        for args in runs:
+            r = CliRunner().invoke(main, [*front, *args, "--library", "same"], env=env)
+            out.append((r.exit_code, r.stdout, r.stderr))
+        return out
+
+    here = said()
+    assert [code for code, _, _ in here] == [1, 0, 0, 0]
+    assert "error 216201: " in here[0][2] and "(already in the library)" in here[1][1]
+    assert json.loads(here[3][1])["result"][0]["kind"] == "query_is_part_of_result"
+    remote = ("--server", server.base, "--api-key", keys["api_key"], "--secret-key")
+    assert said(*remote, keys["secret_key"]) == here
