@@ -103,3 +103,22 @@ def test_serve_on_a_data_directory_without_apps_names_the_command_that_makes_one
     engine.close()
     _say_how_to_sign_in(settings)
     assert capsys.readouterr().err == ""
+
+
+def test_a_server_that_cannot_be_reached_is_one_line_and_exit_code_1(tmp_path: Path) -> None:
+    """With an app's keys the client asks for a token first: a refused connection there
+    is httpx's error, not an OSError, and was a traceback."""
+    import socket
+
+    with socket.socket() as sock:  # a port on loopback that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    image = tmp_path / "q.jpg"
+    image.write_bytes(b"\xff\xd8")
+    env = {"TONGTU_DATA_DIR": str(tmp_path / "data")}
+    server = ["--server", f"http://127.0.0.1:{port}", "--api-key", "k", "--secret-key", "s"]
+    for command in (["search", str(image)], ["add", str(image)]):
+        ran = _tongtu(env, *server, *command, check=False)
+        assert ran.returncode == 1, ran
+        assert ran.stderr.startswith("error: cannot reach the server"), ran.stderr
+        assert "Traceback" not in ran.stderr and len(ran.stderr.splitlines()) == 1

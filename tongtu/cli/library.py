@@ -134,6 +134,8 @@ def open_library(
         engine = open_engine()
         yield EngineLibrary(engine, engine.library(library_name(engine, name), create=create))
         return
+    import httpx
+
     from tongtu.client import Client
 
     try:
@@ -143,6 +145,6 @@ def open_library(
                     name, lambda: [lib.name for lib in client.libraries()], None
                 )
             yield ClientLibrary(client, chosen)
-    except OSError as exc:
+    except (OSError, httpx.TransportError) as exc:
         click.echo(f"error: cannot reach the server: {exc}", err=True)
         sys.exit(1)
