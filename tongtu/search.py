@@ -21,6 +21,7 @@ from numpy.typing import NDArray
 
 from tongtu.features import Extractor, LocalFeatures, QueryFeatures, shrink
 from tongtu.features.agreement import thumbnail_gray
+from tongtu.features.descriptor import SHORT_SIDE
 from tongtu.features.local import NO_MATCH, QUERY_FEATURES, extract_local, polygon_area, stretch
 from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
 from tongtu.features.regions import Box, grid_regions, picture_regions
@@ -108,7 +109,10 @@ class Search:
 
     @property
     def matcher(self) -> Matcher:
-        return Matcher(self.policy)
+        return Matcher(self.policy, self._describe)
+
+    def _describe(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
+        return self._extractor.describe(rgb, SHORT_SIDE)
 
     def search(
         self,
@@ -172,7 +176,7 @@ class Search:
 
         def against(part: QueryFeatures) -> Verdict | None:
             cos = float(np.dot(part.embedding, ref.embedding))
-            b = Reference(0, cos, ref.local, w_b, h_b, gray_b, dense_b)
+            b = Reference(0, cos, ref.local, w_b, h_b, gray_b, dense_b, lambda: small_b)
             return self.matcher.match(part, [b]).get(0)
 
         verdict, kind, query_region = against(query), None, None
@@ -316,6 +320,7 @@ class Search:
                 records[i].height,
                 self.pixels(records[i]),
                 functools.partial(self._dense_features, records[i]),
+                functools.cache(functools.partial(self._colour, records[i])),
             )
             for i, cosine in candidates
             if i in records
@@ -341,13 +346,19 @@ class Search:
 
         return gray
 
-    def _dense_features(self, record: ImageRecord) -> LocalFeatures | None:
-        """Local features found densely on the stored thumbnail (None without one)."""
+    def _colour(self, record: ImageRecord) -> NDArray[np.uint8] | None:
+        """The stored thumbnail in colour (None without one)."""
         jpeg = self.catalog.thumbnail(record.id)
         if jpeg is None:
             return None
         bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None or max(bgr.shape[:2]) < self.policy.second_look_min_side:
+        if bgr is None:
+            return None
+        return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+
+    def _dense_features(self, record: ImageRecord) -> LocalFeatures | None:
+        """Local features found densely on the stored thumbnail (None without one)."""
+        rgb = self._colour(record)
+        if rgb is None or max(rgb.shape[:2]) < self.policy.second_look_min_side:
             return None  # a tiny thumbnail holds no more detail than the stored features
-        rgb = np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
         return extract_local(rgb, self.policy.second_look_features)

@@ -167,6 +167,17 @@ class Settings(BaseSettings):
             "Empty: not."
         ),
     )
+    region_likeness: float = Field(
+        default=0.6,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "A partial match must also show the query's picture where it lays the "
+            "reference over it: the global descriptor's cosine there, at least this "
+            "(see docs/matching.md); a small crop then needs fewer matched features, and "
+            "a look-alike sharing a template is refused. 0: not asked."
+        ),
+    )
     local_features: int = Field(
         default=500,
         ge=100,

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 
 from tongtu.features.agreement import holds, measure, needs_pixels
 from tongtu.features.guided import guided_agreement, match_scale
+from tongtu.features.likeness import Describe, region_cosine
 from tongtu.features.local import NO_MATCH, LocalFeatures, Match, verify
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
@@ -47,7 +48,14 @@ class Query(Protocol):
 
 
 class ShapedQuery(Query, Protocol):
-    """A query that can be resized to another picture's proportions (the aspect look)."""
+    """A query that can be resized to another picture's proportions (the aspect look),
+    seen small (the small look), and described again (the region's likeness)."""
+
+    @property
+    def rgb(self) -> NDArray[np.uint8]: ...
+
+    @property
+    def embedding(self) -> NDArray[np.float32]: ...
 
     def stretch_to(self, width: int, height: int) -> float: ...
 
@@ -69,6 +77,8 @@ class Reference:
     height: int
     pixels: Callable[[], Gray | None]
     dense: Callable[[], LocalFeatures | None]
+    # its colour pixels at any scale, for the region's likeness (None: not kept)
+    colour: Callable[[], NDArray[np.uint8] | None] = lambda: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +89,11 @@ class Verdict:
 
 @dataclass(frozen=True, slots=True)
 class Matcher:
+    """`describe`: the global descriptor of a picture, for the region's likeness
+    (features/likeness.py; None: not tried)."""
+
     policy: MatchPolicy = DEFAULT_POLICY
+    describe: Describe | None = None
 
     def judge(
         self,
@@ -87,6 +101,8 @@ class Matcher:
         ref: LocalFeatures,
         cosine: float,
         pixels: Callable[[], Gray | None],
+        likeness: Callable[[Match], float | None] | None = None,
+        fewest: int | None = None,
     ) -> Verdict:
         """The score of the reference against the query and the match behind it; the
         mirrored query is tried too when the plain one falls short or is thin, and the
@@ -96,15 +112,24 @@ class Matcher:
         A match with a transform must also agree pixel by pixel with the reference's
         `pixels` where the two overlap (features/agreement.py): shared templates, fonts
         and mirror symmetry repeat a picture's features without its content. Without
-        pixels (no thumbnail kept) the features alone decide."""
-        threshold = self.policy.threshold
+        pixels (no thumbnail kept) the features alone decide.
+
+        `likeness`: the cosine of the query and the reference's region a match lays
+        over it (None: not asked). Where given, a match whose pixels agree must also
+        reach `region_likeness` there (a look-alike's aligned region is another
+        picture); with `fewest`, such a match needs only that many inliers, not the
+        ones the whole picture's cosine asks for (a crop's is low)."""
+        policy = self.policy
+        threshold = policy.threshold
         needed = inliers_needed(cosine, threshold)
+        if likeness is not None and fewest is not None:
+            needed = min(needed, fewest)
         gray = functools.cache(pixels)
         plain = verify(query.local, ref, needed)
         tried = [plain]
         # A mirrored copy can also align a few features unmirrored by chance: a thin
         # plain match does not spare the mirrored try.
-        if cosine >= self.policy.flip_min_cosine and (
+        if cosine >= policy.flip_min_cosine and (
             score(cosine, plain) < threshold or rests_on_cosine(plain)
         ):
             flipped = query.local_flipped
@@ -112,8 +137,20 @@ class Matcher:
                 tried.append(verify(flipped, ref, needed))
         for match in sorted(tried, key=lambda m: -m.inliers):
             s = score(cosine, match)
-            if s >= threshold and self._agrees(query, ref, match, gray):
-                return Verdict(s, match)
+            if likeness is None:
+                if s >= threshold and self._agrees(query, ref, match, gray):
+                    return Verdict(s, match)
+                continue
+            if s < threshold and (fewest is None or match.inliers < fewest):
+                continue
+            if not self._agrees(query, ref, match, gray):
+                continue
+            region = likeness(match)
+            if region is None:  # no colour pixels kept: the features alone
+                if s >= threshold:
+                    return Verdict(s, match)
+            elif region >= policy.region_likeness:
+                return Verdict(max(threshold, score(max(cosine, region), match)), match)
         return Verdict(score(cosine, NO_MATCH), NO_MATCH)
 
     def match(self, query: ShapedQuery, refs: Sequence[Reference]) -> dict[int, Verdict]:
@@ -130,7 +167,9 @@ class Matcher:
         stretched: Reference | None = None
         pixels = {ref.key: functools.cache(ref.pixels) for ref in refs}
         for ref in refs:
-            verdict = self.judge(query, ref.local, ref.cosine, pixels[ref.key])
+            held = ref.cosine < policy.region_held_below
+            likeness = self._likeness(query, ref.local, ref) if held else None
+            verdict = self.judge(query, ref.local, ref.cosine, pixels[ref.key], likeness)
             if verdict.score >= policy.threshold:
                 found[ref.key] = verdict
                 continue
@@ -155,16 +194,39 @@ class Matcher:
             dense = ref.dense()
             if dense is None:
                 continue
-            verdict = self.judge(query, dense, ref.cosine, pixels[ref.key])
+            fewest = policy.region_min_inliers
+            verdict = self.judge(
+                query, dense, ref.cosine, pixels[ref.key], self._likeness(query, dense, ref), fewest
+            )
             for side in policy.small_look:
                 if verdict.score >= policy.threshold:
                     break
-                small = self.judge(query.seen_small(side), dense, ref.cosine, pixels[ref.key])
+                view = query.seen_small(side)
+                likeness = self._likeness(view, dense, ref)
+                small = self.judge(view, dense, ref.cosine, pixels[ref.key], likeness, fewest)
                 if small.match.query_cover >= policy.small_look_cover:
                     verdict = small  # a crop lies inside its reference, all of it
             if verdict.score >= policy.threshold:
                 found[ref.key] = verdict
         return found
+
+    def _likeness(
+        self, query: ShapedQuery, ref: LocalFeatures, candidate: Reference
+    ) -> Callable[[Match], float | None] | None:
+        """The region's likeness of one candidate, where the policy asks for it."""
+        describe = self.describe
+        if self.policy.region_likeness <= 0.0 or describe is None:
+            return None
+        if min(query.rgb.shape[:2]) < self.policy.region_min_side:
+            return None  # the descriptor would see it enlarged more than twice
+
+        def likeness(match: Match) -> float | None:
+            colour = candidate.colour()
+            if colour is None:
+                return None
+            return region_cosine(query, ref, match, colour, describe)
+
+        return likeness
 
     def _agrees(
         self, query: Query, ref: LocalFeatures, match: Match, pixels: Callable[[], Gray | None]

@@ -21,6 +21,9 @@ class _HasThreshold(Protocol):
     @property
     def small_look(self) -> list[int]: ...
 
+    @property
+    def region_likeness(self) -> float: ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
@@ -42,6 +45,19 @@ class MatchPolicy:
     cosine 0.92-0.97 on the shared photos): the mirrored query's features are tried only
     where the descriptor already says "maybe", which halves the verification cost of
     non-matching candidates.
+
+    `region_likeness`: a match whose pixels agree must also show the query's picture
+    where it lays the reference over it: the reference's pixels there, carried into the
+    query's frame, are described again and their cosine with the query (or the query's
+    part) must reach this (features/likeness.py; 0: not asked). The second look's
+    matches are held to it, and with it need only `region_min_inliers` inliers instead
+    of the ones a crop's low whole-picture cosine asks for; the first look's where the
+    whole picture's cosine is below `region_held_below` (above it the descriptor
+    vouches for the picture as a whole). Not for a query under `region_min_side` px on
+    its shorter side, which the descriptor would see enlarged more than twice (a
+    107 × 125 re-encoded copy: 0.29-0.40). On bench/hard's dev draws a copy's region
+    scored 0.55-0.98 on graphics and 0.77-0.98 on photos; a template look-alike whose
+    pixels agreed 0.0-0.57 (docs/matching.md).
 
     `second_look`: a partial copy (a 15 % crop, a picture pasted small into another)
     holds few of a reference's stored features, which are spread over the whole picture.
@@ -100,12 +116,18 @@ class MatchPolicy:
     grid_side: int = 224
     grid_min_cosine: float = 0.3
     flip_min_cosine: float = 0.35
-    second_look: int = 1
+    second_look: int = 3
     second_look_features: int = 1500
     second_look_cosines: tuple[float, float] = (0.2, 0.6)
     second_look_min_side: int = 256
     small_look: tuple[int, ...] = (256, 352)
     small_look_cover: float = 0.85
+    region_likeness: float = 0.6
+    region_min_inliers: int = 10
+    region_held_below: float = 0.6
+    # a query whose shorter side is less is not held to it: the descriptor sees it
+    # enlarged more than twice (a 107 × 125 re-encoded copy: 0.29-0.40 where it lies)
+    region_min_side: int = 128
     aspect_look_min: float = 0.5
     aspect_gap: float = 1.3
 
@@ -116,6 +138,7 @@ class MatchPolicy:
             threshold=settings.threshold,
             query_grid=tuple(settings.query_grid),
             small_look=tuple(settings.small_look),
+            region_likeness=settings.region_likeness,
         )
 
     def second_look_for(self, cosine: float) -> bool:

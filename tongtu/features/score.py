@@ -54,9 +54,13 @@ def inliers_needed(cosine: float, threshold: float) -> int:
     return max(0, math.ceil(math.expm1(log1p_inliers) - 1e-6))
 
 
+# the share of a picture a match must cover to count as all of it
+WHOLE = 0.85
+
+
 def match_kind(match: Match) -> MatchKind:
-    full_q = match.query_cover >= 0.85
-    full_r = match.ref_cover >= 0.85
+    full_q = match.query_cover >= WHOLE
+    full_r = match.ref_cover >= WHOLE
     if full_q and full_r:
         return MatchKind.NEAR_EXACT
     if full_q:
