@@ -193,6 +193,46 @@ FAMILIES: dict[str, Edit] = {
 }
 
 
+def _blur(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+    """Gaussian blur of 2-4 px per 1000 px of the picture's diagonal."""
+    F = _augly()
+    diagonal = float(np.hypot(*im.shape[:2]))
+    radius = float(r.uniform(2, 4)) * diagonal / 1000
+    return _rgb(F.blur(_pil(im), radius=radius))  # type: ignore[attr-defined]
+
+
+def _mirror(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+    F = _augly()
+    img = F.hflip(_pil(im))  # type: ignore[attr-defined]
+    return _rgb(F.encoding_quality(img, quality=int(r.integers(70, 90))))  # type: ignore[attr-defined]
+
+
+def _border(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+    """A solid border of 5-25 % of the picture's size on each side, in one colour."""
+    F = _augly()
+    factor = float(r.uniform(0.05, 0.25))
+    colour = tuple(int(c) for c in r.integers(0, 256, 3))
+    return _rgb(F.pad(_pil(im), w_factor=factor, h_factor=factor, color=colour))  # type: ignore[attr-defined]
+
+
+def _half_text_jpeg(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
+    """A crop keeping 50 %, a caption over it, JPEG quality 40."""
+    F = _augly()
+    cropped = _crop(0.5)(im, r, pool)
+    captioned = _text(cropped, r, pool)
+    return _rgb(F.encoding_quality(_pil(captioned), quality=40))  # type: ignore[attr-defined]
+
+
+# Copies that keep the whole picture, or most of it (the graphics issue's families):
+# drawn after the others from a generator of their own, so those keep their draws.
+WHOLE_FAMILIES: dict[str, Edit] = {
+    "blur": _blur,
+    "mirror": _mirror,
+    "border": _border,
+    "crop_50_text_q40": _half_text_jpeg,
+}
+
+
 def _collage(pictures: list[RGB], bg: RGB, r: np.random.Generator) -> RGB | None:
     """`pictures` pasted side by side onto `bg` (AugLy), each at 8-25 % of the frame
     (less when four must fit), none overlapping another; None when they do not fit."""
@@ -328,8 +368,39 @@ def build(pool: str, draw: str, seed: int, per_family: int) -> tuple[dict[str, R
         backdrop = {n: photos[n] for n in outside}
     else:
         backdrop = {n: p for n, p in photos.items() if _draw_of(n) == draw}
+    queries = _edited(FAMILIES, library, outside, pictures, backdrop, rng, per_family)
+    for name in library:  # a look-alike of an indexed picture, lightly re-encoded
+        for look in lookalikes.get(name, []):
+            queries.append(Query("lookalike", _fit(_reencode_light(look, rng)), None, name))
+    # last, from generators of their own: the families above keep their draws
+    queries += _collages(
+        library, outside, pictures, backdrop, np.random.default_rng(seed + 1000), per_family
+    )
+    queries += _edited(
+        WHOLE_FAMILIES,
+        library,
+        outside,
+        pictures,
+        backdrop,
+        np.random.default_rng(seed + 2000),
+        per_family,
+    )
+    return {n: pictures[n] for n in library}, queries
+
+
+def _edited(
+    families: dict[str, Edit],
+    library: list[str],
+    outside: list[str],
+    pictures: dict[str, RGB],
+    backdrop: dict[str, RGB],
+    rng: np.random.Generator,
+    per_family: int,
+) -> list[Query]:
+    """For each family, `per_family` edits of indexed pictures and a third as many of
+    pictures outside the library (negatives)."""
     queries: list[Query] = []
-    for fam, edit in FAMILIES.items():
+    for fam, edit in families.items():
         n_neg = max(1, per_family // 3)
         picks = [
             *((str(n), True) for n in rng.choice(library, min(per_family, len(library)), False)),
@@ -339,14 +410,7 @@ def build(pool: str, draw: str, seed: int, per_family: int) -> tuple[dict[str, R
             backgrounds = [p for n, p in backdrop.items() if n != name]
             rgb = _fit(edit(pictures[name], rng, backgrounds))
             queries.append(Query(fam, rgb, name if indexed else None, name))
-    for name in library:  # a look-alike of an indexed picture, lightly re-encoded
-        for look in lookalikes.get(name, []):
-            queries.append(Query("lookalike", _fit(_reencode_light(look, rng)), None, name))
-    # last, from a generator of its own: the families above keep their draws
-    queries += _collages(
-        library, outside, pictures, backdrop, np.random.default_rng(seed + 1000), per_family
-    )
-    return {n: pictures[n] for n in library}, queries
+    return queries
 
 
 def _reencode_light(im: RGB, r: np.random.Generator) -> RGB:

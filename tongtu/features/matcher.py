@@ -118,7 +118,8 @@ class Matcher:
         over it (None: not asked). Where given, a match whose pixels agree must also
         reach `region_likeness` there (a look-alike's aligned region is another
         picture); with `fewest`, such a match needs only that many inliers, not the
-        ones the whole picture's cosine asks for (a crop's is low)."""
+        ones the whole picture's cosine asks for (a crop's is low), if its pixels agree
+        in `region_share` of the blocks."""
         policy = self.policy
         threshold = policy.threshold
         needed = inliers_needed(cosine, threshold)
@@ -143,7 +144,9 @@ class Matcher:
                 continue
             if s < threshold and (fewest is None or match.inliers < fewest):
                 continue
-            if not self._agrees(query, ref, match, gray):
+            # fewer inliers than the cosine asks: the pixels must agree nearly everywhere
+            share = None if s >= threshold else policy.region_share
+            if not self._agrees(query, ref, match, gray, share):
                 continue
             region = likeness(match)
             if region is None:  # no colour pixels kept: the features alone
@@ -215,9 +218,10 @@ class Matcher:
     ) -> Callable[[Match], float | None] | None:
         """The region's likeness of one candidate, where the policy asks for it."""
         describe = self.describe
-        if self.policy.region_likeness <= 0.0 or describe is None:
-            return None
-        if min(query.rgb.shape[:2]) < self.policy.region_min_side:
+        policy = self.policy
+        if not policy.check_pixels or policy.region_likeness <= 0.0 or describe is None:
+            return None  # the features alone decide, or the whole picture's cosine
+        if min(query.rgb.shape[:2]) < policy.region_min_side:
             return None  # the descriptor would see it enlarged more than twice
 
         def likeness(match: Match) -> float | None:
@@ -229,13 +233,19 @@ class Matcher:
         return likeness
 
     def _agrees(
-        self, query: Query, ref: LocalFeatures, match: Match, pixels: Callable[[], Gray | None]
+        self,
+        query: Query,
+        ref: LocalFeatures,
+        match: Match,
+        pixels: Callable[[], Gray | None],
+        share: float | None = None,
     ) -> bool:
         """The pixel check where the reference's pixels are kept, and the guided check
         where the scales match, in the blocks whose pixels agree; for every match with a
-        transform, unless the policy lets the features alone decide."""
+        transform, unless the policy lets the features alone decide. `share`: the pixels
+        must be kept and agree in at least this share of the textured blocks."""
         if not needs_pixels(match, self.policy):
-            return True
+            return share is None
         assert match.homography is not None
         gray = pixels()
         found = None
@@ -243,6 +253,8 @@ class Matcher:
             found = measure(query.gray, gray, (ref.width, ref.height), match)
             if not holds(found, match, self.policy):
                 return False
+        if share is not None and (found is None or found.share < share):
+            return False
         low, high = self.policy.guided_scales
         if not low <= match_scale(query.local, ref, match) <= high:
             return True  # the query found its features at other scales

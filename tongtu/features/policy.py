@@ -31,7 +31,8 @@ class MatchPolicy:
 
     `median`, `share`, `cells`: the bounds a match's pixels must reach
     (features/agreement.py), a cell of its grid counting where `cell_agree` of its
-    textured blocks agree; `check_pixels=False` lets the features alone decide.
+    textured blocks agree; `check_pixels=False` lets the features alone decide (and
+    asks no region's likeness).
 
     `guided`: the share of the reference's features, carried into the query, that find
     a near one there (features/guided.py), told where the query shows the reference at
@@ -51,7 +52,11 @@ class MatchPolicy:
     query's frame, are described again and their cosine with the query (or the query's
     part) must reach this (features/likeness.py; 0: not asked). The second look's
     matches are held to it, and with it need only `region_min_inliers` inliers instead
-    of the ones a crop's low whole-picture cosine asks for; the first look's where the
+    of the ones a crop's low whole-picture cosine asks for, where their pixels agree in
+    `region_share` of the textured blocks (a crop's pixels are the reference's: 0.92-1.0
+    on bench/hard's dev draws, a screenshot's 0.81; another slide of one template, its
+    words in the same font, 0.69-0.71 and a region cosine of 0.65-0.69, since text on
+    white looks alike to the descriptor); the first look's where the
     whole picture's cosine is below `region_held_below` (above it the descriptor
     vouches for the picture as a whole). Not for a query under `region_min_side` px on
     its shorter side, which the descriptor would see enlarged more than twice (a
@@ -124,6 +129,7 @@ class MatchPolicy:
     small_look_cover: float = 0.85
     region_likeness: float = 0.6
     region_min_inliers: int = 10
+    region_share: float = 0.8
     region_held_below: float = 0.6
     # a query whose shorter side is less is not held to it: the descriptor sees it
     # enlarged more than twice (a 107 × 125 re-encoded copy: 0.29-0.40 where it lies)
