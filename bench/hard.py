@@ -269,18 +269,23 @@ def _collage(pictures: list[RGB], bg: RGB, r: np.random.Generator) -> RGB | None
     return _rgb(out)
 
 
-def _collages(
-    library: list[str],
-    outside: list[str],
-    pictures: dict[str, RGB],
-    backdrop: dict[str, RGB],
-    rng: np.random.Generator,
-    per_family: int,
-) -> list[Query]:
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Draw:
+    """The pictures of one pool and draw: those indexed, those left outside the
+    library (the negatives), their pixels, and what pictures are pasted into."""
+
+    library: list[str]
+    outside: list[str]
+    pictures: dict[str, RGB]
+    backdrop: dict[str, RGB]
+
+
+def _collages(draw: _Draw, rng: np.random.Generator, per_family: int) -> list[Query]:
     """Queries holding k = 2, 3, 4 library pictures at once on another picture (a
     catalogue page, a mood board); negatives hold k pictures outside the library."""
+    library, outside, pictures = draw.library, draw.outside, draw.pictures
     out: list[Query] = []
-    backs = list(backdrop.values())
+    backs = list(draw.backdrop.values())
     n_neg = max(1, per_family // 3)
     for i in range(per_family + n_neg):
         k = 2 + i % 3
@@ -368,37 +373,23 @@ def build(pool: str, draw: str, seed: int, per_family: int) -> tuple[dict[str, R
         backdrop = {n: photos[n] for n in outside}
     else:
         backdrop = {n: p for n, p in photos.items() if _draw_of(n) == draw}
-    queries = _edited(FAMILIES, library, outside, pictures, backdrop, rng, per_family)
+    drawn = _Draw(library, outside, pictures, backdrop)
+    queries = _edited(FAMILIES, drawn, rng, per_family)
     for name in library:  # a look-alike of an indexed picture, lightly re-encoded
         for look in lookalikes.get(name, []):
             queries.append(Query("lookalike", _fit(_reencode_light(look, rng)), None, name))
     # last, from generators of their own: the families above keep their draws
-    queries += _collages(
-        library, outside, pictures, backdrop, np.random.default_rng(seed + 1000), per_family
-    )
-    queries += _edited(
-        WHOLE_FAMILIES,
-        library,
-        outside,
-        pictures,
-        backdrop,
-        np.random.default_rng(seed + 2000),
-        per_family,
-    )
+    queries += _collages(drawn, np.random.default_rng(seed + 1000), per_family)
+    queries += _edited(WHOLE_FAMILIES, drawn, np.random.default_rng(seed + 2000), per_family)
     return {n: pictures[n] for n in library}, queries
 
 
 def _edited(
-    families: dict[str, Edit],
-    library: list[str],
-    outside: list[str],
-    pictures: dict[str, RGB],
-    backdrop: dict[str, RGB],
-    rng: np.random.Generator,
-    per_family: int,
+    families: dict[str, Edit], draw: _Draw, rng: np.random.Generator, per_family: int
 ) -> list[Query]:
     """For each family, `per_family` edits of indexed pictures and a third as many of
     pictures outside the library (negatives)."""
+    library, outside = draw.library, draw.outside
     queries: list[Query] = []
     for fam, edit in families.items():
         n_neg = max(1, per_family // 3)
@@ -407,8 +398,8 @@ def _edited(
             *((str(n), False) for n in rng.choice(outside, min(n_neg, len(outside)), False)),
         ]
         for name, indexed in picks:
-            backgrounds = [p for n, p in backdrop.items() if n != name]
-            rgb = _fit(edit(pictures[name], rng, backgrounds))
+            backgrounds = [p for n, p in draw.backdrop.items() if n != name]
+            rgb = _fit(edit(draw.pictures[name], rng, backgrounds))
             queries.append(Query(fam, rgb, name if indexed else None, name))
     return queries
 

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench.graphics import graphics_pool
-from bench.hard import FAMILIES
+from bench.hard import FAMILIES, WHOLE_FAMILIES
 from tests.conftest import jpeg, open_photo, photo_names, png
 from tongtu.engine import Engine, Source
 from tongtu.features.matcher import MatchPolicy
@@ -184,3 +184,29 @@ def test_a_crop_of_another_slide_of_the_template_is_refused_on_its_pixels(
     served = sum(bool(_served(engine, q)) for q in crops)
     assert without >= 1, "no look-alike's crop is taken on fewer inliers: the test is moot"
     assert served == 0, (served, without)
+
+
+def test_blurred_designs_are_found_seen_coarsely_and_their_lookalikes_are_not(
+    indexed: tuple[Engine, list],
+) -> None:
+    """A design blurred by 2-4 px per 1000 px of its diagonal (AugLy, bench/hard's edit)
+    keeps the descriptor's cosine and loses the corners ORB finds at the work size; seen
+    small, both pictures have them again (`MatchPolicy.coarse_look`). Look-alikes blurred
+    alike are not served."""
+    engine, groups = indexed
+    blur = WHOLE_FAMILIES["blur"]
+    rng = np.random.default_rng(1)
+    copies, lookalikes = [], []
+    for k, g in enumerate(groups):
+        copies.append((f"{g.kind} {k}", jpeg(Image.fromarray(blur(g.reference, rng, [])), 90)))
+        lookalikes += [jpeg(Image.fromarray(blur(look, rng, [])), 90) for look in g.lookalikes]
+
+    def found() -> set[str]:
+        return {name for name, q in copies if _served(engine, q) == [name]}
+
+    engine.policy = replace(MatchPolicy(), coarse_look=0)
+    without = found()
+    engine.policy = MatchPolicy()
+    served = found()
+    assert len(served) >= len(without) + 2, (sorted(without), sorted(served))
+    assert not any(_served(engine, q) for q in lookalikes)

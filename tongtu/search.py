@@ -174,9 +174,12 @@ class Search:
         dense_b = functools.cache(lambda: extract_local(small_b, self.policy.second_look_features))
         h_b, w_b = small_b.shape[:2]
 
+        def coarse_b(side: int) -> LocalFeatures:
+            return extract_local(small_b, self.policy.second_look_features, side=side)
+
         def against(part: QueryFeatures) -> Verdict | None:
             cos = float(np.dot(part.embedding, ref.embedding))
-            b = Reference(0, cos, ref.local, w_b, h_b, gray_b, dense_b, lambda: small_b)
+            b = Reference(0, cos, ref.local, w_b, h_b, gray_b, dense_b, lambda: small_b, coarse_b)
             return self.matcher.match(part, [b]).get(0)
 
         verdict, kind, query_region = against(query), None, None
@@ -321,6 +324,7 @@ class Search:
                 self.pixels(records[i]),
                 functools.partial(self._dense_features, records[i]),
                 functools.cache(functools.partial(self._colour, records[i])),
+                functools.partial(self._coarse_features, records[i]),
             )
             for i, cosine in candidates
             if i in records
@@ -355,6 +359,13 @@ class Search:
         if bgr is None:
             return None
         return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+
+    def _coarse_features(self, record: ImageRecord, side: int) -> LocalFeatures | None:
+        """Local features found on the stored thumbnail at a small work size."""
+        rgb = self._colour(record)
+        if rgb is None:
+            return None
+        return extract_local(rgb, self.policy.second_look_features, side=side)
 
     def _dense_features(self, record: ImageRecord) -> LocalFeatures | None:
         """Local features found densely on the stored thumbnail (None without one)."""

@@ -9,6 +9,7 @@ with the second look and the aspect look (`MatchPolicy`) for the ones refused.""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,6 +80,9 @@ class Reference:
     dense: Callable[[], LocalFeatures | None]
     # its colour pixels at any scale, for the region's likeness (None: not kept)
     colour: Callable[[], NDArray[np.uint8] | None] = lambda: None
+    # local features found on its pixels at a work image of this longer side, for the
+    # coarse look (None: no pixels kept)
+    coarse: Callable[[int], LocalFeatures | None] = lambda side: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,12 +165,15 @@ class Matcher:
 
         Each is judged on its stored features; then the closest refused one whose
         proportions differ from the query's is judged against the query reshaped to
-        them (the aspect look), and the closest refused ones in the second look's
+        them (the aspect look), the closest refused ones that the descriptor calls the
+        same picture with both seen small (the coarse look), the closest refused ones in
+        the second look's
         cosines on denser features (the second look), and these against the query seen
         small where the policy says so (`small_look`)."""
         policy = self.policy
         found: dict[int, Verdict] = {}
         refused: list[Reference] = []
+        known: list[Reference] = []  # refused though the descriptor says "same"
         stretched: Reference | None = None
         pixels = {ref.key: functools.cache(ref.pixels) for ref in refs}
         for ref in refs:
@@ -178,6 +185,8 @@ class Matcher:
                 continue
             if policy.second_look_for(ref.cosine):
                 refused.append(ref)
+            if ref.cosine >= policy.coarse_look_min:
+                known.append(ref)
             if (
                 ref.cosine >= policy.aspect_look_min
                 and (stretched is None or ref.cosine > stretched.cosine)
@@ -189,6 +198,19 @@ class Matcher:
             verdict = self.judge(reshaped, stretched.local, stretched.cosine, pixels[stretched.key])
             if verdict.score >= policy.threshold:  # regions are in 0..1 of either shape
                 found[stretched.key] = verdict
+        for ref in sorted(known, key=lambda r: (-r.cosine, r.key))[: policy.coarse_look]:
+            if ref.key in found:  # the aspect look took it
+                continue
+            side = policy.coarse_side
+            coarse = ref.coarse(side)
+            if coarse is None:
+                continue
+            view = query.seen_small(side)
+            verdict = self.judge(view, coarse, ref.cosine, pixels[ref.key])
+            if verdict.score >= policy.threshold and self._blurrier(
+                query, view, coarse, verdict.match, pixels[ref.key]
+            ):
+                found[ref.key] = verdict
         second = sorted(
             (r for r in refused if r.key not in found),  # the aspect look took it
             key=lambda r: (-r.cosine, r.key),
@@ -212,6 +234,27 @@ class Matcher:
             if verdict.score >= policy.threshold:
                 found[ref.key] = verdict
         return found
+
+    def _blurrier(
+        self,
+        query: Query,
+        view: Query,
+        ref: LocalFeatures,
+        match: Match,
+        pixels: Callable[[], Gray | None],
+    ) -> bool:
+        """Whether the query holds less than `coarse_detail` of the reference's fine
+        detail where `match` (found on `view`, the query seen small) lays one over the
+        other, at the query's own scale: a sharp query refused there is no blurred copy."""
+        gray = pixels()
+        if gray is None or match.homography is None:
+            return False
+        to_full = np.diag(
+            [query.local.width / view.local.width, query.local.height / view.local.height, 1.0]
+        )
+        full = dataclasses.replace(match, homography=to_full @ match.homography)
+        found = measure(query.gray, gray, (ref.width, ref.height), full)
+        return found is not None and found.detail() < self.policy.coarse_detail
 
     def _likeness(
         self, query: ShapedQuery, ref: LocalFeatures, candidate: Reference

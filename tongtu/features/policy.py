@@ -81,6 +81,16 @@ class MatchPolicy:
     check compares like with like. Such a match must cover `small_look_cover` of the
     query: a crop lies inside its reference.
 
+    `coarse_look`: a blurred copy of a flat design keeps the descriptor's cosine
+    (0.84-0.95 on bench/hard's dev draws) and loses the corners ORB finds at the 800 px
+    work size; seen small, its blur is under a pixel and its corners come back. At most
+    this many refused candidates at a cosine of `coarse_look_min` or more are verified
+    again with the query's features and the reference's (found on its thumbnail) both
+    at a `coarse_side` px work size, under the same rule (0: no coarse look), where the
+    query holds less than `coarse_detail` of the reference's fine detail: a sharp query
+    refused at its own scale is no blurred copy, and seen small, a look-alike's frame
+    (another screen of one application) agrees with a copy's.
+
     `aspect_gap`, `aspect_look_min`: ORB features do not survive a strong stretch in one
     direction (a copy made twice as wide verified 17 times in 24, two and a half times as
     wide 3 in 24), while the descriptor still ranks the copy first (cosine ≥ 0.64). The
@@ -134,6 +144,10 @@ class MatchPolicy:
     # a query whose shorter side is less is not held to it: the descriptor sees it
     # enlarged more than twice (a 107 × 125 re-encoded copy: 0.29-0.40 where it lies)
     region_min_side: int = 128
+    coarse_look: int = 1
+    coarse_look_min: float = 0.6
+    coarse_side: int = 256
+    coarse_detail: float = 0.6
     aspect_look_min: float = 0.5
     aspect_gap: float = 1.3
 
