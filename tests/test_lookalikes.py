@@ -186,13 +186,14 @@ def test_a_crop_of_another_slide_of_the_template_is_refused_on_its_pixels(
     assert served == 0, (served, without)
 
 
-def test_blurred_designs_are_found_seen_coarsely_and_their_lookalikes_are_not(
+def test_blurred_designs_are_found_seen_coarsely(
     indexed: tuple[Engine, list],
 ) -> None:
     """A design blurred by 2-4 px per 1000 px of its diagonal (AugLy, bench/hard's edit)
     keeps the descriptor's cosine and loses the corners ORB finds at the work size; seen
-    small, both pictures have them again (`MatchPolicy.coarse_look`). Look-alikes blurred
-    alike are not served."""
+    small, both pictures have them again (`MatchPolicy.coarse_look`, off by default).
+    Look-alikes blurred alike are not served on the default policy; with the coarse look
+    measured 2026-12-06: 3 of 32 served, which is why it is off."""
     engine, groups = indexed
     blur = WHOLE_FAMILIES["blur"]
     rng = np.random.default_rng(1)
@@ -204,9 +205,10 @@ def test_blurred_designs_are_found_seen_coarsely_and_their_lookalikes_are_not(
     def found() -> set[str]:
         return {name for name, q in copies if _served(engine, q) == [name]}
 
-    engine.policy = replace(MatchPolicy(), coarse_look=0)
-    without = found()
     engine.policy = MatchPolicy()
-    served = found()
-    assert len(served) >= len(without) + 2, (sorted(without), sorted(served))
+    without = found()
     assert not any(_served(engine, q) for q in lookalikes)
+    engine.policy = replace(MatchPolicy(), coarse_look=1)
+    served = found()
+    # measured 2026-12-06: 10 of 16 without, 16 with
+    assert len(served) >= len(without) + 3, (sorted(without), sorted(served))
