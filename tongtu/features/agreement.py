@@ -150,6 +150,29 @@ def measure(
     `query_gray`: the query's work image (`work_gray`), never mirrored; `ref_gray`: the
     reference's pixels at any scale (its thumbnail), whose work image was `ref_size`
     (w, h) when its features were found."""
+    overlap = _overlap(query_gray, ref_gray, ref_size, match)
+    if overlap is None:
+        return None
+    query, to_query, shared, area_q, area_r = overlap
+    q, r, inside, place = _warp(query, ref_gray, to_query, shared, area_q, area_r, _SIDE)
+    found = _block_agreement(_band(q), _band(r), inside)
+    if found is None:
+        return None
+    detail = functools.partial(_detail, query, ref_gray, to_query, shared, area_q, area_r)
+    return replace(found, place=place, detail=detail)
+
+
+_Overlap = tuple[NDArray[np.uint8], NDArray[np.float64], NDArray[np.float32], float, float]
+
+
+def _overlap(
+    query_gray: NDArray[np.uint8],
+    ref_gray: NDArray[np.uint8],
+    ref_size: tuple[int, int],
+    match: Match,
+) -> _Overlap | None:
+    """The query (mirrored where the match is), the transform from the reference's pixels
+    to it, their shared polygon in the query and its area in each (None: no overlap)."""
     if match.homography is None or ref_gray.size == 0:
         return None
     query = query_gray[:, ::-1] if match.flipped else query_gray
@@ -163,12 +186,44 @@ def measure(
     shared: NDArray[np.float32] = np.asarray(poly.reshape(-1, 2), dtype=np.float32)
     in_ref = cv2.perspectiveTransform(shared[None], np.linalg.inv(to_query))[0]
     area_r = abs(float(cv2.contourArea(in_ref.astype(np.float32))))
-    q, r, inside, place = _warp(query, ref_gray, to_query, shared, area_q, area_r, _SIDE)
-    found = _block_agreement(_band(q), _band(r), inside)
-    if found is None:
+    return np.ascontiguousarray(query), to_query, shared, float(area_q), area_r
+
+
+# Gaussian σ (px at the detail comparison's scale) the reference is blurred by, in turn,
+# until it holds no more fine detail than a blurred query
+_BLURS = (0.0, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
+
+
+def blurred_agreement(
+    query_gray: NDArray[np.uint8],
+    ref_gray: NDArray[np.uint8],
+    ref_size: tuple[int, int],
+    match: Match,
+) -> Agreement | None:
+    """As `measure`, at the finer scale where fine detail is compared (up to
+    _DETAIL_SIDE px), with the reference first blurred as much as the query is: a
+    blurred copy's pixels agree with it there, a look-alike's other words in one font
+    do not."""
+    overlap = _overlap(query_gray, ref_gray, ref_size, match)
+    if overlap is None:
         return None
-    detail = functools.partial(_detail, query, ref_gray, to_query, shared, area_q, area_r)
-    return replace(found, place=place, detail=detail)
+    query, to_query, shared, area_q, area_r = overlap
+    q, r, inside, _ = _warp(query, ref_gray, to_query, shared, area_q, area_r, _DETAIL_SIDE)
+    keep = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    if int(keep.sum()) < 64:
+        return None
+
+    def detail(gray: NDArray[np.float32]) -> float:
+        return float(np.abs(cv2.Laplacian(gray, cv2.CV_32F))[keep].mean())
+
+    target = detail(q.astype(np.float32))
+    ref = r.astype(np.float32)
+    for sigma in _BLURS:
+        blurred = ref if sigma == 0.0 else cv2.GaussianBlur(ref, (0, 0), sigma)
+        blurred = np.asarray(blurred, dtype=np.float32)
+        if detail(blurred) <= target:
+            break
+    return _block_agreement(_band(q), _band(blurred), inside)
 
 
 def _warp(

@@ -18,7 +18,7 @@ from typing import Protocol
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features.agreement import holds, measure, needs_pixels
+from tongtu.features.agreement import blurred_agreement, holds, measure, needs_pixels
 from tongtu.features.guided import guided_agreement, match_scale
 from tongtu.features.likeness import Describe, region_cosine
 from tongtu.features.local import NO_MATCH, LocalFeatures, Match, verify
@@ -254,7 +254,10 @@ class Matcher:
         )
         full = dataclasses.replace(match, homography=to_full @ match.homography)
         found = measure(query.gray, gray, (ref.width, ref.height), full)
-        return found is not None and found.detail() < self.policy.coarse_detail
+        if found is None or found.detail() >= self.policy.coarse_detail:
+            return False
+        fine = blurred_agreement(query.gray, gray, (ref.width, ref.height), full)
+        return fine is not None and fine.share >= self.policy.coarse_share
 
     def _likeness(
         self, query: ShapedQuery, ref: LocalFeatures, candidate: Reference

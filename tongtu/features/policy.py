@@ -89,10 +89,14 @@ class MatchPolicy:
     at a `coarse_side` px work size, under the same rule (0: no coarse look), where the
     query holds less than `coarse_detail` of the reference's fine detail: a sharp query
     refused at its own scale is no blurred copy, and seen small, a look-alike's frame
-    (another screen of one application) agrees with a copy's. Off by default: on
-    bench/hard's dev draws it found blurred designs 6 → 9 and 7 → 9 of 9 and served
-    nothing more, but on the test suite's designs it served 3 of 32 look-alikes blurred
-    alike (another slide of one template: seen small, other words in one font agree).
+    (another screen of one application) agrees with a copy's. Seen small, a look-alike
+    blurred alike agrees too (another slide of one template: other words in one font;
+    3 of 32 on the test suite's designs), so the match must also agree in
+    `coarse_share` of the blocks at the finer scale where detail is compared, with the
+    reference blurred as much as the query (features/agreement.py `blurred_agreement`:
+    blurred copies 1.0, those look-alikes 0.48-0.92). On bench/hard's dev draws it
+    found blurred designs 6 → 9 and 7 → 9 of 9; held out (bench/README) 7 → 9 and
+    nothing more served wrongly (without `coarse_share`, one blurred picture).
 
     `aspect_gap`, `aspect_look_min`: ORB features do not survive a strong stretch in one
     direction (a copy made twice as wide verified 17 times in 24, two and a half times as
@@ -147,10 +151,11 @@ class MatchPolicy:
     # a query whose shorter side is less is not held to it: the descriptor sees it
     # enlarged more than twice (a 107 × 125 re-encoded copy: 0.29-0.40 where it lies)
     region_min_side: int = 128
-    coarse_look: int = 0
+    coarse_look: int = 1
     coarse_look_min: float = 0.6
     coarse_side: int = 256
     coarse_detail: float = 0.6
+    coarse_share: float = 0.95
     aspect_look_min: float = 0.5
     aspect_gap: float = 1.3
 
