@@ -167,6 +167,17 @@ class Settings(BaseSettings):
             "Empty: not."
         ),
     )
+    coarse_look: int = Field(
+        default=1,
+        ge=0,
+        le=8,
+        description=(
+            "Refused candidates that the global descriptor calls the same picture seen "
+            "again with both pictures at a 256 px work size, where a blurred copy's "
+            "corners come back (see docs/matching.md); at most this many a search. "
+            "0: not."
+        ),
+    )
     region_likeness: float = Field(
         default=0.6,
         ge=0.0,

@@ -24,6 +24,9 @@ class _HasThreshold(Protocol):
     @property
     def region_likeness(self) -> float: ...
 
+    @property
+    def coarse_look(self) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
@@ -167,6 +170,7 @@ class MatchPolicy:
             query_grid=tuple(settings.query_grid),
             small_look=tuple(settings.small_look),
             region_likeness=settings.region_likeness,
+            coarse_look=settings.coarse_look,
         )
 
     def second_look_for(self, cosine: float) -> bool:
