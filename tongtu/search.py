@@ -174,11 +174,9 @@ class Search:
         dense_b = functools.cache(lambda: extract_local(small_b, self.policy.second_look_features))
         h_b, w_b = small_b.shape[:2]
 
-        def coarse_b(side: int) -> LocalFeatures:
-            return extract_local(small_b, self.policy.second_look_features, side=side)
-
         def against(part: QueryFeatures) -> Verdict | None:
             cos = float(np.dot(part.embedding, ref.embedding))
+            coarse_b = functools.partial(self._coarse_features, lambda: small_b)
             b = Reference(0, cos, ref.local, w_b, h_b, gray_b, dense_b, lambda: small_b, coarse_b)
             return self.matcher.match(part, [b]).get(0)
 
@@ -314,6 +312,8 @@ class Search:
             return 0
         stored = self.catalog.images_with_local([i for i, _ in candidates])
         records = {i: stored[i][0] for i, _ in candidates if i in stored}  # else deleted since
+        # the thumbnail in colour, read and decoded once a candidate, when first asked
+        colour = {i: functools.cache(functools.partial(self._colour, records[i])) for i in records}
         refs = [
             Reference(
                 i,
@@ -322,9 +322,9 @@ class Search:
                 records[i].width,
                 records[i].height,
                 self.pixels(records[i]),
-                functools.partial(self._dense_features, records[i]),
-                functools.cache(functools.partial(self._colour, records[i])),
-                functools.partial(self._coarse_features, records[i]),
+                functools.partial(self._dense_features, colour[i]),
+                colour[i],
+                functools.partial(self._coarse_features, colour[i]),
             )
             for i, cosine in candidates
             if i in records
@@ -360,16 +360,21 @@ class Search:
             return None
         return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
-    def _coarse_features(self, record: ImageRecord, side: int) -> LocalFeatures | None:
-        """Local features found on the stored thumbnail at a small work size."""
-        rgb = self._colour(record)
+    def _coarse_features(
+        self, colour: Callable[[], NDArray[np.uint8] | None], side: int
+    ) -> LocalFeatures | None:
+        """Local features found on a reference's pixels (`colour`: its stored thumbnail,
+        or the picture compared) at a small work size (None without them)."""
+        rgb = colour()
         if rgb is None:
             return None
         return extract_local(rgb, self.policy.second_look_features, side=side)
 
-    def _dense_features(self, record: ImageRecord) -> LocalFeatures | None:
+    def _dense_features(
+        self, colour: Callable[[], NDArray[np.uint8] | None]
+    ) -> LocalFeatures | None:
         """Local features found densely on the stored thumbnail (None without one)."""
-        rgb = self._colour(record)
+        rgb = colour()
         if rgb is None or max(rgb.shape[:2]) < self.policy.second_look_min_side:
             return None  # a tiny thumbnail holds no more detail than the stored features
         return extract_local(rgb, self.policy.second_look_features)

@@ -207,23 +207,40 @@ def blurred_agreement(
     overlap = _overlap(query_gray, ref_gray, ref_size, match)
     if overlap is None:
         return None
-    query, to_query, shared, area_q, area_r = overlap
-    q, r, inside, _ = _warp(query, ref_gray, to_query, shared, area_q, area_r, _DETAIL_SIDE)
-    keep = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    if int(keep.sum()) < 64:
+    fine = _fine(*overlap, ref_gray=ref_gray)
+    if fine is None:
         return None
-
-    def detail(gray: NDArray[np.float32]) -> float:
-        return float(np.abs(cv2.Laplacian(gray, cv2.CV_32F))[keep].mean())
-
-    target = detail(q.astype(np.float32))
-    ref = r.astype(np.float32)
+    q, ref, inside, keep = fine
+    target = _laplacian(q, keep)
     for sigma in _BLURS:
         blurred = ref if sigma == 0.0 else cv2.GaussianBlur(ref, (0, 0), sigma)
         blurred = np.asarray(blurred, dtype=np.float32)
-        if detail(blurred) <= target:
+        if _laplacian(blurred, keep) <= target:
             break
     return _block_agreement(_band(q), _band(blurred), inside)
+
+
+def _fine(
+    query: NDArray[np.uint8],
+    to_query: NDArray[np.float64],
+    poly: NDArray[np.float32],
+    area_q: float,
+    area_r: float,
+    ref_gray: NDArray[np.uint8],
+) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_], NDArray[np.bool_]] | None:
+    """The shared region of both at up to _DETAIL_SIDE px (as `_warp`), the
+    reference's footprint in it and that footprint less its edge, where fine detail is
+    compared (None: too small to tell)."""
+    q, r, inside, _ = _warp(query, ref_gray, to_query, poly, area_q, area_r, _DETAIL_SIDE)
+    keep = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    if int(keep.sum()) < 64:
+        return None
+    return q.astype(np.float32), r.astype(np.float32), inside, keep
+
+
+def _laplacian(gray: NDArray[np.float32], keep: NDArray[np.bool_]) -> float:
+    """Fine detail: the mean absolute Laplacian where `keep`."""
+    return float(np.abs(cv2.Laplacian(gray, cv2.CV_32F))[keep].mean())
 
 
 def _warp(
@@ -271,15 +288,11 @@ def _detail(
     """The query's fine detail (mean absolute Laplacian) over the reference's in their
     shared region at up to _DETAIL_SIDE px: well under 1 where the query is the
     blurrier (arguments as `_warp`)."""
-    query, ref, inside, _ = _warp(
-        query_gray, ref_gray, to_query, poly, area_q, area_r, _DETAIL_SIDE
-    )
-    keep = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    if int(keep.sum()) < 64:
+    fine = _fine(query_gray, to_query, poly, area_q, area_r, ref_gray=ref_gray)
+    if fine is None:
         return 1.0
-    lq = np.abs(cv2.Laplacian(query.astype(np.float32), cv2.CV_32F))[keep].mean()
-    lr = np.abs(cv2.Laplacian(ref.astype(np.float32), cv2.CV_32F))[keep].mean()
-    return float(lq / max(float(lr), 1e-6))
+    query, ref, _, keep = fine
+    return _laplacian(query, keep) / max(_laplacian(ref, keep), 1e-6)
 
 
 def thumbnail_gray(jpeg: bytes) -> NDArray[np.uint8] | None:

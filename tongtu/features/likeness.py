@@ -18,15 +18,12 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.features.local import LocalFeatures, Match
+from tongtu.features.score import WHOLE
 
 __all__ = ["Describe", "region_cosine"]
 
 RGB = NDArray[np.uint8]
 Describe = Callable[[RGB], NDArray[np.float32]]
-
-# a region covering this much of the query is compared with the query's own descriptor
-# (a crop lies inside its reference); a smaller one with the query's pixels there
-_WHOLE_QUERY = 0.85
 
 
 class _Query(Protocol):
@@ -58,7 +55,7 @@ def region_cosine(
     warp = to_rgb @ match.homography @ to_ref
     laid = cv2.warpPerspective(colour, warp, (qw, qh), flags=cv2.INTER_LINEAR)
     warped: RGB = np.ascontiguousarray(laid[:, ::-1] if match.flipped else laid, dtype=np.uint8)
-    if match.query_cover >= _WHOLE_QUERY:
+    if match.query_cover >= WHOLE:  # the query's own descriptor serves
         return float(np.dot(query.embedding, describe(warped)))
     xs = [p[0] for p in match.query_region]
     ys = [p[1] for p in match.query_region]
