@@ -69,3 +69,13 @@ def test_a_crops_own_picture_is_like_it_and_another_laid_the_same_way_is_not(
         assert own >= BOUND > another, (name, own, another)
         assert own > whole_cosine, (name, own, whole_cosine)
     assert seen >= 6, seen
+
+
+def test_the_settings_turn_the_likeness_and_the_coarse_look_off() -> None:
+    """TONGTU_REGION_LIKENESS=0 and TONGTU_COARSE_LOOK=0 reach the policy a search asks."""
+    from tongtu.settings import Settings
+
+    off = MatchPolicy.from_settings(Settings(region_likeness=0.0, coarse_look=0))
+    on = MatchPolicy.from_settings(Settings())
+    assert (off.region_likeness, off.coarse_look) == (0.0, 0)
+    assert (on.region_likeness, on.coarse_look) == (0.6, 1)
