@@ -120,6 +120,7 @@ class Engine:
             settings.thumbnail_side,
             settings.resolved_image_concurrency(),
             self._sync_after_write,
+            settings.reference_parts,
         )
         # what a match must show (features/policy.py): the settings' by default
         self.searching = Search(
@@ -128,6 +129,7 @@ class Engine:
             extractor,
             settings.candidates,
             policy or MatchPolicy.from_settings(settings),
+            settings.reference_parts,
         )
         self._fetcher = fetcher
         self._model = model_id(settings.model)

@@ -14,6 +14,7 @@ from enum import StrEnum
 
 from tongtu.errors import ItemExists, ItemNotFound, TongtuError
 from tongtu.features import Extractor, shrink
+from tongtu.features.parts import part_features
 from tongtu.imaging import Picture, thumbnail_jpeg
 from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage
 from tongtu.storage.catalog import Catalog
@@ -73,8 +74,11 @@ class Ingest:
         thumbnail_side: int,
         threads: int,
         written: Callable[[], None],
+        part_features: int = 0,
     ) -> None:
         self.catalog = catalog
+        # features kept per part of a picture (features/parts.py); 0 = no parts
+        self.part_features = part_features
         self._extractor = extractor
         self._load = load
         self._gate = gate
@@ -119,6 +123,7 @@ class Ingest:
                 feats = self._extractor.reference(small, parallel=workers > 1)
                 side = self._thumbnail_side
                 thumb_from = small if side <= max(small.shape[:2]) else pic.rgb
+                parts = part_features(pic.rgb, self.part_features)
                 return NewImage(
                     pic.cont_sign,
                     brief,
@@ -127,6 +132,7 @@ class Ingest:
                     feats.embedding,
                     feats.local.to_bytes(),
                     thumbnail_jpeg(thumb_from, side) if side > 0 else None,
+                    None if parts is None else parts.to_bytes(),
                 )
             except TongtuError as exc:
                 return exc

@@ -24,6 +24,7 @@ from tongtu.features.agreement import thumbnail_gray
 from tongtu.features.descriptor import SHORT_SIDE
 from tongtu.features.local import NO_MATCH, QUERY_FEATURES, extract_local, polygon_area, stretch
 from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
+from tongtu.features.parts import part_features
 from tongtu.features.regions import Box, grid_regions, picture_regions
 from tongtu.features.score import MatchKind, match_kind, score
 from tongtu.imaging import Picture
@@ -91,7 +92,8 @@ class _Run:
 class Search:
     """Searches and compares over one catalog and its vector index, under `policy`
     (what a match must show; the engine's, which may change between calls) with
-    `candidates` verified per round."""
+    `candidates` verified per round. A compared picture keeps `part_features` on each of
+    its parts, as a library picture added now does."""
 
     def __init__(
         self,
@@ -100,11 +102,13 @@ class Search:
         extractor: Extractor,
         candidates: int,
         policy: MatchPolicy,
+        part_features: int = 0,
     ) -> None:
         self.catalog = catalog
         self.vectors = vectors
         self.candidates = candidates
         self.policy = policy
+        self.part_features = part_features
         self._extractor = extractor
 
     @property
@@ -171,7 +175,12 @@ class Search:
         gray_b = functools.cache(  # for the pixel check, once a match is found
             lambda: stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), np.uint8))
         )
-        dense_b = functools.cache(lambda: extract_local(small_b, self.policy.second_look_features))
+        dense_b = functools.cache(
+            lambda: (
+                part_features(pb.rgb, self.part_features)
+                or extract_local(small_b, self.policy.second_look_features)
+            )
+        )
         h_b, w_b = small_b.shape[:2]
 
         def against(part: QueryFeatures) -> Verdict | None:
@@ -322,7 +331,7 @@ class Search:
                 records[i].width,
                 records[i].height,
                 self.pixels(records[i]),
-                functools.partial(self._dense_features, colour[i]),
+                functools.partial(self._second_features, records[i], colour[i]),
                 colour[i],
                 functools.partial(self._coarse_features, colour[i]),
             )
@@ -370,10 +379,15 @@ class Search:
             return None
         return extract_local(rgb, self.policy.second_look_features, side=side)
 
-    def _dense_features(
-        self, colour: Callable[[], NDArray[np.uint8] | None]
+    def _second_features(
+        self, record: ImageRecord, colour: Callable[[], NDArray[np.uint8] | None]
     ) -> LocalFeatures | None:
-        """Local features found densely on the stored thumbnail (None without one)."""
+        """The second look's features of a reference: its parts' where it keeps them
+        (features/parts.py), else found densely on its stored thumbnail (None without
+        one)."""
+        parts = self.catalog.parts(record.id)
+        if parts is not None:
+            return LocalFeatures.from_bytes(parts)
         rgb = colour()
         if rgb is None or max(rgb.shape[:2]) < self.policy.second_look_min_side:
             return None  # a tiny thumbnail holds no more detail than the stored features

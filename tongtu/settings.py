@@ -189,6 +189,18 @@ class Settings(BaseSettings):
             "a look-alike sharing a template is refused. 0: not asked."
         ),
     )
+    reference_parts: int = Field(
+        default=0,
+        ge=0,
+        le=500,
+        description=(
+            "Local features kept for each of 14 parts of a library picture (its quarters, "
+            "centre half and ninths), found at the part's own scale (36 B each: 100 ≈ "
+            "50 KB an image): the evidence that lets a query that is a small crop of the "
+            "picture be verified (see docs/matching.md). 0 = none; applies to pictures "
+            "added from then on."
+        ),
+    )
     local_features: int = Field(
         default=500,
         ge=100,

@@ -77,6 +77,7 @@ class NewImage:
     embedding: NDArray[np.float32]
     local: bytes
     thumbnail: bytes | None = None
+    parts: bytes | None = None  # the parts' local features (features/parts.py)
 
 
 @dataclass(frozen=True, slots=True)

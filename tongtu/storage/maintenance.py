@@ -125,6 +125,14 @@ def _check_images(catalog: Catalog, report: CheckReport) -> set[tuple[int, int]]
     ).fetchone()
     if orphans:
         report.problems.append(f"{orphans} thumbnails belong to no image")
+    (with_parts,) = db.execute("SELECT count(*) FROM parts").fetchone()
+    if with_parts:  # features/parts.py: TONGTU_REFERENCE_PARTS when they were added
+        report.notes.append(f"{with_parts} images keep their parts' features")
+    (orphans,) = db.execute(
+        "SELECT count(*) FROM parts WHERE image_id NOT IN (SELECT id FROM images)"
+    ).fetchone()
+    if orphans:
+        report.problems.append(f"{orphans} parts' features belong to no image")
     return stored
 
 

@@ -74,6 +74,10 @@ _SCHEMA = [
         image_id BIGINT PRIMARY KEY,
         jpeg BYTEA NOT NULL
     )""",
+    """CREATE TABLE IF NOT EXISTS parts (
+        image_id BIGINT PRIMARY KEY,
+        local BYTEA NOT NULL
+    )""",
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS journal (
         seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

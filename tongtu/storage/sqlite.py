@@ -91,6 +91,10 @@ CREATE TABLE IF NOT EXISTS thumbnails (
     image_id INTEGER PRIMARY KEY,
     jpeg BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS parts (
+    image_id INTEGER PRIMARY KEY,
+    local BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL

@@ -80,6 +80,10 @@ class Images(Tables):
                     "INSERT INTO thumbnails(image_id, jpeg) VALUES (?,?)",
                     (image_id, item.thumbnail),
                 )
+            if item.parts is not None:
+                db.execute(
+                    "INSERT INTO parts(image_id, local) VALUES (?,?)", (image_id, item.parts)
+                )
             db.execute(
                 "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,1)",
                 (library_id, image_id),
@@ -149,6 +153,13 @@ class Images(Tables):
         )
         return bytes(row[0]) if row else None
 
+    def parts(self, image_id: int) -> bytes | None:
+        """The local features of the image's parts (features/parts.py), if it has them."""
+        row = (
+            self._db().execute("SELECT local FROM parts WHERE image_id = ?", (image_id,)).fetchone()
+        )
+        return bytes(row[0]) if row else None
+
     def images_by_id(self, ids: Iterable[int]) -> dict[int, ImageRecord]:
         return self._by_id(IMAGE_COLS, ids, image_record)
 
@@ -188,6 +199,7 @@ class Images(Tables):
                     continue
                 db.execute("DELETE FROM images WHERE id = ?", (row[0],))
                 db.execute("DELETE FROM thumbnails WHERE image_id = ?", (row[0],))
+                db.execute("DELETE FROM parts WHERE image_id = ?", (row[0],))
                 db.execute("UPDATE libraries SET images = images - 1 WHERE id = ?", (library_id,))
                 db.execute(
                     "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,0)",

@@ -59,6 +59,7 @@ class Libraries(Tables):
             for chunk in chunks(ids):
                 marks = ",".join("?" * len(chunk))
                 db.execute(f"DELETE FROM thumbnails WHERE image_id IN ({marks})", chunk)
+                db.execute(f"DELETE FROM parts WHERE image_id IN ({marks})", chunk)
                 db.execute(f"DELETE FROM images WHERE id IN ({marks})", chunk)
                 db.executemany(
                     "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,0)",
