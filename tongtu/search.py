@@ -175,18 +175,16 @@ class Search:
         gray_b = functools.cache(  # for the pixel check, once a match is found
             lambda: stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), np.uint8))
         )
-        dense_b = functools.cache(
-            lambda: (
-                part_features(pb.rgb, self.part_features)
-                or extract_local(small_b, self.policy.second_look_features)
-            )
-        )
+        dense_b = functools.cache(lambda: extract_local(small_b, self.policy.second_look_features))
+        parts_b = functools.cache(lambda: part_features(pb.rgb, self.part_features))
         h_b, w_b = small_b.shape[:2]
 
         def against(part: QueryFeatures) -> Verdict | None:
             cos = float(np.dot(part.embedding, ref.embedding))
             coarse_b = functools.partial(self._coarse_features, lambda: small_b)
-            b = Reference(0, cos, ref.local, w_b, h_b, gray_b, dense_b, lambda: small_b, coarse_b)
+            b = Reference(
+                0, cos, ref.local, w_b, h_b, gray_b, dense_b, lambda: small_b, coarse_b, parts_b
+            )
             return self.matcher.match(part, [b]).get(0)
 
         verdict, kind, query_region = against(query), None, None
@@ -331,9 +329,10 @@ class Search:
                 records[i].width,
                 records[i].height,
                 self.pixels(records[i]),
-                functools.partial(self._second_features, records[i], colour[i]),
+                functools.partial(self._dense_features, colour[i]),
                 colour[i],
                 functools.partial(self._coarse_features, colour[i]),
+                functools.partial(self._parts, records[i]),
             )
             for i, cosine in candidates
             if i in records
@@ -379,15 +378,15 @@ class Search:
             return None
         return extract_local(rgb, self.policy.second_look_features, side=side)
 
-    def _second_features(
-        self, record: ImageRecord, colour: Callable[[], NDArray[np.uint8] | None]
-    ) -> LocalFeatures | None:
-        """The second look's features of a reference: its parts' where it keeps them
-        (features/parts.py), else found densely on its stored thumbnail (None without
-        one)."""
+    def _parts(self, record: ImageRecord) -> LocalFeatures | None:
+        """The local features of a reference's parts, where it keeps them."""
         parts = self.catalog.parts(record.id)
-        if parts is not None:
-            return LocalFeatures.from_bytes(parts)
+        return None if parts is None else LocalFeatures.from_bytes(parts)
+
+    def _dense_features(
+        self, colour: Callable[[], NDArray[np.uint8] | None]
+    ) -> LocalFeatures | None:
+        """Local features found densely on the stored thumbnail (None without one)."""
         rgb = colour()
         if rgb is None or max(rgb.shape[:2]) < self.policy.second_look_min_side:
             return None  # a tiny thumbnail holds no more detail than the stored features

@@ -97,11 +97,16 @@ NO_MATCH = Match(0, (), ())
 
 
 def work_gray(rgb: NDArray[np.uint8], side: int = WORK_SIDE) -> NDArray[np.uint8]:
-    # Every image is brought to the same longer side, small ones enlarged too: ORB's
-    # pyramid spans ~4x in scale, and a 0.3x thumbnail of a reference otherwise falls
-    # outside it (0 inliers before, hundreds after, on a 240 px query of an 800 px photo).
     # Grey first, then resized: a third of the pixels to resample.
-    gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    return sized_gray(np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8), side)
+
+
+def sized_gray(gray: NDArray[np.uint8], side: int = WORK_SIDE) -> NDArray[np.uint8]:
+    """A grey picture brought to the work image's longer side `side` and stretched.
+
+    Every image is brought to the same longer side, small ones enlarged too: ORB's
+    pyramid spans ~4x in scale, and a 0.3x thumbnail of a reference otherwise falls
+    outside it (0 inliers before, hundreds after, on a 240 px query of an 800 px photo)."""
     h, w = gray.shape
     scale = side / max(h, w)
     if abs(scale - 1.0) > 1e-3:
@@ -136,7 +141,13 @@ def extract_local(
 ) -> LocalFeatures:
     """ORB features spread over the image (best per grid cell, then best overall), on
     its work image of longer side `side`."""
-    gray = work_gray(rgb, side)
+    return gray_features(work_gray(rgb, side), n_features, flip)
+
+
+def gray_features(
+    gray: NDArray[np.uint8], n_features: int = REF_FEATURES, flip: bool = False
+) -> LocalFeatures:
+    """ORB features of a work image (`sized_gray`), as `extract_local` finds them."""
     if flip:
         gray = np.ascontiguousarray(gray[:, ::-1], dtype=np.uint8)
     h, w = gray.shape

@@ -83,6 +83,9 @@ class Reference:
     # local features found on its pixels at a work image of this longer side, for the
     # coarse look (None: no pixels kept)
     coarse: Callable[[int], LocalFeatures | None] = lambda side: None
+    # local features found on its parts at each part's scale (features/parts.py), for
+    # the second look at a query that is a small crop of it (None: none kept)
+    parts: Callable[[], LocalFeatures | None] = lambda: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,10 +169,10 @@ class Matcher:
         Each is judged on its stored features; then the closest refused one whose
         proportions differ from the query's is judged against the query reshaped to
         them (the aspect look), the closest refused ones that the descriptor calls the
-        same picture with both seen small (the coarse look), the closest refused ones in
-        the second look's
-        cosines on denser features (the second look), and these against the query seen
-        small where the policy says so (`small_look`)."""
+        same picture with both seen small (the coarse look), and the closest refused ones
+        in the second look's cosines on denser features (the second look: the
+        thumbnail's, with the query seen small where the policy says so, then the
+        parts')."""
         policy = self.policy
         found: dict[int, Verdict] = {}
         refused: list[Reference] = []
@@ -216,24 +219,40 @@ class Matcher:
             key=lambda r: (-r.cosine, r.key),
         )
         for ref in second[: policy.second_look]:
-            dense = ref.dense()
-            if dense is None:
-                continue
-            fewest = policy.region_min_inliers
-            verdict = self.judge(
-                query, dense, ref.cosine, pixels[ref.key], self._likeness(query, dense, ref), fewest
-            )
+            second_verdict = self._second_look(query, ref, pixels[ref.key])
+            if second_verdict is not None:
+                found[ref.key] = second_verdict
+        return found
+
+    def _second_look(
+        self, query: ShapedQuery, ref: Reference, pixels: Callable[[], Gray | None]
+    ) -> Verdict | None:
+        """One refused candidate judged again on denser features: its thumbnail's, with
+        the query also seen small (`small_look`), then its parts' (a query that is a
+        small crop of it, seen at the crop's own scale); a copy needs only
+        `region_min_inliers` where the region's likeness and the pixels say so."""
+        policy = self.policy
+        fewest = policy.region_min_inliers
+        dense = ref.dense()
+        if dense is not None:
+            likeness = self._likeness(query, dense, ref)
+            verdict = self.judge(query, dense, ref.cosine, pixels, likeness, fewest)
             for side in policy.small_look:
                 if verdict.score >= policy.threshold:
                     break
                 view = query.seen_small(side)
                 likeness = self._likeness(view, dense, ref)
-                small = self.judge(view, dense, ref.cosine, pixels[ref.key], likeness, fewest)
+                small = self.judge(view, dense, ref.cosine, pixels, likeness, fewest)
                 if small.match.query_cover >= policy.small_look_cover:
                     verdict = small  # a crop lies inside its reference, all of it
             if verdict.score >= policy.threshold:
-                found[ref.key] = verdict
-        return found
+                return verdict
+        parts = ref.parts()
+        if parts is None:
+            return None
+        likeness = self._likeness(query, parts, ref)
+        verdict = self.judge(query, parts, ref.cosine, pixels, likeness, fewest)
+        return verdict if verdict.score >= policy.threshold else None
 
     def _blurrier(
         self,

@@ -12,10 +12,11 @@ rule, the same pixels (the thumbnail), the same region's likeness.
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features.local import WORK_SIDE, LocalFeatures, extract_local
+from tongtu.features.local import WORK_SIDE, LocalFeatures, gray_features, sized_gray
 
 __all__ = ["FRAME", "PART_BOXES", "part_boxes", "part_features"]
 
@@ -51,11 +52,18 @@ def part_features(rgb: NDArray[np.uint8], per_part: int) -> LocalFeatures | None
     if min(height, width) < MIN_SIDE or per_part <= 0:
         return None
     to_frame = FRAME / max(width, height)
+    gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
+    if to_frame < 1:  # one resize of a large picture: a ninth of the frame is a work image
+        size = (max(1, round(width * to_frame)), max(1, round(height * to_frame)))
+        gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), np.uint8)
+    gh, gw = gray.shape
     points, descriptors = [], []
-    for x, y, w, h in part_boxes(width, height):
-        local = extract_local(np.ascontiguousarray(rgb[y : y + h, x : x + w]), per_part)
-        scale = w / local.width  # part work-image pixels → picture pixels
-        points.append((local.points * scale + (x, y)) * to_frame)
+    for x, y, w, h in part_boxes(gw, gh):
+        local = gray_features(
+            sized_gray(np.ascontiguousarray(gray[y : y + h, x : x + w])), per_part
+        )
+        scale = w / local.width  # part work-image pixels → `gray` pixels
+        points.append((local.points * scale + (x, y)) * (FRAME / max(gw, gh)))
         descriptors.append(local.descriptors)
     return LocalFeatures(
         np.concatenate(points).astype(np.float32),

@@ -1,0 +1,132 @@
+"""A library picture's parts (features/parts.py, TONGTU_REFERENCE_PARTS): features found
+on its quarters, centre half and ninths at each part's own scale are what a query that is
+a 15 % crop of it is verified on. The same crops, searched in the same pictures kept
+without parts, are mostly refused; the other half of a picture is no crop of it, and the
+look-alikes of a design stay refused."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bench.graphics import graphics_pool
+from tests.conftest import jpeg, open_photo, photo_names, png
+from tongtu.engine import Engine, Source
+from tongtu.features.parts import FRAME, part_boxes, part_features
+from tongtu.settings import Settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.model]
+
+PER_PART = 150
+AREA = 0.15
+
+
+def _crop(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """A square-proportioned crop keeping AREA of the picture, at a random place."""
+    w, h = img.size
+    side = AREA**0.5
+    cw, ch = round(w * side), round(h * side)
+    x, y = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    return img.crop((x, y, x + cw, y + ch))
+
+
+def _library(tmp: Path, parts: int, pictures: dict[str, Image.Image]) -> Engine:
+    engine = Engine.open(Settings(data_dir=tmp, reference_parts=parts))
+    lib = engine.library("lib", create=True)
+    for name, img in pictures.items():
+        engine.add(lib, Source(image=png(img)), name)
+    return engine
+
+
+def _served(engine: Engine, img: Image.Image) -> list[str]:
+    page = engine.search(engine.library("lib"), Source(image=jpeg(img, 90)))
+    return [h.record.brief for h in page.hits]
+
+
+@pytest.fixture(scope="module")
+def photos() -> dict[str, Image.Image]:
+    return {name: open_photo(name) for name in photo_names(3000)[24:36]}
+
+
+@pytest.fixture(scope="module")
+def designs() -> dict[str, Image.Image]:
+    photos = [np.asarray(open_photo(n)) for n in photo_names(2000)[:12]]
+    groups = graphics_pool(44, 12, photos)  # a seed of its own
+    return {f"{g.kind} {k}": Image.fromarray(g.reference) for k, g in enumerate(groups)}
+
+
+@pytest.fixture(scope="module")
+def engines(
+    tmp_path_factory: pytest.TempPathFactory,
+    photos: dict[str, Image.Image],
+    designs: dict[str, Image.Image],
+) -> Iterator[dict[tuple[str, int], Engine]]:
+    out = {
+        (kind, parts): _library(tmp_path_factory.mktemp(f"{kind}-{parts}"), parts, pictures)
+        for kind, pictures in (("photos", photos), ("designs", designs))
+        for parts in (0, PER_PART)
+    }
+    yield out
+    for engine in out.values():
+        engine.close()
+
+
+def _found(engine: Engine, pictures: dict[str, Image.Image], seed: int) -> tuple[int, int]:
+    """(crops whose picture is served, wrong results) over one crop of each picture."""
+    rng = np.random.default_rng(seed)
+    found = wrong = 0
+    for name, img in pictures.items():
+        served = _served(engine, _crop(img, rng))
+        found += name in served
+        wrong += sum(s != name for s in served)
+    return found, wrong
+
+
+@pytest.mark.parametrize("kind", ["photos", "designs"])
+def test_a_15_percent_crop_is_found_on_the_parts(
+    kind: str,
+    engines: dict[tuple[str, int], Engine],
+    photos: dict[str, Image.Image],
+    designs: dict[str, Image.Image],
+) -> None:
+    pictures = photos if kind == "photos" else designs
+    without, wrong_without = _found(engines[kind, 0], pictures, 7)
+    with_parts, wrong_with = _found(engines[kind, PER_PART], pictures, 7)
+    assert wrong_with == 0 and wrong_without == 0
+    assert with_parts >= without + 3 and with_parts >= 9, (without, with_parts)
+
+
+def test_the_other_half_of_a_picture_is_not_a_crop_of_it(
+    tmp_path: Path, photos: dict[str, Image.Image], designs: dict[str, Image.Image]
+) -> None:
+    """The library keeps the left half of each picture; its right half is searched."""
+    pictures = {**photos, **designs}
+    halves = {n: img.crop((0, 0, img.width // 2, img.height)) for n, img in pictures.items()}
+    engine = _library(tmp_path, PER_PART, halves)
+    served = {
+        n: _served(engine, img.crop((img.width // 2, 0, img.width, img.height)))
+        for n, img in pictures.items()
+    }
+    found_left = sum(n in _served(engine, halves[n]) for n in list(halves)[:4])
+    engine.close()
+    assert found_left == 4  # the library answers: its own halves are found
+    assert not any(served.values()), served
+
+
+def test_the_parts_lie_in_one_frame_of_the_picture() -> None:
+    """A part's features keep their place in the picture: the features of a picture's
+    left-top ninth lie in the left-top ninth of the frame."""
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    local = part_features(rgb, 50)
+    assert local is not None
+    assert (local.width, local.height) == (FRAME, FRAME * 3 // 4)
+    assert len(part_boxes(1200, 900)) == 14
+    per_part = len(local) // 14
+    ninth = local.points[5 * per_part : 6 * per_part]  # the first ninth, after 4 + 1
+    assert (ninth[:, 0] < FRAME / 3 + 1).all() and (ninth[:, 1] < FRAME * 3 / 4 / 3 + 1).all()
+    assert part_features(rgb[:200], 50) is None  # too small to have parts
