@@ -448,8 +448,17 @@ def main() -> None:
     ap.add_argument(
         "--with",
         dest="also",
+        action="append",
+        default=[],
         metavar="FIELD=VALUE,...",
-        help="also search with these MatchPolicy fields changed, e.g. small_look=320",
+        help="also search with these MatchPolicy fields changed, e.g. small_look=320 "
+        "(may be given again: one more search each)",
+    )
+    ap.add_argument(
+        "--parts",
+        type=int,
+        default=0,
+        help="features kept per part of a library picture (TONGTU_REFERENCE_PARTS)",
     )
     args = ap.parse_args()
     # the same library searched again under each of these (label, changed policy fields)
@@ -458,14 +467,15 @@ def main() -> None:
         variants.append(
             (f"grid {args.grid}", _policy_fields(f"query_grid={args.grid.replace(',', ';')}"))
         )
-    if args.also:
-        variants.append((f"with {args.also}", _policy_fields(args.also)))
+    for also in args.also:
+        variants.append((f"with {also}", _policy_fields(also)))
     cond = conditions(
         draw=args.draw,
         seed=args.seed,
         positives_per_family=args.per_family,
         model=args.model,
         pools=args.pools,
+        reference_parts=args.parts,
     )
     tables: list[Table] = []
     results: dict[str, object] = {}
@@ -475,7 +485,8 @@ def main() -> None:
         if args.families:
             queries = [q for q in queries if q.family in args.families.split(",")]
         with tempfile.TemporaryDirectory() as tmp:
-            engine = Engine.open(Settings(data_dir=Path(tmp), model=args.model))
+            settings = Settings(data_dir=Path(tmp), model=args.model, reference_parts=args.parts)
+            engine = Engine.open(settings)
             outcomes, names = run_tongtu(engine, items, queries)
             if args.baseline:  # the same library, searched the way it was before the rule
                 engine.policy = MatchPolicy(check_pixels=False, query_regions=0)

@@ -253,7 +253,7 @@ class Matcher:
                     verdict = small  # a crop lies inside its reference, all of it
             if verdict.score >= policy.threshold:
                 return verdict
-        parts = ref.parts()
+        parts = ref.parts() if policy.parts_look else None
         if parts is None:
             return None
         likeness = self._likeness(query, parts, ref)

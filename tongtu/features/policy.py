@@ -158,6 +158,9 @@ class MatchPolicy:
     # its shorter side: there the match must reach the score on its inliers and agree
     # in `region_share` of the blocks
     region_min_kept: int = 128
+    # the second look also judges a reference on its parts' features, where it keeps
+    # them (features/parts.py, TONGTU_REFERENCE_PARTS); 0: not
+    parts_look: int = 1
     coarse_look: int = 1
     coarse_look_min: float = 0.6
     coarse_side: int = 256
