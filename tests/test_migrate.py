@@ -24,7 +24,7 @@ NAMES = photo_names()[40:47]
 
 
 def _fill(data_dir: Path) -> tuple[dict[str, int], str, str]:
-    engine = Engine.open(Settings(data_dir=data_dir))
+    engine = Engine.open(Settings(data_dir=data_dir, reference_parts=50))
     lib = engine.library("shop", create=True)
     ids = {}
     for i, name in enumerate(NAMES):
@@ -83,6 +83,7 @@ def test_migrate_embedded_to_scale_out_and_back(tmp_path: Path, new_database: st
             assert [h.record.id for h in page.hits][:1] == [ids[name]]
         record = engine.get(lib, str(ids[NAMES[1]]))
         assert record.tags == (2,) and engine.thumbnail(record)[:2] == b"\xff\xd8"
+        assert engine.catalog.parts(record.id) is not None  # the parts' features came too
         apps = Apps(engine.catalog, 3600)
         assert apps.authenticate(apps.issue_token(api_key, secret).access_token).name == "shop"
         added = engine.add(lib, Source(image=jpeg(open_photo(photo_names()[50]))), "new")
@@ -100,6 +101,7 @@ def test_migrate_embedded_to_scale_out_and_back(tmp_path: Path, new_database: st
     )
     assert checked.returncode == 0, checked.stderr
     assert f"{len(NAMES) + 1} images in 2 libraries: clean" in checked.stdout
+    assert f"{len(NAMES)} images keep their parts' features" in checked.stdout
 
     # and back into a new embedded data directory
     back = tmp_path / "back"

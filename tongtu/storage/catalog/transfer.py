@@ -20,11 +20,12 @@ class Transfer(Tables):
 
     def export_images(self, library_id: int, after: int, limit: int) -> list[tuple[Any, ...]]:
         """Up to `limit` images with id > `after`, oldest first: every column, the
-        features and the thumbnail (or None)."""
+        features, the thumbnail and the parts' features (each or None)."""
         cols = ", ".join(f"i.{c.strip()}" for c in IMAGE_COLS.split(","))
         rows = self._db().execute(
-            f"SELECT {cols}, i.embedding, i.local, t.jpeg FROM images i "
+            f"SELECT {cols}, i.embedding, i.local, t.jpeg, p.local FROM images i "
             "LEFT JOIN thumbnails t ON t.image_id = i.id "
+            "LEFT JOIN parts p ON p.image_id = i.id "
             "WHERE i.library_id = ? AND i.id > ? ORDER BY i.id LIMIT ?",
             (library_id, after, limit),
         )
@@ -54,6 +55,8 @@ class Transfer(Tables):
                     db.execute(
                         "INSERT INTO thumbnails(image_id, jpeg) VALUES (?,?)", (row[0], row[11])
                     )
+                if len(row) > 12 and row[12] is not None:
+                    db.execute("INSERT INTO parts(image_id, local) VALUES (?,?)", (row[0], row[12]))
                 db.execute(
                     "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,1)",
                     (library_id, row[0]),
