@@ -11,7 +11,6 @@ picture, and scores as one."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
@@ -21,28 +20,10 @@ from numpy.typing import NDArray
 from tongtu.features.local import LocalFeatures, Match
 from tongtu.features.score import WHOLE
 
-__all__ = ["Describe", "Likeness", "kept_side", "region_cosine"]
+__all__ = ["Describe", "region_cosine"]
 
 RGB = NDArray[np.uint8]
 Describe = Callable[[RGB], NDArray[np.float32]]
-
-
-@dataclass(frozen=True, slots=True)
-class Likeness:
-    """A match's region's likeness (`cosine`) and the shorter side, in the reference's
-    kept pixels, of the region it was told on (`kept`): a tenth of a large picture is a
-    hundred-odd pixels of its thumbnail, too few for the descriptor to tell."""
-
-    cosine: float
-    kept: float
-
-
-def kept_side(match: Match, kept: tuple[int, ...]) -> float:
-    """The shorter side, in pixels of a reference kept at `kept` (height, width, ...),
-    of the box around the region of it that `match` covers."""
-    xs = [p[0] for p in match.ref_region] or [0.0]
-    ys = [p[1] for p in match.ref_region] or [0.0]
-    return min((max(xs) - min(xs)) * kept[1], (max(ys) - min(ys)) * kept[0])
 
 
 class _Query(Protocol):

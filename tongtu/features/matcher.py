@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from tongtu.features.agreement import blurred_agreement, holds, measure, needs_pixels
 from tongtu.features.guided import guided_agreement, match_scale
-from tongtu.features.likeness import Describe, Likeness, kept_side, region_cosine
+from tongtu.features.likeness import Describe, region_cosine
 from tongtu.features.local import NO_MATCH, LocalFeatures, Match, verify
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
@@ -108,7 +108,7 @@ class Matcher:
         ref: LocalFeatures,
         cosine: float,
         pixels: Callable[[], Gray | None],
-        likeness: Callable[[Match], Likeness | None] | None = None,
+        likeness: Callable[[Match], float | None] | None = None,
         fewest: int | None = None,
     ) -> Verdict:
         """The score of the reference against the query and the match behind it; the
@@ -159,14 +159,8 @@ class Matcher:
             if region is None:  # no colour pixels kept: the features alone
                 if s >= threshold:
                     return Verdict(s, match)
-            elif region.cosine >= policy.region_likeness:
-                return Verdict(max(threshold, score(max(cosine, region.cosine), match)), match)
-            elif (  # too few kept pixels to tell: the inliers, and the pixels nearly all
-                region.kept < policy.region_min_kept
-                and s >= threshold
-                and self._agrees(query, ref, match, gray, policy.region_share)
-            ):
-                return Verdict(s, match)
+            elif region >= policy.region_likeness:
+                return Verdict(max(threshold, score(max(cosine, region), match)), match)
         return Verdict(score(cosine, NO_MATCH), NO_MATCH)
 
     def match(self, query: ShapedQuery, refs: Sequence[Reference]) -> dict[int, Verdict]:
@@ -286,7 +280,7 @@ class Matcher:
 
     def _likeness(
         self, query: ShapedQuery, ref: LocalFeatures, candidate: Reference
-    ) -> Callable[[Match], Likeness | None] | None:
+    ) -> Callable[[Match], float | None] | None:
         """The region's likeness of one candidate, where the policy asks for it."""
         describe = self.describe
         policy = self.policy
@@ -295,12 +289,11 @@ class Matcher:
         if min(query.rgb.shape[:2]) < policy.region_min_side:
             return None  # the descriptor would see it enlarged more than twice
 
-        def likeness(match: Match) -> Likeness | None:
+        def likeness(match: Match) -> float | None:
             colour = candidate.colour()
             if colour is None:
                 return None
-            cosine = region_cosine(query, ref, match, colour, describe)
-            return None if cosine is None else Likeness(cosine, kept_side(match, colour.shape))
+            return region_cosine(query, ref, match, colour, describe)
 
         return likeness
 

@@ -154,10 +154,6 @@ class MatchPolicy:
     # a query whose shorter side is less is not held to it: the descriptor sees it
     # enlarged more than twice (a 107 × 125 re-encoded copy: 0.29-0.40 where it lies)
     region_min_side: int = 128
-    # nor a match whose region of the reference spans fewer pixels of its thumbnail on
-    # its shorter side: there the match must reach the score on its inliers and agree
-    # in `region_share` of the blocks
-    region_min_kept: int = 128
     # the second look also judges a reference on its parts' features, where it keeps
     # them (features/parts.py, TONGTU_REFERENCE_PARTS); 0: not
     parts_look: int = 1
