@@ -48,6 +48,7 @@ from tongtu.engine import Engine, Source
 from tongtu.features import Extractor, shrink
 from tongtu.features.descriptor import Descriptor
 from tongtu.features.local import QUERY_FEATURES, REF_FEATURES, extract_local
+from tongtu.features.parts import FRAME, PART_BOXES
 from tongtu.imaging import SIGNATURE, decode_for, decode_image
 from tongtu.settings import Settings
 from tongtu.storage.base import LibraryRecord, NewImage
@@ -94,7 +95,7 @@ def _photo_files() -> list[Path]:
 # --- ingest --------------------------------------------------------------------------------
 
 
-def ingest(model: str, files: list[Path], threads: int) -> dict[str, float]:
+def ingest(model: str, files: list[Path], threads: int, parts: int = 0) -> dict[str, float]:
     datas = [f.read_bytes() for f in files]
     extractor = Extractor.from_model(model, threads)
     extractor.reference(decode_for(datas[0], SIGNATURE).rgb)  # warm up
@@ -113,7 +114,10 @@ def ingest(model: str, files: list[Path], threads: int) -> dict[str, float]:
         out["floor, 2 workers"] = len(datas) / (time.perf_counter() - t)
     for mode in ("one by one", "pipeline"):
         with tempfile.TemporaryDirectory() as tmp:
-            engine = Engine.open(Settings(data_dir=Path(tmp), model=model, threads=threads))
+            settings = Settings(
+                data_dir=Path(tmp), model=model, threads=threads, reference_parts=parts
+            )
+            engine = Engine.open(settings)
             lib = engine.library("ingest", create=True)
             t = time.perf_counter()
             if mode == "one by one":
@@ -138,21 +142,21 @@ def ingest(model: str, files: list[Path], threads: int) -> dict[str, float]:
     out["ms batched"] = (time.perf_counter() - t) / len(same) * 1000
     for clients in (1, 4):
         out[f"form, {clients}"], out[f"per transaction, {clients}"] = _baidu_adds(
-            model, threads, datas, clients, sdk=False
+            model, threads, datas, clients, sdk=False, parts=parts
         )
-    out["sdk, 1"], _ = _baidu_adds(model, threads, datas, 1, sdk=True)
+    out["sdk, 1"], _ = _baidu_adds(model, threads, datas, 1, sdk=True, parts=parts)
     return out
 
 
 def _baidu_adds(
-    model: str, threads: int, datas: list[bytes], clients: int, sdk: bool
+    model: str, threads: int, datas: list[bytes], clients: int, sdk: bool, parts: int = 0
 ) -> tuple[float, float]:
     """Images/s of one-by-one adds through the same_hq add route from `clients` threads at
     once to a `tongtu serve` on loopback: sent by Baidu's own Python SDK (`sdk`: its
     encoding of each image, ~20 ms of Python, runs on the same cores as the server), or
     as the form bodies it sends, encoded before the clock starts (the server's share).
     Also: the adds committed per catalog transaction (group commit), warm-ups included."""
-    with serve(model=model, threads=str(threads)) as server:
+    with serve(model=model, threads=str(threads), reference_parts=str(parts)) as server:
         sdks = [baidu_client(server) for _ in range(clients)]
         rng = np.random.default_rng(0)
         for n, client in enumerate(sdks):  # each fetches its token; the models load
@@ -246,18 +250,27 @@ def _fitted(
     return vecs.mean(axis=0), np.cov(vecs, rowvar=False)
 
 
-def _distractors(n: int, model: DistractorModel, rng: np.random.Generator) -> list[NewImage]:
+def _distractors(
+    n: int, model: DistractorModel, rng: np.random.Generator, parts: int = 0
+) -> list[NewImage]:
+    """`parts`: features a part kept too (TONGTU_REFERENCE_PARTS), as random real ones."""
     vecs = rng.multivariate_normal(model.mean, model.cov, size=n, method="cholesky")
     vecs = vecs.astype(np.float32)
     vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
     header = np.array([REF_FEATURES, 800, 600], dtype="<u2").tobytes()
+    n_parts = len(PART_BOXES) * parts
+    parts_header = np.array([n_parts, FRAME, FRAME * 3 // 4], dtype="<u2").tobytes()
     out = []
     for v in vecs:
         pos = rng.integers(0, 6400, size=(REF_FEATURES, 2), dtype=np.uint16).astype("<u2").tobytes()
         orb = model.orb[int(rng.integers(len(model.orb)))]
         desc = orb[rng.choice(len(orb), size=REF_FEATURES, replace=False)].tobytes()
         sign = f"{rng.integers(0, 2**32)},{rng.integers(0, 2**32)}"
-        out.append(NewImage(sign, "distractor", (), (800, 600), v, header + pos + desc))
+        kept = None
+        if parts:
+            where = rng.integers(0, FRAME * 6, size=(n_parts, 2), dtype=np.uint16).astype("<u2")
+            kept = parts_header + where.tobytes() + orb[rng.choice(len(orb), n_parts)].tobytes()
+        out.append(NewImage(sign, "distractor", (), (800, 600), v, header + pos + desc, None, kept))
     return out
 
 
@@ -279,12 +292,19 @@ def workload(
     return library, queries
 
 
-def fill(catalog: Catalog, lib: LibraryRecord, n: int, model: DistractorModel, chunk: int) -> float:
+def fill(
+    catalog: Catalog,
+    lib: LibraryRecord,
+    n: int,
+    model: DistractorModel,
+    chunk: int,
+    parts: int = 0,
+) -> float:
     """Write n synthetic distractors through the storage layer; the seconds it took."""
     rng = np.random.default_rng(n)
     t = time.perf_counter()
     while n > 0:
-        batch = _distractors(min(chunk, n), model, rng)
+        batch = _distractors(min(chunk, n), model, rng, parts)
         failed = [
             r for r in catalog.add_images(lib.id, batch, lib.capacity) if isinstance(r, Exception)
         ]
@@ -313,17 +333,22 @@ def scale(
     queries: list[tuple[str, bytes]],
     library: dict[str, np.ndarray],
     model: DistractorModel,
+    parts: int = 0,
 ) -> dict[str, float]:
     root = Path(tempfile.mkdtemp(prefix=f"tongtu-perf-{size}-"))
     settings = Settings(
-        data_dir=root, threads=threads, thumbnail_side=0, default_capacity=max(size, 500_000)
+        data_dir=root,
+        threads=threads,
+        thumbnail_side=0,
+        default_capacity=max(size, 500_000),
+        reference_parts=parts,
     )
     try:
         engine = Engine.open(settings)
         lib = engine.library("perf", create=True)
         for name, rgb in library.items():
             engine.add(lib, Source(image=_png(rgb)), name)
-        filled = fill(engine.catalog, lib, size - len(library), model, 5000)
+        filled = fill(engine.catalog, lib, size - len(library), model, 5000, parts)
         engine.close()  # builds nothing new: the index is rebuilt at the next open
 
         shutil.rmtree(root / "index", ignore_errors=True)
@@ -412,8 +437,21 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=40)
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--ingest-only", action="store_true", help="skip the search sizes")
+    ap.add_argument(
+        "--parts",
+        default="0",
+        help="features kept per part of a library picture (TONGTU_REFERENCE_PARTS), "
+        "comma-separated: one row each, side by side (e.g. 0,150)",
+    )
+    ap.add_argument("--models", default="sscd,sscd_distilled", help="models for the ingest runs")
+    ap.add_argument("--name", default="perf", help="bench/results/NAME.json")
     args = ap.parse_args()
     threads = args.threads or (os.cpu_count() or 1)
+    kept = [int(p) for p in args.parts.split(",")]
+
+    def label(name: str, parts: int) -> str:
+        return name if parts == 0 else f"{name}, parts {parts}"
+
     files = _photo_files()[: args.ingest]
     ingest_table = Table(
         f"Ingest: {len(files)} photos of the shared photos at their own sizes (images/s)",
@@ -430,10 +468,10 @@ def main() -> None:
         ],
         align=["---"] + ["---:"] * 8,
     )
-    for model in ("sscd", "sscd_distilled"):
-        r = ingest(model, files, threads)
+    for model, parts in ((m, p) for m in args.models.split(",") for p in kept):
+        r = ingest(model, files, threads, parts)
         ingest_table.add(
-            model,
+            label(model, parts),
             f"{r['floor']:.1f}",
             f"{r['floor, 2 workers']:.1f}",
             f"{r['one by one']:.1f}",
@@ -461,18 +499,21 @@ def main() -> None:
         ],
         align=["---:", "---"] + ["---:"] * 13,
     )  # fmt: skip
-    for size in (int(s) for s in args.sizes.split(",")):
-        r = scale(size, threads, queries, library, model)
+    for size, parts in ((int(s), p) for s in args.sizes.split(",") for p in kept):
+        r = scale(size, threads, queries, library, model, parts)
         search_table.add(
-            f"{r['size']:,}", r["kind"], f"{r['p50'] * 1000:.0f}", f"{r['p95'] * 1000:.0f}",
+            label(f"{r['size']:,}", parts), r["kind"],
+            f"{r['p50'] * 1000:.0f}", f"{r['p95'] * 1000:.0f}",
             f"{r['floor'] * 1000:.0f}", f"{r['p50'] / r['floor']:.2f}",
             f"{r['features'] * 1000:.0f}", f"{r['qps1']:.1f}", f"{r['qps4']:.1f}",
             f"{r['recall']:.1%}", f"{r['rss_mb']:.0f}", f"{r['index_mb']:.0f}",
             f"{r['disk_per_image_kb']:.1f}", f"{r['cold_s']:.2f}", f"{r['rebuild_s']:.1f}",
         )  # fmt: skip
         print(search_table.markdown(), file=sys.stderr, flush=True)
-    cond = conditions(threads=threads, sizes=args.sizes, queries=len(queries))
-    save("perf", cond, [ingest_table, search_table])
+    cond = conditions(
+        threads=threads, sizes=args.sizes, queries=len(queries), reference_parts=args.parts
+    )
+    save(args.name, cond, [ingest_table, search_table])
 
 
 if __name__ == "__main__":
