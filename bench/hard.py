@@ -457,8 +457,9 @@ def main() -> None:
     ap.add_argument(
         "--parts",
         type=int,
-        default=0,
-        help="features kept per part of a library picture (TONGTU_REFERENCE_PARTS)",
+        default=Settings.model_fields["reference_parts"].default,
+        help="features kept per part of a library picture (TONGTU_REFERENCE_PARTS; "
+        "default: its default)",
     )
     args = ap.parse_args()
     # the same library searched again under each of these (label, changed policy fields)

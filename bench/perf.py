@@ -439,7 +439,7 @@ def main() -> None:
     ap.add_argument("--ingest-only", action="store_true", help="skip the search sizes")
     ap.add_argument(
         "--parts",
-        default="0",
+        default=str(Settings.model_fields["reference_parts"].default),
         help="features kept per part of a library picture (TONGTU_REFERENCE_PARTS), "
         "comma-separated: one row each, side by side (e.g. 0,150)",
     )

@@ -16,6 +16,8 @@ from PIL import Image
 from bench.graphics import graphics_pool
 from tests.conftest import PHOTOS, jpeg, open_photo, photo_names, png
 from tongtu.engine import Engine, Source
+from tongtu.errors import ItemExists
+from tongtu.features.local import LocalFeatures
 from tongtu.features.parts import FRAME, part_boxes, part_features
 from tongtu.settings import Settings
 
@@ -134,3 +136,24 @@ def test_the_parts_lie_in_one_frame_of_the_picture() -> None:
     ninth = local.points[5 * per_part : 6 * per_part]  # the first ninth, after 4 + 1
     assert (ninth[:, 0] < FRAME / 3 + 1).all() and (ninth[:, 1] < FRAME * 3 / 4 / 3 + 1).all()
     assert part_features(rgb[:200], 50) is None  # too small to have parts
+
+
+def test_adding_a_folder_again_gives_a_library_made_without_parts_its_parts(
+    tmp_path: Path, photos: dict[str, Image.Image]
+) -> None:
+    """A library made before the parts (or with none) gains them when its pictures are
+    added again, as `tongtu import` over the same folder adds them: they are told apart
+    by their signature and kept, not added twice."""
+    pictures = dict(list(photos.items())[:3])
+    _library(tmp_path, 0, pictures).close()
+    engine = Engine.open(Settings(data_dir=tmp_path, reference_parts=PER_PART))
+    lib = engine.library("lib")
+    ids = [r.id for r in engine.catalog.images_by_id(range(1, 10)).values()]
+    assert len(ids) == 3 and all(engine.catalog.parts(i) is None for i in ids)
+    items = [(Source(image=png(img)), name, ()) for name, img in pictures.items()]
+    outcomes = [outcome for _, outcome in engine.add_many(lib, items)]
+    assert all(isinstance(o, ItemExists) for o in outcomes)
+    assert engine.catalog.count(lib.id) == 3
+    kept = [engine.catalog.parts(i) for i in ids]
+    assert all(k is not None and len(LocalFeatures.from_bytes(k)) > 0 for k in kept)
+    engine.close()

@@ -1,7 +1,7 @@
 """The second look: candidates refused on their stored (sparse) local features are
 verified again on features found densely on the stored thumbnail, which is what finds a
 small part of a picture. Shown with only 100 stored features an image, so the stored
-ones alone rarely cover a 16 % crop."""
+ones alone rarely cover a 16 % crop, and no parts (tests/test_parts.py has those)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ NAMES = photo_names()[:12]
 
 def _found(tmp: Path, thumbnail_side: int) -> tuple[int, int]:
     """(right first results, wrong results) for a 0.4-side crop of every photo."""
-    engine = Engine.open(Settings(data_dir=tmp, local_features=100, thumbnail_side=thumbnail_side))
+    engine = Engine.open(
+        Settings(
+            data_dir=tmp, local_features=100, thumbnail_side=thumbnail_side, reference_parts=0
+        )
+    )
     lib = engine.library("lib", create=True)
     for name in NAMES:
         engine.add(lib, Source(image=(PHOTOS / name).read_bytes()), name)

@@ -117,7 +117,9 @@ class Ingest:
             source, brief, tags = item
             try:
                 pic = self._load(source, lib.signature)
-                if self.catalog.image_by_sign(lib.id, pic.cont_sign) is not None:
+                existing = self.catalog.image_by_sign(lib.id, pic.cont_sign)
+                if existing is not None:
+                    self._complete(existing.id, pic)
                     return ItemExists(pic.cont_sign)
                 small = shrink(pic.rgb)  # one resize of the full picture serves all below
                 feats = self._extractor.reference(small, parallel=workers > 1)
@@ -163,6 +165,16 @@ class Ingest:
                     fut.cancel()
         if pending:
             yield from self._commit(lib, pending, on_duplicate)
+
+    def _complete(self, image_id: int, pic: Picture) -> None:
+        """An image added again that was added without parts gains them: adding a folder
+        again (`tongtu import`) gives a library made before them its parts, which need
+        the picture itself (a library keeps only a thumbnail)."""
+        if self.part_features <= 0 or self.catalog.parts(image_id) is not None:
+            return
+        parts = part_features(pic.rgb, self.part_features)
+        if parts is not None:
+            self.catalog.add_parts(image_id, parts.to_bytes())
 
     def _commit(
         self,

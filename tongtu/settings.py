@@ -190,13 +190,13 @@ class Settings(BaseSettings):
         ),
     )
     reference_parts: int = Field(
-        default=0,
+        default=80,
         ge=0,
         le=500,
         description=(
             "Local features kept for each of 14 parts of a library picture (its quarters, "
-            "centre half and ninths), found at the part's own scale (36 B each: 100 ≈ "
-            "50 KB an image): the evidence that lets a query that is a small crop of the "
+            "centre half and ninths), found at the part's own scale (36 B each: 80 ≈ "
+            "40 KB an image): the evidence that lets a query that is a small crop of the "
             "picture be verified (see docs/matching.md). 0 = none; applies to pictures "
             "added from then on."
         ),

@@ -153,6 +153,15 @@ class Images(Tables):
         )
         return bytes(row[0]) if row else None
 
+    def add_parts(self, image_id: int, local: bytes) -> None:
+        """Keep the parts' features of an image that has none (one added without them)."""
+        with self._write() as db:
+            if db.execute("SELECT 1 FROM images WHERE id = ?", (image_id,)).fetchone():
+                db.execute(
+                    "INSERT INTO parts(image_id, local) VALUES (?,?) ON CONFLICT DO NOTHING",
+                    (image_id, local),
+                )
+
     def parts(self, image_id: int) -> bytes | None:
         """The local features of the image's parts (features/parts.py), if it has them."""
         row = (
