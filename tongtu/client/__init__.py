@@ -16,12 +16,25 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
+
+from tongtu.client.records import (
+    Added,
+    ApiError,
+    BatchItem,
+    Comparison,
+    DuplicateCluster,
+    Image,
+    Library,
+    Result,
+    SearchResults,
+    error_of,
+    region_of,
+)
 
 __all__ = [
     "Added",
@@ -37,131 +50,7 @@ __all__ = [
 ]
 
 ImageInput = bytes | Path | str
-Region = list[tuple[float, float]]
 _TOKEN_ERRORS = {110, 111}
-
-
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        code: int,
-        message: str,
-        log_id: int | None = None,
-        type: str = "",
-        cont_sign: str | None = None,
-    ) -> None:
-        super().__init__(f"{code} {type}: {message}" if type else f"{code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.log_id = log_id
-        self.type = type
-        self.cont_sign = cont_sign
-
-
-@dataclass(frozen=True, slots=True)
-class Image:
-    id: int
-    cont_sign: str
-    brief: str
-    tags: list[int]
-    width: int
-    height: int
-    created_at: float
-
-    @classmethod
-    def of(cls, d: dict[str, Any]) -> Image:
-        return cls(
-            int(d["id"]),
-            d["cont_sign"],
-            d["brief"],
-            list(d["tags"]),
-            int(d["width"]),
-            int(d["height"]),
-            float(d["created_at"]),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Library:
-    name: str
-    model: str
-    count: int
-    capacity: int
-    threshold: float
-    created_at: float
-
-    @classmethod
-    def of(cls, d: dict[str, Any]) -> Library:
-        return cls(
-            d["name"], d["model"], d["count"], d["capacity"], d["threshold"], d["created_at"]
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class Added:
-    status: str  # added | existing | replaced
-    image: Image
-
-
-@dataclass(frozen=True, slots=True)
-class BatchItem:
-    index: int
-    status: str  # added | existing | replaced | error
-    image: Image | None
-    error: ApiError | None
-
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    image: Image
-    score: float
-    kind: str
-    query_region: Region
-    result_region: Region
-
-
-@dataclass(frozen=True, slots=True)
-class SearchResults:
-    results: list[Result]
-    has_more: bool
-    total: int
-    threshold: float
-    explain: dict[str, Any] | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    same: bool
-    score: float
-    kind: str | None
-    cosine: float
-    a_region: Region
-    b_region: Region
-
-
-@dataclass(frozen=True, slots=True)
-class DuplicateCluster:
-    canonical: Image
-    members: list[Image]
-    pairs: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _region(points: list[list[float]]) -> Region:
-    return [(float(x), float(y)) for x, y in points]
-
-
-def _error(status: int, body: Any) -> ApiError:
-    e = body.get("error", {}) if isinstance(body, dict) else {}
-    return ApiError(
-        status,
-        int(e.get("code", 282000)),
-        str(e.get("message", "unexpected response")),
-        e.get("log_id"),
-        str(e.get("type", "")),
-        e.get("cont_sign"),
-    )
 
 
 class Client:
@@ -226,7 +115,7 @@ class Client:
                 body = r.json()
             except ValueError:
                 body = {"error": {"message": r.text[:200]}}
-            err = _error(r.status_code, body)
+            err = error_of(r.status_code, body)
             if err.code in _TOKEN_ERRORS and attempt == 0 and self._api_key:
                 self._token = None  # expired or revoked: fetch a new one, once
                 continue
@@ -311,7 +200,7 @@ class Client:
                 offset + i["index"],
                 i["status"],
                 Image.of(i["image"]) if i.get("image") else None,
-                _error(200, {"error": i["error"]}) if i.get("error") else None,
+                error_of(200, {"error": i["error"]}) if i.get("error") else None,
             )
             for i in d["items"]
         ]
@@ -393,8 +282,8 @@ class Client:
                     Image.of(r["image"]),
                     r["score"],
                     r["kind"],
-                    _region(r["query_region"]),
-                    _region(r["result_region"]),
+                    region_of(r["query_region"]),
+                    region_of(r["result_region"]),
                 )
                 for r in d["results"]
             ],
@@ -412,8 +301,8 @@ class Client:
             d["score"],
             d["kind"],
             d["cosine"],
-            _region(d["a_region"]),
-            _region(d["b_region"]),
+            region_of(d["a_region"]),
+            region_of(d["b_region"]),
         )
 
     def duplicates(self, library: str) -> list[DuplicateCluster]:
