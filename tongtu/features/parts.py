@@ -63,9 +63,9 @@ def part_features(rgb: NDArray[np.uint8], per_part: int) -> LocalFeatures | None
     gh, gw = gray.shape
     points, descriptors = [], []
     for x, y, w, h in part_boxes(gw, gh):
-        local = gray_features(
-            sized_gray(np.ascontiguousarray(gray[y : y + h, x : x + w])), per_part
-        )
+        part = np.ascontiguousarray(gray[y : y + h, x : x + w])
+        side = min(WORK_SIDE, round(MAX_ENLARGE * max(w, h)))
+        local = gray_features(sized_gray(part, side), per_part)
         scale = w / local.width  # part work-image pixels → `gray` pixels
         points.append((local.points * scale + (x, y)) * (FRAME / max(gw, gh)))
         descriptors.append(local.descriptors)
