@@ -62,6 +62,33 @@ def test_import_is_resumable_and_reports_bad_files(tmp_path: Path, photos: Path)
     assert "already in the library" in again.stdout
 
 
+def test_import_again_gives_a_library_made_without_parts_its_parts(
+    tmp_path: Path, photos: Path
+) -> None:
+    """A folder imported with no parts kept (TONGTU_REFERENCE_PARTS=0, or before there
+    were parts) and imported again with --again: nothing is added twice, and each picture
+    gains its parts' features, which `tongtu check` counts."""
+    env = {**os.environ, "TONGTU_DATA_DIR": str(tmp_path / "data")}
+    folder = tmp_path / "in"
+    folder.mkdir()
+    names = [n for n in photo_names() if n.endswith(".jpg")][:2]
+    for n in names:
+        shutil.copy(photos / n, folder / n)
+    first = _tongtu({**env, "TONGTU_REFERENCE_PARTS": "0"}, "import", str(folder))
+    assert "added 2," in first.stdout
+    assert "keep their parts" not in _tongtu(env, "check").stdout
+
+    plain = _tongtu(env, "import", str(folder))  # the done files are skipped
+    assert "skipped (earlier run) 2" in plain.stdout
+    assert "keep their parts" not in _tongtu(env, "check").stdout
+
+    again = _tongtu(env, "import", "--again", str(folder))
+    assert "added 0, already present 2, failed 0, skipped (earlier run) 0" in again.stdout
+    checked = _tongtu(env, "check").stdout
+    assert "note: 2 images keep their parts' features" in checked
+    assert "2 images in 1 libraries: clean" in checked
+
+
 def test_apps_list_limits_rotate_and_revoke(tmp_path: Path) -> None:
     env = {**os.environ, "TONGTU_DATA_DIR": str(tmp_path)}
     creds = json.loads(_tongtu(env, "apps", "create", "shop", "--json").stdout)

@@ -6,6 +6,7 @@ look-alikes of a design stay refused."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from tongtu.errors import ItemExists
 from tongtu.features.local import LocalFeatures
 from tongtu.features.parts import FRAME, part_boxes, part_features
 from tongtu.settings import Settings
+from tongtu.storage.maintenance import check_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
@@ -124,17 +126,22 @@ def test_the_other_half_of_a_picture_is_not_a_crop_of_it(
 
 
 def test_the_parts_lie_in_one_frame_of_the_picture() -> None:
-    """A part's features keep their place in the picture: the features of a picture's
-    left-top ninth lie in the left-top ninth of the frame."""
+    """A part's features keep their place in the picture: a picture flat but for its
+    lower right ninth has its parts' features there in the frame, and only there."""
     rng = np.random.default_rng(3)
-    rgb = rng.integers(0, 256, (900, 1200, 3), dtype=np.uint8)
+    rgb = np.full((900, 1200, 3), 128, dtype=np.uint8)
+    rgb[600:, 800:] = rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)
     local = part_features(rgb, 50)
     assert local is not None
     assert (local.width, local.height) == (FRAME, FRAME * 3 // 4)
     assert len(part_boxes(1200, 900)) == 14
-    per_part = len(local) // 14
-    ninth = local.points[5 * per_part : 6 * per_part]  # the first ninth, after 4 + 1
-    assert (ninth[:, 0] < FRAME / 3 + 1).all() and (ninth[:, 1] < FRAME * 3 / 4 / 3 + 1).all()
+    x, y = local.points[:, 0], local.points[:, 1]
+    margin = 0.02 * FRAME
+    assert len(local) >= 50  # the ninth's, its quarter's and the centre's
+    assert (x > FRAME * 2 / 3 - margin).all() and (y > local.height * 2 / 3 - margin).all()
+    assert x.max() > FRAME * 0.95 and y.max() > local.height * 0.95
+    stored = LocalFeatures.from_bytes(local.to_bytes())
+    assert np.abs(stored.points - local.points).max() <= 1 / 16
     assert part_features(rgb[:200], 50) is None  # too small to have parts
 
 
@@ -157,3 +164,23 @@ def test_adding_a_folder_again_gives_a_library_made_without_parts_its_parts(
     kept = [engine.catalog.parts(i) for i in ids]
     assert all(k is not None and len(LocalFeatures.from_bytes(k)) > 0 for k in kept)
     engine.close()
+
+
+def test_check_reads_the_parts_and_a_catalog_made_before_them(
+    tmp_path: Path, photos: dict[str, Image.Image]
+) -> None:
+    """`tongtu check` counts the images that keep parts, reports a damaged parts' row,
+    and checks a catalog made before there were parts (no table for them) as clean."""
+    _library(tmp_path, PER_PART, dict(list(photos.items())[:2])).close()
+    report = check_file(tmp_path / "catalog.db")
+    assert report.clean and "2 images keep their parts' features" in report.notes
+    db = sqlite3.connect(tmp_path / "catalog.db")
+    with db:
+        db.execute("UPDATE parts SET local = substr(local, 1, 100) WHERE image_id = 1")
+    damaged = check_file(tmp_path / "catalog.db")
+    assert "image 1: its parts' features are truncated" in damaged.problems
+    with db:
+        db.execute("DROP TABLE parts")
+    db.close()
+    before = check_file(tmp_path / "catalog.db")
+    assert before.clean and not any("parts" in n for n in before.notes)

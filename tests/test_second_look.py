@@ -23,9 +23,7 @@ NAMES = photo_names()[:12]
 def _found(tmp: Path, thumbnail_side: int) -> tuple[int, int]:
     """(right first results, wrong results) for a 0.4-side crop of every photo."""
     engine = Engine.open(
-        Settings(
-            data_dir=tmp, local_features=100, thumbnail_side=thumbnail_side, reference_parts=0
-        )
+        Settings(data_dir=tmp, local_features=100, thumbnail_side=thumbnail_side, reference_parts=0)
     )
     lib = engine.library("lib", create=True)
     for name in NAMES:

@@ -25,16 +25,26 @@ from tongtu.settings import Settings
     help="Take share K of N (1 ≤ K ≤ N): N processes or machines, one share each, "
     "import one folder into one shared catalog (PostgreSQL + Milvus).",
 )
+@click.option(
+    "--again",
+    is_flag=True,
+    help="Go over the files done in an earlier run too: each image already in the "
+    "library gains what it was added without (its parts' features).",
+)
 @library_option
 @domain_errors
-def import_(directory: str, tags: str | None, shard: str | None, library: str | None) -> None:
+def import_(
+    directory: str, tags: str | None, shard: str | None, again: bool, library: str | None
+) -> None:
     """Add every image under DIRECTORY (brief: its relative path).
 
     Resumable: files done in an earlier run are skipped (a journal of them is kept in
     the data directory, one for each share), and an image already in the library counts
     as done. A file that fails is reported and the import goes on. With --shard K/N the
     files are split by a hash of their relative path: the shares are disjoint, cover the
-    folder, and are the same on every machine and in every run.
+    folder, and are the same on every machine and in every run. With --again the files
+    done before are read again: a library added before it kept its pictures' parts
+    (TONGTU_REFERENCE_PARTS) gains them, since they are found on the pictures themselves.
     """
     from tqdm import tqdm
 
@@ -50,7 +60,9 @@ def import_(directory: str, tags: str | None, shard: str | None, library: str | 
         engine.settings.data_dir / "imports" / f"{lib.name}-{_stable_id(str(root))}{part}.done"
     )
     done_file.parent.mkdir(parents=True, exist_ok=True)
-    done = set(done_file.read_text("utf-8").splitlines()) if done_file.exists() else set()
+    done = set()
+    if done_file.exists() and not again:
+        done = set(done_file.read_text("utf-8").splitlines())
     from tongtu.folder_dedup import walk_images
 
     files = [

@@ -24,6 +24,7 @@ from tongtu.features.descriptor import DIM
 from tongtu.features.local import LocalFeatures
 from tongtu.storage.base import JournalEntry, VectorStore
 from tongtu.storage.catalog import Catalog, live_images
+from tongtu.storage.catalog.tables import Connection
 from tongtu.storage.sqlite import SqliteDialect, sqlite_catalog
 
 __all__ = ["CheckReport", "backup", "check", "check_file", "restore", "server_running"]
@@ -109,11 +110,7 @@ def _check_images(catalog: Catalog, report: CheckReport) -> set[tuple[int, int]]
             norm = float(np.linalg.norm(vec))
             if not np.all(np.isfinite(vec)) or abs(norm - 1.0) > 0.01:
                 report.problems.append(f"image {image_id}: descriptor is not unit length")
-        try:
-            whole = len(LocalFeatures.from_bytes(bytes(local)).to_bytes()) == len(local)
-        except (ValueError, IndexError):  # struct.error is a ValueError
-            whole = False
-        if not whole:
+        if not _whole(local):
             report.problems.append(f"image {image_id}: local features are truncated")
         if width < 1 or height < 1:
             report.problems.append(f"image {image_id}: size {width}x{height}")
@@ -125,15 +122,45 @@ def _check_images(catalog: Catalog, report: CheckReport) -> set[tuple[int, int]]
     ).fetchone()
     if orphans:
         report.problems.append(f"{orphans} thumbnails belong to no image")
-    (with_parts,) = db.execute("SELECT count(*) FROM parts").fetchone()
-    if with_parts:  # features/parts.py: TONGTU_REFERENCE_PARTS when they were added
-        report.notes.append(f"{with_parts} images keep their parts' features")
+    if _has_parts(catalog):
+        _check_parts(db, report)
+    return stored
+
+
+def _whole(local: bytes) -> bool:
+    """Whether stored local features read back as they were written."""
+    try:
+        return len(LocalFeatures.from_bytes(bytes(local)).to_bytes()) == len(local)
+    except (ValueError, IndexError):  # struct.error is a ValueError
+        return False
+
+
+def _has_parts(catalog: Catalog) -> bool:
+    """Whether the catalog has the parts' table: a SQLite catalog made before there were
+    parts, checked before a server opened it, has none (PostgreSQL's is made at open)."""
+    if not isinstance(catalog.dialect, SqliteDialect):
+        return True
+    db = catalog.dialect.connection()
+    found = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'parts'"
+    return db.execute(found).fetchone() is not None
+
+
+def _check_parts(db: Connection, report: CheckReport) -> None:
+    """Each image's parts' features (features/parts.py) as the search reads them."""
+    kept = 0
+    for image_id, local in db.execute(
+        "SELECT p.image_id, p.local FROM parts p JOIN images i ON i.id = p.image_id"
+    ):
+        kept += 1
+        if not _whole(local):
+            report.problems.append(f"image {image_id}: its parts' features are truncated")
+    if kept:  # TONGTU_REFERENCE_PARTS when they were added
+        report.notes.append(f"{kept} images keep their parts' features")
     (orphans,) = db.execute(
         "SELECT count(*) FROM parts WHERE image_id NOT IN (SELECT id FROM images)"
     ).fetchone()
     if orphans:
         report.problems.append(f"{orphans} parts' features belong to no image")
-    return stored
 
 
 def _check_references(catalog: Catalog, report: CheckReport) -> None:
