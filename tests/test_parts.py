@@ -25,7 +25,7 @@ from tongtu.storage.maintenance import check_file
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
-PER_PART = 150
+PER_PART = Settings.model_fields["reference_parts"].default  # 80
 AREA = 0.15
 
 

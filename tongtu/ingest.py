@@ -87,6 +87,9 @@ class Ingest:
         # opened catalog connections of their own (SQLite's with its PRAGMAs, a
         # PostgreSQL session) for one add.
         self._workers = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tongtu-add")
+        # The parts of a picture added alone, found on every core (in a pipeline each
+        # worker finds its own picture's: the cores are busy already).
+        self._parts = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tongtu-parts")
         # Concurrent adds share one transaction and one vector-store catch-up.
         self.writes: GroupCommit[Write, list[ImageRecord | TongtuError]] = GroupCommit(
             catalog.add_to_libraries, written
@@ -125,7 +128,8 @@ class Ingest:
                 feats = self._extractor.reference(small, parallel=workers > 1)
                 side = self._thumbnail_side
                 thumb_from = small if side <= max(small.shape[:2]) else pic.rgb
-                parts = part_features(pic.rgb, self.part_features)
+                each = self._parts.map if workers <= 1 else map
+                parts = part_features(pic.rgb, self.part_features, each)
                 return NewImage(
                     pic.cont_sign,
                     brief,
@@ -208,3 +212,4 @@ class Ingest:
 
     def close(self) -> None:
         self._workers.shutdown(cancel_futures=True)
+        self._parts.shutdown(cancel_futures=True)

@@ -12,13 +12,18 @@ rule, the same pixels (the thumbnail), the same region's likeness.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.features.local import WORK_SIDE, LocalFeatures, gray_features, sized_gray
 
-__all__ = ["FRAME", "PART_BOXES", "part_boxes", "part_features"]
+__all__ = ["FRAME", "PART_BOXES", "EachPart", "part_boxes", "part_features"]
+
+Box = tuple[int, int, int, int]  # x, y, width, height in pixels
+EachPart = Callable[[Callable[[Box], LocalFeatures], Iterable[Box]], Iterable[LocalFeatures]]
 
 # (x, y, width, height) in 0..1 of the picture: the four quarters, the centre half (by
 # area) and the nine ninths.
@@ -40,7 +45,7 @@ MAX_ENLARGE = 1.25
 MIN_SIDE = 256
 
 
-def part_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
+def part_boxes(width: int, height: int) -> list[Box]:
     """The parts of a `width` × `height` picture as pixel rectangles (x, y, w, h)."""
     out = []
     for x, y, w, h in PART_BOXES:
@@ -49,9 +54,13 @@ def part_boxes(width: int, height: int) -> list[tuple[int, int, int, int]]:
     return out
 
 
-def part_features(rgb: NDArray[np.uint8], per_part: int) -> LocalFeatures | None:
+def part_features(
+    rgb: NDArray[np.uint8], per_part: int, each: EachPart = map
+) -> LocalFeatures | None:
     """Up to `per_part` features on each part of `rgb` (found on the part's work image),
-    in one frame of the whole picture; None for a picture too small to have parts."""
+    in one frame of the whole picture; None for a picture too small to have parts.
+    `each`: how the parts are gone through (`map`, or an executor's, to find them on
+    several cores)."""
     height, width = rgb.shape[:2]
     if min(height, width) < MIN_SIDE or per_part <= 0:
         return None
@@ -61,11 +70,17 @@ def part_features(rgb: NDArray[np.uint8], per_part: int) -> LocalFeatures | None
         size = (max(1, round(width * to_frame)), max(1, round(height * to_frame)))
         gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), np.uint8)
     gh, gw = gray.shape
-    points, descriptors = [], []
-    for x, y, w, h in part_boxes(gw, gh):
+    boxes = part_boxes(gw, gh)
+
+    def found(box: Box) -> LocalFeatures:
+        x, y, w, h = box
         part = np.ascontiguousarray(gray[y : y + h, x : x + w])
-        side = min(WORK_SIDE, round(MAX_ENLARGE * max(w, h)))
-        local = gray_features(sized_gray(part, side), per_part)
+        return gray_features(
+            sized_gray(part, min(WORK_SIDE, round(MAX_ENLARGE * max(w, h)))), per_part
+        )
+
+    points, descriptors = [], []
+    for (x, y, w, _), local in zip(boxes, each(found, boxes), strict=True):
         scale = w / local.width  # part work-image pixels → `gray` pixels
         points.append((local.points * scale + (x, y)) * (FRAME / max(gw, gh)))
         descriptors.append(local.descriptors)
