@@ -1,6 +1,6 @@
-"""The reference's parts: a query that is a small crop of a library picture (10-15 % of
-its area), found through the second look at the query seen small (`TONGTU_SMALL_LOOK`),
-and the disjoint rest of a picture kept out.
+"""The small look: a query that is a small crop of a library picture (10-15 % of its
+area), found through the second look at the query seen small (`TONGTU_SMALL_LOOK`), and
+the disjoint rest of a picture kept out.
 
 A crop keeping a tenth of a picture shows it magnified about three times: its features lie
 past the scales of the reference's, stored or found densely on its thumbnail. Seen at a
@@ -49,7 +49,8 @@ def _crop(img: Image.Image, area: float, rng: np.random.Generator) -> Image.Imag
 
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
-    engine = Engine.open(Settings(data_dir=tmp_path_factory.mktemp("refparts")))
+    # no parts kept (tests/test_parts.py): they find such crops without the small look
+    engine = Engine.open(Settings(data_dir=tmp_path_factory.mktemp("small"), reference_parts=0))
     lib = engine.library("parts", create=True)
     for name in NAMES[:12]:
         engine.add(lib, Source(image=_jpeg(_sized(name), 92)), name)
