@@ -117,11 +117,7 @@ def _check_images(catalog: Catalog, report: CheckReport) -> set[tuple[int, int]]
         no_thumb += 0 if has_thumb else 1
     if no_thumb:
         report.notes.append(f"{no_thumb} images have no thumbnail (added with none kept)")
-    (orphans,) = db.execute(
-        "SELECT count(*) FROM thumbnails WHERE image_id NOT IN (SELECT id FROM images)"
-    ).fetchone()
-    if orphans:
-        report.problems.append(f"{orphans} thumbnails belong to no image")
+    _orphans(db, "thumbnails", "thumbnails", report)
     if _has_parts(catalog):
         _check_parts(db, report)
     return stored
@@ -156,11 +152,16 @@ def _check_parts(db: Connection, report: CheckReport) -> None:
             report.problems.append(f"image {image_id}: its parts' features are truncated")
     if kept:  # TONGTU_REFERENCE_PARTS when they were added
         report.notes.append(f"{kept} images keep their parts' features")
+    _orphans(db, "parts", "parts' features", report)
+
+
+def _orphans(db: Connection, table: str, what: str, report: CheckReport) -> None:
+    """Rows of a table kept per image (`table`: a name of ours) whose image is gone."""
     (orphans,) = db.execute(
-        "SELECT count(*) FROM parts WHERE image_id NOT IN (SELECT id FROM images)"
+        f"SELECT count(*) FROM {table} WHERE image_id NOT IN (SELECT id FROM images)"
     ).fetchone()
     if orphans:
-        report.problems.append(f"{orphans} parts' features belong to no image")
+        report.problems.append(f"{orphans} {what} belong to no image")
 
 
 def _check_references(catalog: Catalog, report: CheckReport) -> None:
