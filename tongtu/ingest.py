@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from tongtu.errors import ItemExists, ItemNotFound, TongtuError
 from tongtu.features import Extractor, shrink
-from tongtu.features.parts import part_features
+from tongtu.features.parts import EachPart, part_features
 from tongtu.imaging import Picture, thumbnail_jpeg
 from tongtu.storage.base import ImageRecord, LibraryRecord, NewImage
 from tongtu.storage.catalog import Catalog
@@ -87,8 +87,7 @@ class Ingest:
         # opened catalog connections of their own (SQLite's with its PRAGMAs, a
         # PostgreSQL session) for one add.
         self._workers = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tongtu-add")
-        # The parts of a picture added alone, found on every core (in a pipeline each
-        # worker finds its own picture's: the cores are busy already).
+        # The threads the parts of a picture added alone are found in.
         self._parts = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="tongtu-parts")
         # Concurrent adds share one transaction and one vector-store catch-up.
         self.writes: GroupCommit[Write, list[ImageRecord | TongtuError]] = GroupCommit(
@@ -112,6 +111,10 @@ class Ingest:
         (`TONGTU_IMAGE_CONCURRENCY`), as a search's is. The catalog takes each batch in
         one transaction."""
 
+        # a picture added alone has its parts found on every core; in a pipeline each
+        # worker finds its own picture's (the cores are busy already)
+        each: EachPart = self._parts.map if workers <= 1 else map
+
         def prepare(item: tuple[Source, str, Sequence[int]]) -> NewImage | TongtuError:
             with self._gate():
                 return prepare_one(item)
@@ -122,13 +125,12 @@ class Ingest:
                 pic = self._load(source, lib.signature)
                 existing = self.catalog.image_by_sign(lib.id, pic.cont_sign)
                 if existing is not None:
-                    self._complete(existing.id, pic)
+                    self._complete(existing.id, pic, each)
                     return ItemExists(pic.cont_sign)
                 small = shrink(pic.rgb)  # one resize of the full picture serves all below
                 feats = self._extractor.reference(small, parallel=workers > 1)
                 side = self._thumbnail_side
                 thumb_from = small if side <= max(small.shape[:2]) else pic.rgb
-                each = self._parts.map if workers <= 1 else map
                 parts = part_features(pic.rgb, self.part_features, each)
                 return NewImage(
                     pic.cont_sign,
@@ -170,13 +172,13 @@ class Ingest:
         if pending:
             yield from self._commit(lib, pending, on_duplicate)
 
-    def _complete(self, image_id: int, pic: Picture) -> None:
+    def _complete(self, image_id: int, pic: Picture, each: EachPart) -> None:
         """An image added again that was added without parts gains them: adding a folder
         again (`tongtu import`) gives a library made before them its parts, which need
         the picture itself (a library keeps only a thumbnail)."""
-        if self.part_features <= 0 or self.catalog.parts(image_id) is not None:
+        if self.part_features <= 0 or self.catalog.has_parts(image_id):
             return
-        parts = part_features(pic.rgb, self.part_features)
+        parts = part_features(pic.rgb, self.part_features, each)
         if parts is not None:
             self.catalog.add_parts(image_id, parts.to_bytes())
 

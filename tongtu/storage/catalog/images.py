@@ -162,6 +162,10 @@ class Images(Tables):
                     (image_id, local),
                 )
 
+    def has_parts(self, image_id: int) -> bool:
+        row = self._db().execute("SELECT 1 FROM parts WHERE image_id = ?", (image_id,))
+        return row.fetchone() is not None
+
     def parts(self, image_id: int) -> bytes | None:
         """The local features of the image's parts (features/parts.py), if it has them."""
         row = (

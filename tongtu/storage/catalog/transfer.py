@@ -55,7 +55,7 @@ class Transfer(Tables):
                     db.execute(
                         "INSERT INTO thumbnails(image_id, jpeg) VALUES (?,?)", (row[0], row[11])
                     )
-                if len(row) > 12 and row[12] is not None:
+                if row[12] is not None:
                     db.execute("INSERT INTO parts(image_id, local) VALUES (?,?)", (row[0], row[12]))
                 db.execute(
                     "INSERT INTO journal(library_id, image_id, added) VALUES (?,?,1)",
