@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -106,6 +107,21 @@ def test_a_15_percent_crop_is_found_on_the_parts(
     assert wrong_with == 0 and wrong_without == 0
     # measured 2026-12-06 (24 crops): photos 15 → 18, designs 13 → 18
     assert with_parts >= without + 2 and with_parts >= 16, (without, with_parts)
+
+
+def test_the_policy_can_leave_the_parts_out(
+    engines: dict[tuple[str, int], Engine], designs: dict[str, Image.Image]
+) -> None:
+    """`MatchPolicy.parts_look=0` searches a library that keeps parts as one without."""
+    engine = engines["designs", PER_PART]
+    with_parts = _found(engine, designs)
+    engine.policy = replace(engine.policy, parts_look=0)
+    try:
+        left_out = _found(engine, designs)
+    finally:
+        engine.policy = replace(engine.policy, parts_look=1)
+    assert left_out == _found(engines["designs", 0], designs)
+    assert with_parts[0] > left_out[0]
 
 
 def test_the_other_half_of_a_picture_is_not_a_crop_of_it(
