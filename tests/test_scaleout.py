@@ -377,6 +377,46 @@ def test_searches_are_back_within_a_second_of_milvus_and_the_outage_is_one_log_l
     assert sum("answers again" in line for line in lines) == 1, lines
 
 
+def test_writes_a_restarted_milvus_lost_are_replayed_from_its_last_flush(
+    tmp_path: Path, milvus: MilvusServer
+) -> None:
+    """Milvus acknowledged adds it had not flushed and lost them in a restart (milvus-lite's
+    server does when two calls open the collection at once; here its write-ahead log is
+    gone). The store that finds it answering again replays the journal from its last
+    flush: every image is searched again, none twice."""
+    from tests.fakes import fake_engine
+    from tongtu.engine import Source
+    from tongtu.errors import StoreUnavailable
+    from tongtu.settings import Settings
+
+    engine = fake_engine(Settings(data_dir=tmp_path / "data", vectors=milvus.url))
+    try:
+        lib = engine.library("shop", create=True)
+        for name in NAMES[:3]:
+            engine.add(lib, Source(image=(PHOTOS / name).read_bytes()), name)
+        assert engine.vectors.size(lib.id) == 3
+        milvus.stop()
+        logs = list((milvus.folder / "milvus").rglob("wal_*.arrow"))
+        assert logs  # the adds were in its log only
+        for path in logs:
+            path.unlink()
+        with pytest.raises(StoreUnavailable):
+            engine.search(lib, Source(image=(PHOTOS / NAMES[1]).read_bytes()))
+        milvus.start()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                page = engine.search(lib, Source(image=(PHOTOS / NAMES[1]).read_bytes()))
+                break
+            except StoreUnavailable:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert [h.record.brief for h in page.hits] == [NAMES[1]]
+        assert engine.vectors.size(lib.id) == 3
+    finally:
+        engine.close()
+
+
 def test_stores_opening_one_new_milvus_collection_at_once_all_open_it(
     tmp_path: Path, new_database: str, milvus_server: str
 ) -> None:

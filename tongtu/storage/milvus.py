@@ -7,6 +7,14 @@ it is shared: the position it has applied is kept in the catalog (`meta`), and o
 process at a time applies the entries after it, under a catalog-wide lock. A write is
 applied before the engine acknowledges it, so every worker's next search sees it.
 
+What Milvus acknowledged but had not flushed may not survive its restart (milvus-lite's
+server, opened by two calls at once after a restart, keeps only one of the two copies
+of a collection it opens, and with it loses the writes made to the other). So the store
+also keeps the position it last flushed at (`…#flushed` in `meta`): a process that finds
+Milvus answering again after it stopped opens the collection under the catalog-wide lock
+(one opener at a time) and replays the journal from that position. Replaying an applied
+entry changes nothing.
+
 Searches use consistency level `Strong`: Milvus waits until every insert and delete
 acknowledged before the search is visible to it (read-your-writes across workers). It
 costs a wait for the latest timestamp on each search (milliseconds on an idle cluster,
@@ -100,9 +108,11 @@ class MilvusVectors:
         self._index_params = {**_INDEX_DEFAULTS.get(index_type, {}), **(index_params or {})}
         self._search_params = dict(search_params or {})
         self._mark_key = f"vectors:{url}#{collection}"
+        self._flushed_key = f"{self._mark_key}#flushed"
+        # Milvus answered again after it stopped: replay from the last flush
+        self._rewind = False
         self._lock = threading.Lock()
         self._known = 0  # the journal position this process knows to be applied
-        self._unflushed = 0
         rest = url.removeprefix("milvus://")
         # milvus:///abs/path.db: milvus-lite in this process; milvus://host:port: a server.
         self._local_path = "/" + rest.lstrip("/") if rest.startswith("/") else None
@@ -166,24 +176,42 @@ class MilvusVectors:
         applied = 0
         with self._lock, self._answering():
             last = self._catalog.last_seq()
-            if last <= self._known:
+            if last <= self._known and not self._rewind:
                 return 0
             with self._catalog.exclusive(self._mark_key):
                 mark = int(self._catalog.meta(self._mark_key) or 0)
+                flushed = self._catalog.meta(self._flushed_key)
+                if flushed is None:  # a store kept before the flushed position was
+                    self._flush(mark)
+                    flushed = str(mark)
+                if self._rewind:
+                    mark = min(mark, int(flushed))
+                    log.info(
+                        "the vector store replays the journal from position %d, its last flush",
+                        mark,
+                    )
                 while mark < last:
                     entries = self._catalog.journal_since(mark, _BATCH)
                     if not entries:
                         break
                     self._apply(entries)
                     applied += len(entries)
-                    self._unflushed += len(entries)
-                    if self._unflushed >= FLUSH_EVERY:
-                        self._client.flush(self._name)
-                        self._unflushed = 0
                     mark = entries[-1].seq
                     self._catalog.set_meta(self._mark_key, str(mark))
+                    if mark - int(flushed) >= FLUSH_EVERY:
+                        self._flush(mark)
+                        flushed = str(mark)
+                if self._rewind and mark > int(flushed):
+                    self._flush(mark)  # what was replayed is not left to be lost again
+                self._rewind = False
             self._known = max(mark, last)
         return applied
+
+    def _flush(self, mark: int) -> None:
+        """Seal what Milvus holds in memory; the journal up to `mark` is then durable
+        there. Under the mark's lock."""
+        self._client.flush(self._name)
+        self._catalog.set_meta(self._flushed_key, str(mark))
 
     def _apply(self, entries: Sequence[JournalEntry]) -> None:
         """Replay entries in order. An add whose image is gone from the catalog is
@@ -227,8 +255,7 @@ class MilvusVectors:
         it stops answering and one when it answers again, not one per request."""
         try:
             if self._down_since is not None:
-                self._client = self._connect()
-                self._client.load_collection(self._name)
+                self._reopen()
             yield
         except TongtuError:
             raise
@@ -254,6 +281,15 @@ class MilvusVectors:
                     self.url,
                     time.monotonic() - since,
                 )
+
+    def _reopen(self) -> None:
+        """Connect afresh to a Milvus that stopped answering and open the collection,
+        one process at a time (milvus-lite's server loses writes made while two calls
+        open a collection at once); the next sync replays from the last flush."""
+        with self._catalog.exclusive(f"{self._mark_key}:create"):
+            self._client = self._connect()
+            self._client.load_collection(self._name)
+        self._rewind = True
 
     # searching -------------------------------------------------------------------------
 
