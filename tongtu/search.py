@@ -78,15 +78,32 @@ class Comparison:
     timings: dict[str, float]
 
 
+@dataclass(frozen=True, slots=True)
+class _Looks:
+    """A candidate as the matcher sees it: its stored features, and its pixels and the
+    features found on them, each read or found once a search (the same reference is a
+    candidate of the whole query and of many of its parts)."""
+
+    record: ImageRecord
+    local: LocalFeatures
+    pixels: Callable[[], NDArray[np.uint8] | None]
+    colour: Callable[[], NDArray[np.uint8] | None]
+    dense: Callable[[], LocalFeatures | None]
+    coarse: Callable[[int], LocalFeatures | None]
+    parts: Callable[[], LocalFeatures | None]
+
+
 @dataclass(slots=True)
 class _Run:
-    """One search's library, tag filter and wanted results, and what it measures."""
+    """One search's library, tag filter and wanted results, what it measures, and the
+    candidates it has looked at."""
 
     library_id: int
     tags: TagFilter | None
     wanted: int
     timings: dict[str, float]
     counts: dict[str, int]
+    looks: dict[int, _Looks] = field(default_factory=dict)
 
 
 class Search:
@@ -237,7 +254,7 @@ class Search:
                 (int(i), float(c)) for i, c in zip(ids, cosines, strict=True) if int(i) not in seen
             ]
             t = time.perf_counter()
-            found = self._verify(query, fresh, hits)
+            found = self._verify(run, query, fresh, hits)
             run.timings["verification"] += time.perf_counter() - t
             run.counts["verified"] += len(fresh)
             run.counts["matched"] += found
@@ -295,7 +312,7 @@ class Search:
         t = time.perf_counter()
         part = QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
         found: dict[int, Hit] = {}
-        self._verify(part, fresh, found)
+        self._verify(run, part, fresh, found)
         run.timings["verification"] += time.perf_counter() - t
         run.counts["verified"] += len(fresh)
         for image_id, hit in found.items():
@@ -313,41 +330,59 @@ class Search:
         return parts
 
     def _verify(
-        self, query: QueryFeatures, candidates: list[tuple[int, float]], hits: dict[int, Hit]
+        self,
+        run: _Run,
+        query: QueryFeatures,
+        candidates: list[tuple[int, float]],
+        hits: dict[int, Hit],
     ) -> int:
         if not candidates:
             return 0
-        stored = self.catalog.images_with_local([i for i, _ in candidates])
-        records = {i: stored[i][0] for i, _ in candidates if i in stored}  # else deleted since
-        # the thumbnail in colour, read and decoded once a candidate, when first asked
-        colour = {i: functools.cache(functools.partial(self._colour, records[i])) for i in records}
+        new = [i for i, _ in candidates if i not in run.looks]
+        for i, (record, local) in self.catalog.images_with_local(new).items():
+            run.looks[i] = self._looks(record, local)
+        looks = run.looks  # a candidate missing was deleted since
         refs = [
             Reference(
                 i,
                 cosine,
-                LocalFeatures.from_bytes(stored[i][1]),
-                records[i].width,
-                records[i].height,
-                self.pixels(records[i]),
-                functools.partial(self._dense_features, colour[i]),
-                colour[i],
-                functools.partial(self._coarse_features, colour[i]),
-                functools.partial(self._parts, records[i]),
+                looks[i].local,
+                looks[i].record.width,
+                looks[i].record.height,
+                looks[i].pixels,
+                looks[i].dense,
+                looks[i].colour,
+                looks[i].coarse,
+                looks[i].parts,
             )
             for i, cosine in candidates
-            if i in records
+            if i in looks
         ]
         found = self.matcher.match(query, refs)
         for i, verdict in found.items():
             match = verdict.match
             hits[i] = Hit(
-                records[i],
+                looks[i].record,
                 round(verdict.score, 4),
                 match_kind(match),
                 match.query_region,
                 match.ref_region,
             )
         return len(found)
+
+    def _looks(self, record: ImageRecord, local: bytes) -> _Looks:
+        """A candidate's stored features, and what is read or found from its thumbnail
+        and parts when first asked, kept for the rest of the search."""
+        colour = functools.cache(functools.partial(self._colour, record))
+        return _Looks(
+            record,
+            LocalFeatures.from_bytes(local),
+            functools.cache(self.pixels(record)),
+            colour,
+            functools.cache(functools.partial(self._dense_features, colour)),
+            functools.cache(functools.partial(self._coarse_features, colour)),
+            functools.cache(functools.partial(self._parts, record)),
+        )
 
     def pixels(self, record: ImageRecord) -> Callable[[], NDArray[np.uint8] | None]:
         """The reference's grey pixels, from its stored thumbnail, when asked."""
