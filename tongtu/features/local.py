@@ -225,6 +225,8 @@ def verify(query: LocalFeatures, ref: LocalFeatures, needed: int = 0) -> Match:
     if n_inl < 6 or not _plausible(hom64):
         return NO_MATCH
     hom64 = _simplest(hom64, src_a[inl], dst_a[inl], tol)
+    if not _plausible(hom64):  # a similarity fitted to inliers bunched in one spot: none
+        return NO_MATCH
     # The matched region on each image: the other image's frame mapped through the
     # homography and clipped to this one's frame.
     q_poly = _clip(frame(ref.width, ref.height), hom64, query.width, query.height)
