@@ -21,7 +21,7 @@ from PIL import Image
 from bench.photos import PHOTOS
 from bench.record import Table, conditions, save
 from tongtu.errors import TongtuError
-from tongtu.features import Extractor
+from tongtu.features import Extractor, data_model
 from tongtu.features.policy import MatchPolicy
 from tongtu.folder_dedup import DECODE_SIDE, MAX_SIDE, dedup_folder, walk_images
 from tongtu.imaging import decode_image
@@ -58,6 +58,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args()
     settings = Settings(threads=args.threads)
+    settings = settings.model_copy(update={"model": data_model(settings.model, ())})
     extractor = Extractor.from_model(
         settings.model, settings.resolved_threads(), settings.local_features
     )

@@ -33,6 +33,7 @@ from tongtu.features import (
     DIM,
     Extractor,
     LocalFeatures,
+    data_model,
     model_id,
 )
 from tongtu.features.matcher import MatchPolicy
@@ -97,6 +98,15 @@ def _gated[**P, R](
     return wrapper
 
 
+def _with_model(settings: Settings, catalog: Catalog) -> Settings:
+    """The settings with the model named: where `TONGTU_MODEL` names none, the one the
+    catalog's libraries record (features/descriptor.py, `data_model`)."""
+    if settings.model:
+        return settings
+    name = data_model("", (lib.model for lib in catalog.libraries()))
+    return settings.model_copy(update={"model": name})
+
+
 class Engine:
     def __init__(
         self,
@@ -107,6 +117,7 @@ class Engine:
         fetcher: Fetcher,
         policy: MatchPolicy | None = None,
     ) -> None:
+        settings = _with_model(settings, catalog)
         self.settings = settings
         self._images = _Gate(settings.resolved_image_concurrency())
         self.catalog = catalog
@@ -140,6 +151,11 @@ class Engine:
         """The engine of these settings. `extractor`: one the caller made (and closes),
         in place of the model the settings name."""
         catalog = open_catalog(settings)
+        try:
+            settings = _with_model(settings, catalog)
+        except ConfigError:
+            catalog.close()
+            raise
         engine = cls(
             settings,
             catalog,

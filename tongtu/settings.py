@@ -100,11 +100,12 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the server listens on.")
     port: int = Field(default=8000, description="Port the server listens on.")
     model: str = Field(
-        default="sscd",
+        default="",
         description=(
             "Global descriptor: `sscd`, `sscd_distilled`, or a path to an ONNX model with "
             "the same interface (uint8 NHWC `image` in, L2-normalised `embedding` out). "
-            "Recorded per library; a library refuses a different model."
+            "Recorded per library; a library refuses a different model. Empty: the model "
+            "the data's libraries were built with, `sscd_distilled` for new data."
         ),
     )
     threads: int = Field(

@@ -163,14 +163,14 @@ def dedup(directory: Path, fmt: str, out: Path | None) -> None:
     """
     from tqdm import tqdm
 
-    from tongtu.features import Extractor, settle_native_threads
+    from tongtu.features import Extractor, data_model, settle_native_threads
     from tongtu.features.policy import MatchPolicy
     from tongtu.folder_dedup import dedup_folder, walk_images
 
     settle_native_threads()
     settings = Settings()
     extractor = Extractor.from_model(
-        settings.model, settings.resolved_threads(), settings.local_features
+        data_model(settings.model, ()), settings.resolved_threads(), settings.local_features
     )
     total = sum(1 for _ in walk_images(directory))
     try:

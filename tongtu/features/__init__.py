@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from tongtu.features.descriptor import DIM, model_id
+from tongtu.features.descriptor import DIM, data_model, model_id
 from tongtu.features.extractor import (
     Extractor,
     QueryFeatures,
@@ -22,6 +22,7 @@ __all__ = [
     "Match",
     "QueryFeatures",
     "ReferenceFeatures",
+    "data_model",
     "model_id",
     "settle_native_threads",
     "shrink",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import queue
+from collections import Counter
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -17,7 +18,15 @@ from numpy.typing import NDArray
 
 from tongtu.errors import ConfigError, ExtractionError
 
-__all__ = ["DIM", "BatchingDescriptor", "Descriptor", "Runtime", "model_path"]
+__all__ = [
+    "DEFAULT_MODEL",
+    "DIM",
+    "BatchingDescriptor",
+    "Descriptor",
+    "Runtime",
+    "data_model",
+    "model_path",
+]
 
 DIM = 512
 # SSCD's recommended evaluation size: 288 px on the shorter side (docs/matching.md, "Candidates").
@@ -34,6 +43,31 @@ class Embeds(Protocol):
     """A descriptor as its callers see it: `Descriptor`, `BatchingDescriptor`."""
 
     def embed(self, rgb: NDArray[np.uint8], short_side: int = ...) -> NDArray[np.float32]: ...
+
+
+# The model of data that records none. The distilled SSCD finds what the full one does
+# on bench/hard's held-out draws at about a third of the time (bench/README, "The model
+# by the numbers"): the time that searching a query's parts costs.
+DEFAULT_MODEL = "sscd_distilled"
+
+
+def data_model(setting: str, recorded: Iterable[str]) -> str:
+    """The model to run: the one the setting names; without one, the one the data's
+    libraries record (`recorded`; where they differ, the most libraries'), and
+    `DEFAULT_MODEL` for data with no library yet. A library keeps the model it was built
+    with, so a deployment keeps its model across upgrades of this default."""
+    if setting:
+        return setting
+    counts = Counter(recorded)
+    if not counts:
+        return DEFAULT_MODEL
+    name = min(counts, key=lambda m: (-counts[m], m))
+    if name not in ("sscd", "sscd_distilled"):
+        raise ConfigError(
+            f"the libraries here were built with a model of their own ({name}): "
+            "set TONGTU_MODEL to its ONNX file"
+        )
+    return name
 
 
 def model_path(name: str) -> Path:
