@@ -227,10 +227,14 @@ def verify(query: LocalFeatures, ref: LocalFeatures, needed: int = 0) -> Match:
     hom64 = _simplest(hom64, src_a[inl], dst_a[inl], tol)
     if not _plausible(hom64):  # a similarity fitted to inliers bunched in one spot: none
         return NO_MATCH
+    try:  # a plane folded onto a line (perspective terms against large shifts): none
+        inverse = np.linalg.inv(hom64)
+    except np.linalg.LinAlgError:
+        return NO_MATCH
     # The matched region on each image: the other image's frame mapped through the
     # homography and clipped to this one's frame.
     q_poly = _clip(frame(ref.width, ref.height), hom64, query.width, query.height)
-    r_poly = _clip(frame(query.width, query.height), np.linalg.inv(hom64), ref.width, ref.height)
+    r_poly = _clip(frame(query.width, query.height), inverse, ref.width, ref.height)
     if q_poly is None or r_poly is None:
         return NO_MATCH
     if query.flipped:
