@@ -47,6 +47,7 @@ from bench.quality import (
 )
 from bench.record import Table, conditions, save
 from tongtu.engine import Engine
+from tongtu.features.descriptor import DEFAULT_MODEL
 from tongtu.features.matcher import MatchPolicy
 from tongtu.settings import Settings
 
@@ -430,7 +431,7 @@ def main() -> None:
     ap.add_argument("--pools", default="photos,graphics")
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--per-family", type=int, default=9)
-    ap.add_argument("--model", default="sscd")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--name", help="bench/results/NAME.json (default hard-DRAW)")
     ap.add_argument(
         "--baseline",

@@ -26,6 +26,7 @@ from bench.edits import FAMILIES, STRESS
 from bench.photos import PHOTOS
 from bench.record import Table, conditions, save
 from tongtu.engine import Engine, Source
+from tongtu.features.descriptor import DEFAULT_MODEL
 from tongtu.settings import Settings
 
 RGB = NDArray[np.uint8]
@@ -365,7 +366,7 @@ def main() -> None:
         default=",".join(FAMILIES),
         help="comma-separated families, or 'stress' for the edits beyond them (bench/edits.py)",
     )
-    ap.add_argument("--model", default="sscd")
+    ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--local-features", type=int, default=500)
     args = ap.parse_args()
     start = time.perf_counter()

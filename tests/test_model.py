@@ -1,5 +1,5 @@
 """Which model a server runs: the one `TONGTU_MODEL` names; without one, the one its
-data's libraries were built with, and the distilled SSCD for data with none yet."""
+data's libraries were built with, and the default one for data with none yet."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from tests.fakes import fake_engine
 from tongtu.errors import ConfigError
 from tongtu.features import data_model
+from tongtu.features.descriptor import DEFAULT_MODEL
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog
 
@@ -26,26 +27,27 @@ def _data_with(folder: Path, *models: str) -> Settings:
     return settings
 
 
-def test_new_data_is_built_with_the_distilled_model(tmp_path: Path) -> None:
+def test_new_data_is_built_with_the_default_model(tmp_path: Path) -> None:
     engine = fake_engine(Settings(data_dir=tmp_path))
     try:
-        assert engine.settings.model == "sscd_distilled"
-        assert engine.library("shop", create=True).model == "sscd_distilled"
+        assert engine.settings.model == DEFAULT_MODEL
+        assert engine.library("shop", create=True).model == DEFAULT_MODEL
     finally:
         engine.close()
 
 
-def test_data_built_with_the_full_model_keeps_it_across_the_default(tmp_path: Path) -> None:
-    settings = _data_with(tmp_path, "sscd")
+def test_data_built_with_another_model_keeps_it_across_the_default(tmp_path: Path) -> None:
+    other = "sscd_distilled" if DEFAULT_MODEL == "sscd" else "sscd"
+    settings = _data_with(tmp_path, other)
     engine = fake_engine(settings)
     try:
-        assert engine.settings.model == "sscd"
-        assert engine.library("lib0").model == "sscd"  # not refused
-        assert engine.library("more", create=True).model == "sscd"
+        assert engine.settings.model == other
+        assert engine.library("lib0").model == other  # not refused
+        assert engine.library("more", create=True).model == other
     finally:
         engine.close()
     # the setting names the model: the library refuses another one, and says why
-    engine = fake_engine(settings.model_copy(update={"model": "sscd_distilled"}))
+    engine = fake_engine(settings.model_copy(update={"model": DEFAULT_MODEL}))
     try:
         with pytest.raises(ConfigError, match="TONGTU_MODEL"):
             engine.library("lib0")
