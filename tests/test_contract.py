@@ -311,23 +311,27 @@ def test_embedded_and_scale_out_give_the_same_results(
 
 @pytest.mark.parametrize("index", ["HNSW", "IVF_SQ8"])
 def test_milvus_store_catches_up_after_a_crash_between_catalog_and_vectors(
-    tmp_path: Path, new_database: str, index: str, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, new_database: str, index: str
 ) -> None:
     """A write committed to the catalog but never applied to Milvus (the process died
     in between) is applied by the next process that syncs: nothing is lost or kept.
     Scores are exact cosines with either index type (IVF_SQ8's are re-ranked)."""
-    # pending entries applied in several batches, flushed between them
-    monkeypatch.setattr("tongtu.storage.milvus._BATCH", 2)
-    monkeypatch.setattr("tongtu.storage.milvus.FLUSH_EVERY", 2)
-    settings = Settings(
-        data_dir=tmp_path,
-        catalog=new_database,
-        vectors=f"milvus://{tmp_path / 'm.db'}",
-        milvus_index=index,
-        milvus_index_params={"nlist": 4} if index == "IVF_SQ8" else {},
-    )
+    from tongtu.storage.milvus import MilvusVectors
+
+    def opened(catalog: Catalog) -> MilvusVectors:
+        """The store, applying pending entries in several batches, flushed between them."""
+        return MilvusVectors(
+            f"milvus://{tmp_path / 'm.db'}",
+            catalog,
+            DIM,
+            index_type=index,
+            index_params={"nlist": 4} if index == "IVF_SQ8" else {},
+            batch=2,
+            flush_every=2,
+        )
+
     catalog = open_catalog_url(new_database)
-    store = open_vectors(settings, catalog, DIM)
+    store = opened(catalog)
     lib = catalog.create_library("lib", "sscd", 100, 2)
     catalog.add_images(lib.id, [_item("1,1"), _item("2,2", (4,))], lib.capacity)
     store.sync()
@@ -342,7 +346,7 @@ def test_milvus_store_catches_up_after_a_crash_between_catalog_and_vectors(
     catalog.close()
 
     catalog = open_catalog_url(new_database)
-    store = open_vectors(settings, catalog, DIM)  # opening syncs
+    store = opened(catalog)  # opening syncs
     assert store.ids(lib.id) == {two.id, two.id + 1}
     cosines, found = store.search(lib.id, _vec(2), 5, TagFilter((5,)))
     assert found.tolist() == [two.id]

@@ -95,7 +95,11 @@ class MilvusVectors:
         index_type: str = "HNSW",
         index_params: dict[str, Any] | None = None,
         search_params: dict[str, Any] | None = None,
+        batch: int = _BATCH,
+        flush_every: int = FLUSH_EVERY,
     ) -> None:
+        """`batch`: journal entries applied in one write; `flush_every`: entries applied
+        between two flushes."""
         try:
             import pymilvus  # noqa: F401
         except ImportError as exc:  # pragma: no cover - an install without the extra
@@ -107,6 +111,8 @@ class MilvusVectors:
         self._index_type = index_type
         self._index_params = {**_INDEX_DEFAULTS.get(index_type, {}), **(index_params or {})}
         self._search_params = dict(search_params or {})
+        self._batch = batch
+        self._flush_every = flush_every
         self._mark_key = f"vectors:{url}#{collection}"
         self._flushed_key = f"{self._mark_key}#flushed"
         # Milvus answered again after it stopped: replay from the last flush
@@ -191,14 +197,14 @@ class MilvusVectors:
                         mark,
                     )
                 while mark < last:
-                    entries = self._catalog.journal_since(mark, _BATCH)
+                    entries = self._catalog.journal_since(mark, self._batch)
                     if not entries:
                         break
                     self._apply(entries)
                     applied += len(entries)
                     mark = entries[-1].seq
                     self._catalog.set_meta(self._mark_key, str(mark))
-                    if mark - int(flushed) >= FLUSH_EVERY:
+                    if mark - int(flushed) >= self._flush_every:
                         self._flush(mark)
                         flushed = str(mark)
                 if self._rewind and mark > int(flushed):
