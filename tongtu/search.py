@@ -79,21 +79,6 @@ class Comparison:
     timings: dict[str, float]
 
 
-@dataclass(frozen=True, slots=True)
-class _Looks:
-    """A candidate as the matcher sees it: its stored features, and its pixels and the
-    features found on them, each read or found once a search (the same reference is a
-    candidate of the whole query and of many of its parts)."""
-
-    record: ImageRecord
-    local: LocalFeatures
-    pixels: Callable[[], NDArray[np.uint8] | None]
-    colour: Callable[[], NDArray[np.uint8] | None]
-    dense: Callable[[], LocalFeatures | None]
-    coarse: Callable[[int], LocalFeatures | None]
-    parts: Callable[[], LocalFeatures | None]
-
-
 @dataclass(slots=True)
 class _Run:
     """One search's library, tag filter and wanted results, what it measures, and the
@@ -104,7 +89,9 @@ class _Run:
     wanted: int
     timings: dict[str, float]
     counts: dict[str, int]
-    looks: dict[int, _Looks] = field(default_factory=dict)
+    # each candidate as the matcher sees it, its pixels and the features found on them
+    # read or found once a search (a reference is a candidate of many parts of a query)
+    refs: dict[int, tuple[ImageRecord, Reference]] = field(default_factory=dict)
 
 
 class Search:
@@ -352,31 +339,20 @@ class Search:
     ) -> int:
         if not candidates:
             return 0
-        new = [i for i, _ in candidates if i not in run.looks]
+        new = [i for i, _ in candidates if i not in run.refs]
         for i, (record, local) in self.catalog.images_with_local(new).items():
-            run.looks[i] = self._looks(record, local)
-        looks = run.looks  # a candidate missing was deleted since
+            run.refs[i] = (record, self._reference(record, local))
+        known = run.refs  # a candidate missing was deleted since
         refs = [
-            Reference(
-                i,
-                cosine,
-                looks[i].local,
-                looks[i].record.width,
-                looks[i].record.height,
-                looks[i].pixels,
-                looks[i].dense,
-                looks[i].colour,
-                looks[i].coarse,
-                looks[i].parts,
-            )
+            dataclasses.replace(known[i][1], cosine=cosine)
             for i, cosine in candidates
-            if i in looks
+            if i in known
         ]
         found = (matcher or self.matcher).match(query, refs)
         for i, verdict in found.items():
             match = verdict.match
             hits[i] = Hit(
-                looks[i].record,
+                known[i][0],
                 round(verdict.score, 4),
                 match_kind(match),
                 match.query_region,
@@ -384,16 +360,19 @@ class Search:
             )
         return len(found)
 
-    def _looks(self, record: ImageRecord, local: bytes) -> _Looks:
-        """A candidate's stored features, and what is read or found from its thumbnail
-        and parts when first asked, kept for the rest of the search."""
+    def _reference(self, record: ImageRecord, local: bytes) -> Reference:
+        """A candidate (its cosine to be set) with its stored features, and what is read
+        or found from its thumbnail and parts when first asked, kept from then on."""
         colour = functools.cache(functools.partial(self._colour, record))
-        return _Looks(
-            record,
+        return Reference(
+            record.id,
+            0.0,
             LocalFeatures.from_bytes(local),
+            record.width,
+            record.height,
             functools.cache(self.pixels(record)),
-            colour,
             functools.cache(functools.partial(self._dense_features, colour)),
+            colour,
             functools.cache(functools.partial(self._coarse_features, colour)),
             functools.cache(functools.partial(self._parts, record)),
         )

@@ -115,6 +115,7 @@ class MilvusVectors:
         self._flush_every = flush_every
         self._mark_key = f"vectors:{url}#{collection}"
         self._flushed_key = f"{self._mark_key}#flushed"
+        self._opening_key = f"{self._mark_key}:create"  # one process creates or reopens
         # Milvus answered again after it stopped: replay from the last flush
         self._rewind = False
         self._lock = threading.Lock()
@@ -147,7 +148,7 @@ class MilvusVectors:
     def _ensure_collection(self) -> None:
         # processes opening one new store at once (a sharded import) create it once: the
         # server answers a second create with an error, not with the first one's collection
-        with self._catalog.exclusive(f"{self._mark_key}:create"):
+        with self._catalog.exclusive(self._opening_key):
             if self._client.has_collection(self._name):
                 self._client.load_collection(self._name)
             else:
@@ -186,12 +187,12 @@ class MilvusVectors:
                 return 0
             with self._catalog.exclusive(self._mark_key):
                 mark = int(self._catalog.meta(self._mark_key) or 0)
-                flushed = self._catalog.meta(self._flushed_key)
-                if flushed is None:  # a store kept before the flushed position was
+                kept = self._catalog.meta(self._flushed_key)
+                if kept is None:  # a store kept before the flushed position was
                     self._flush(mark)
-                    flushed = str(mark)
+                flushed = mark if kept is None else int(kept)
                 if self._rewind:
-                    mark = min(mark, int(flushed))
+                    mark = min(mark, flushed)
                     log.info(
                         "the vector store replays the journal from position %d, its last flush",
                         mark,
@@ -204,10 +205,10 @@ class MilvusVectors:
                     applied += len(entries)
                     mark = entries[-1].seq
                     self._catalog.set_meta(self._mark_key, str(mark))
-                    if mark - int(flushed) >= self._flush_every:
+                    if mark - flushed >= self._flush_every:
                         self._flush(mark)
-                        flushed = str(mark)
-                if self._rewind and mark > int(flushed):
+                        flushed = mark
+                if self._rewind and mark > flushed:
                     self._flush(mark)  # what was replayed is not left to be lost again
                 self._rewind = False
             self._known = max(mark, last)
@@ -292,7 +293,7 @@ class MilvusVectors:
         """Connect afresh to a Milvus that stopped answering and open the collection,
         one process at a time (milvus-lite's server loses writes made while two calls
         open a collection at once); the next sync replays from the last flush."""
-        with self._catalog.exclusive(f"{self._mark_key}:create"):
+        with self._catalog.exclusive(self._opening_key):
             self._client = self._connect()
             self._client.load_collection(self._name)
         self._rewind = True
