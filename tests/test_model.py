@@ -3,16 +3,21 @@ data's libraries were built with, and the default one for data with none yet."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.fakes import fake_engine
 from tongtu.errors import ConfigError
 from tongtu.features import data_model
-from tongtu.features.descriptor import DEFAULT_MODEL
+from tongtu.features.descriptor import DEFAULT_MODEL, cosine_scale
+from tongtu.features.score import inliers_needed
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog
+
+RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
 
 
 def _data_with(folder: Path, *models: str) -> Settings:
@@ -65,3 +70,20 @@ def test_libraries_of_a_model_of_their_own_ask_for_its_file(tmp_path: Path) -> N
     settings = _data_with(tmp_path, "onnx:0123456789abcdef")
     with pytest.raises(ConfigError, match="TONGTU_MODEL to its ONNX file"):
         fake_engine(settings)
+
+
+def test_the_distilled_models_cosines_are_read_on_the_scale_the_score_was_fitted_on() -> None:
+    """Its knots are the ones bench/calibrate measured (bench/results): a look-alike's
+    cosine under `sscd_distilled` asks for the inliers its `sscd` cosine would."""
+    recorded = json.loads((RESULTS / "calibrate-sscd_distilled.json").read_text())
+    xs, ys = recorded["results"]["knots"]
+    scale = cosine_scale("sscd_distilled")
+    assert [round(scale(x), 3) for x in xs] == ys
+    grid = np.linspace(-1.0, 1.0, 401)
+    assert np.all(np.diff([scale(float(c)) for c in grid]) > 0)  # the order of candidates kept
+    assert scale(1.0) == 1.0 and scale(-1.0) == -1.0
+    # a tenth of another chart of one style (tests/test_lookalikes): cosine 0.186 under
+    # sscd_distilled (0.137 under sscd), 35 inliers: served as it was, refused on the scale
+    assert inliers_needed(0.186, 0.5) <= 35 < inliers_needed(scale(0.186), 0.5)
+    assert cosine_scale("sscd")(0.3) == 0.3
+    assert cosine_scale("/models/own.onnx")(0.3) == 0.3

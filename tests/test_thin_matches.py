@@ -5,7 +5,9 @@ cosine is what pictures alike in layout fool: pages of different text in one fon
 0.93, and their repeated letters align by chance on a transform in about that number.
 The pages here are drawn from a small vocabulary, so that letters and words repeat as
 much as they do on forms, tables and screenshots of text. Search, compare and the
-duplicates of a library all ask it."""
+duplicates of a library all ask it. The pages are searched with `sscd`, whose cosines
+they fool: with `sscd_distilled`, its cosines on the score's scale (`cosine_scale`), none
+reaches the score on the features alone, and the check would go untried."""
 
 from __future__ import annotations
 
@@ -71,7 +73,7 @@ FEATURES_ALONE = MatchPolicy(check_pixels=False)  # what the pixel check is comp
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, LibraryRecord]]:
-    engine = Engine.open(Settings(data_dir=tmp_path_factory.mktemp("pages")))
+    engine = Engine.open(Settings(data_dir=tmp_path_factory.mktemp("pages"), model="sscd"))
     lib = engine.library("pages", create=True)
     for k in LIBRARY:
         engine.add(lib, Source(image=png(_page(k))), f"page {k}")
@@ -111,7 +113,7 @@ def test_the_pivot_of_the_score_decides_what_rests_on_the_cosine() -> None:
 def test_duplicates_keep_copies_and_drop_most_pages_of_other_text(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    engine = Engine.open(Settings(data_dir=tmp_path))
+    engine = Engine.open(Settings(data_dir=tmp_path, model="sscd"))
     lib = engine.library("pages", create=True)
     for k in [*LIBRARY, *OTHERS]:
         engine.add(lib, Source(image=png(_page(k))), f"page {k}")
@@ -148,7 +150,7 @@ def test_a_mirrored_copy_whose_plain_match_is_thin_still_matches(
         mirrored = img.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         ref = engine._extractor.reference(shrink(np.asarray(img)))
         query = engine._extractor.query(shrink(np.asarray(mirrored)))
-        cosine = float(query.embedding @ ref.embedding)
+        cosine = engine._extractor.scale(float(query.embedding @ ref.embedding))
         plain = verify(query.local, ref.local)
         if score(cosine, plain) >= 0.5 and rests_on_cosine(plain):
             found.append((img, mirrored))

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 
 from tongtu.features import LocalFeatures
 from tongtu.features.local import QUERY_FEATURES, extract_local
-from tongtu.features.matcher import DEFAULT_POLICY, Matcher, MatchPolicy
+from tongtu.features.matcher import Matcher
 from tongtu.features.score import MatchKind, match_kind
 
 __all__ = ["Cluster", "Edge", "Item", "find_clusters"]
@@ -62,13 +62,13 @@ def find_clusters(
     items: Sequence[Item],
     vectors: NDArray[np.float32],
     local: Callable[[Sequence[int]], dict[int, LocalFeatures]],
-    policy: MatchPolicy = DEFAULT_POLICY,
+    matcher: Matcher,
     progress: Callable[[int], None] | None = None,
     pixels: Callable[[int], NDArray[np.uint8] | None] | None = None,
 ) -> list[Cluster]:
     """`local(positions)` returns the local features of the items at those positions;
     `pixels(position)` an item's grey pixels at any scale (its thumbnail), or None. A
-    pair is a copy by the rule of a search (`Matcher.judge`), tried both ways round, the
+    pair is a copy by `matcher`'s rule, a search's (`Matcher.judge`), tried both ways round, the
     mirror aside (no mirrored features are kept)."""
     n = len(items)
     if n < 2:
@@ -76,7 +76,6 @@ def find_clusters(
     edges: list[tuple[int, int, Edge]] = []
     pairs = _near_pairs(vectors, min(NEIGHBOURS, n - 1), MIN_COSINE)
     exact = _same_sign(items)
-    matcher = Matcher(policy)
     for i, j in exact:
         edges.append((i, j, Edge(items[i].key, items[j].key, 1.0, MatchKind.EXACT)))
     todo = [(i, j, c) for (i, j), c in pairs.items() if (i, j) not in exact]

@@ -358,7 +358,7 @@ class Engine:
         def pixels(position: int) -> NDArray[np.uint8] | None:
             return self.searching.pixels(records[items[position].key])()
 
-        clusters = find_clusters(items, vecs, local, self.policy, progress, pixels)
+        clusters = find_clusters(items, vecs, local, self.searching.matcher, progress, pixels)
         named = {k: records[k] for c in clusters for k in c.members}
         return clusters, named
 

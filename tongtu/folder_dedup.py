@@ -24,7 +24,7 @@ from tongtu.clusters import Cluster, Item, find_clusters
 from tongtu.errors import TongtuError
 from tongtu.features import Extractor, LocalFeatures
 from tongtu.features.agreement import thumbnail_gray
-from tongtu.features.matcher import DEFAULT_POLICY, MatchPolicy
+from tongtu.features.matcher import DEFAULT_POLICY, Matcher, MatchPolicy
 from tongtu.imaging import decode_image, thumbnail_jpeg
 
 __all__ = ["IMAGE_SUFFIXES", "FolderReport", "dedup_folder", "walk_images"]
@@ -175,5 +175,7 @@ def dedup_folder(
         return thumbnail_gray(files[position].thumbnail)
 
     matrix = np.stack(vectors) if vectors else np.zeros((0, 1), np.float32)
-    clusters = find_clusters(items, matrix, features, policy, None, pixels)
+    clusters = find_clusters(
+        items, matrix, features, Matcher(policy, scale=extractor.scale), None, pixels
+    )
     return FolderReport(root, files, failed, clusters)

@@ -118,7 +118,7 @@ class Search:
 
     @property
     def matcher(self) -> Matcher:
-        return Matcher(self.policy, self._describe)
+        return Matcher(self.policy, self._describe, self._extractor.scale)
 
     @property
     def _cell_matcher(self) -> Matcher:
@@ -128,7 +128,9 @@ class Search:
         dev draws, grid 2,3: the same found on both pools, graphics' cells verified in
         356 instead of 433 ms a query)."""
         return Matcher(
-            dataclasses.replace(self.policy, small_look=(), parts_look=0), self._describe
+            dataclasses.replace(self.policy, small_look=(), parts_look=0),
+            self._describe,
+            self._extractor.scale,
         )
 
     def _describe(self, rgb: NDArray[np.uint8]) -> NDArray[np.float32]:
@@ -226,7 +228,7 @@ class Search:
         timings["verification"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         if verdict is None:
-            s = score(cosine, NO_MATCH)
+            s = score(self._extractor.scale(cosine), NO_MATCH)
             return Comparison(False, round(s, 4), None, round(cosine, 4), (), (), timings)
         match = verdict.match
         return Comparison(

@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -24,8 +24,10 @@ __all__ = [
     "BatchingDescriptor",
     "Descriptor",
     "Runtime",
+    "cosine_scale",
     "data_model",
     "model_path",
+    "unscaled",
 ]
 
 DIM = 512
@@ -51,6 +53,37 @@ class Embeds(Protocol):
 # fitted on (a tenth of another chart of one style: 0.19 against 0.14, served on 35
 # inliers): it becomes the default once the score is fitted to it too.
 DEFAULT_MODEL = "sscd"
+
+
+# A model's cosines on the scale the score was fitted on (full SSCD's): knots that match
+# the two models' quantiles over bench/hard's dev pairs that are not copies (q50 … q99.9;
+# `python -m bench.calibrate`, bench/README "The model's cosines on one scale"). Between
+# knots the map is linear; -1 and 1 stay where they are.
+_KNOTS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "sscd_distilled": (
+        (0.025, 0.117, 0.213, 0.324, 0.52, 0.716, 0.811, 0.937),
+        (0.022, 0.09, 0.168, 0.294, 0.484, 0.702, 0.806, 0.906),
+    ),
+}
+
+
+def unscaled(cosine: float) -> float:
+    return cosine
+
+
+def cosine_scale(model: str) -> Callable[[float], float]:
+    """The map of `model`'s cosines onto the score's scale (the identity for `sscd` and
+    for a model of one's own, whose cosines the score takes as they are)."""
+    knots = _KNOTS.get(model)
+    if knots is None:
+        return unscaled
+    xs = np.array([-1.0, *knots[0], 1.0])
+    ys = np.array([-1.0, *knots[1], 1.0])
+
+    def scaled(cosine: float) -> float:
+        return float(np.interp(cosine, xs, ys))
+
+    return scaled
 
 
 def data_model(setting: str, recorded: Iterable[str]) -> str:

@@ -24,7 +24,9 @@ from tongtu.features.descriptor import (
     Descriptor,
     Embeds,
     Runtime,
+    cosine_scale,
     model_path,
+    unscaled,
 )
 from tongtu.features.local import (
     QUERY_FEATURES,
@@ -174,9 +176,12 @@ class Extractor:
         single_thread: Callable[[], Runtime] | None = None,
         threads: int = 2,
         batch: int = 1,
+        scale: Callable[[float], float] = unscaled,
     ) -> None:
         """`batch` > 1: pictures from concurrent callers run in batches
-        (`BatchingDescriptor`, the GPU path)."""
+        (`BatchingDescriptor`, the GPU path). `scale`: the model's cosines on the
+        score's scale (`cosine_scale`)."""
+        self.scale = scale
         self._batching = BatchingDescriptor(runtime, batch) if batch > 1 else None
         self._descriptor: Embeds = self._batching or Descriptor(runtime)
         self.ref_features = ref_features
@@ -204,11 +209,12 @@ class Extractor:
         from tongtu.features.onnx import OnnxRuntime
 
         path = model_path(model)
+        scale = cosine_scale(model)
         if device != "cpu":
             runtime = OnnxRuntime(path, threads, device)
-            return cls(runtime, ref_features, threads=threads, batch=batch)
+            return cls(runtime, ref_features, threads=threads, batch=batch, scale=scale)
         single = None if threads == 1 else (lambda: OnnxRuntime(path, 1))
-        return cls(OnnxRuntime(path, threads), ref_features, single, threads)
+        return cls(OnnxRuntime(path, threads), ref_features, single, threads, scale=scale)
 
     def reference(self, rgb: NDArray[np.uint8], parallel: bool = False) -> ReferenceFeatures:
         """`parallel`: one of several extractions running at once (a bulk import), each

@@ -19,6 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.features.agreement import blurred_agreement, holds, measure, needs_pixels
+from tongtu.features.descriptor import unscaled
 from tongtu.features.guided import guided_agreement, match_scale
 from tongtu.features.likeness import Describe, region_cosine
 from tongtu.features.local import NO_MATCH, LocalFeatures, Match, verify
@@ -97,10 +98,12 @@ class Verdict:
 @dataclass(frozen=True, slots=True)
 class Matcher:
     """`describe`: the global descriptor of a picture, for the region's likeness
-    (features/likeness.py; None: not tried)."""
+    (features/likeness.py; None: not tried); `scale`: the descriptor's cosines on the
+    score's scale (features/descriptor.py, `cosine_scale`)."""
 
     policy: MatchPolicy = DEFAULT_POLICY
     describe: Describe | None = None
+    scale: Callable[[float], float] = unscaled
 
     def judge(
         self,
@@ -129,6 +132,7 @@ class Matcher:
         in `region_share` of the blocks."""
         policy = self.policy
         threshold = policy.threshold
+        cosine = self.scale(cosine)
         needed = inliers_needed(cosine, threshold)
         if likeness is not None and fewest is not None:
             needed = min(needed, fewest)
@@ -159,7 +163,7 @@ class Matcher:
             if region is None:  # no colour pixels kept: the features alone
                 if s >= threshold:
                     return Verdict(s, match)
-            elif region >= policy.region_likeness:
+            elif (region := self.scale(region)) >= policy.region_likeness:
                 return Verdict(max(threshold, score(max(cosine, region), match)), match)
         return Verdict(score(cosine, NO_MATCH), NO_MATCH)
 
