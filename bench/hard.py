@@ -444,7 +444,8 @@ def main() -> None:
     )
     ap.add_argument(
         "--grid",
-        help="also search with the query's grid cells, e.g. 2,3 (MatchPolicy.query_grid)",
+        help="search without the query's grid, then again with these grid cells, e.g. 2,3 "
+        "(MatchPolicy.query_grid; the default's are 2,3)",
     )
     ap.add_argument(
         "--with",
@@ -487,16 +488,21 @@ def main() -> None:
         if args.families:
             queries = [q for q in queries if q.family in args.families.split(",")]
         with tempfile.TemporaryDirectory() as tmp:
-            settings = Settings(data_dir=Path(tmp), model=args.model, reference_parts=args.parts)
+            settings = Settings(
+                data_dir=Path(tmp),
+                model=args.model,
+                reference_parts=args.parts,
+                **({"query_grid": []} if args.grid else {}),
+            )
             engine = Engine.open(settings)
+            policy = engine.policy  # each variant is this one with its fields changed
             outcomes, names = run_tongtu(engine, items, queries)
             if args.baseline:  # the same library, searched the way it was before the rule
                 engine.policy = MatchPolicy(check_pixels=False, query_regions=0)
                 base = search_all(engine, names, queries)
-                engine.policy = MatchPolicy()
             runs = [("tongtu", outcomes)]
             for label, fields in variants:
-                engine.policy = dataclasses.replace(MatchPolicy(), **fields)
+                engine.policy = dataclasses.replace(policy, **fields)
                 runs.append((label, search_all(engine, names, queries)))
             engine.close()
         reports = [report("tongtu", queries, outcomes)]

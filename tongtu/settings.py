@@ -151,12 +151,12 @@ class Settings(BaseSettings):
         description="Results scoring below this are not served (see docs/matching.md, 'Scores').",
     )
     query_grid: list[int] = Field(
-        default_factory=list,
+        default_factory=lambda: [2, 3],
         description=(
             "A query with no whole match is also searched as the cells of these n × n "
             "grids (with 2, its halves too), for pictures pasted into it with no straight "
-            "border, or several on one page: e.g. [2, 3] (17 more searches of such a "
-            "query). Empty: only the rectangles found in it (see docs/matching.md)."
+            "border, or several on one page: [2, 3] is 17 more descriptors of such a "
+            "query. Empty: only the rectangles found in it (see docs/matching.md)."
         ),
     )
     small_look: list[Annotated[int, Field(ge=64, le=800)]] = Field(

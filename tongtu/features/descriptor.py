@@ -47,12 +47,11 @@ class Embeds(Protocol):
     def embed(self, rgb: NDArray[np.uint8], short_side: int = ...) -> NDArray[np.float32]: ...
 
 
-# The model of data that records none. The distilled SSCD finds what the full one does
-# on bench/hard's held-out draws at about a third of the time (bench/README, "The model
-# by the numbers"), but its cosines run higher on look-alikes than those the score was
-# fitted on (a tenth of another chart of one style: 0.19 against 0.14, served on 35
-# inliers): it becomes the default once the score is fitted to it too.
-DEFAULT_MODEL = "sscd"
+# The model of data that records none. The distilled SSCD finds what the full one does on
+# bench/hard's held-out draws at about a third of the time a descriptor (bench/README,
+# "The model by the numbers"), the time that pays for the query grid's 17 more
+# descriptors; its cosines are read on the full one's scale (`cosine_scale`).
+DEFAULT_MODEL = "sscd_distilled"
 
 
 # A model's cosines on the scale the score was fitted on (full SSCD's): knots that match

@@ -124,7 +124,7 @@ class MatchPolicy:
     query_regions: int = 2
     # parts of a query with no whole match, searched on their own beside the rectangles:
     # the cells of these n × n grids (and the halves with 2); () none
-    query_grid: tuple[int, ...] = ()
+    query_grid: tuple[int, ...] = (2, 3)
     # candidates verified for each grid cell (a picture that fills the cell ranks first)
     grid_candidates: int = 8
     # the share of a reference a grid cell's match must cover: a picture pasted into the
