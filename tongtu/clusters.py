@@ -19,10 +19,10 @@ from numpy.typing import NDArray
 
 from tongtu.features import LocalFeatures
 from tongtu.features.local import QUERY_FEATURES, extract_local
-from tongtu.features.matcher import Matcher
+from tongtu.features.matcher import Matcher, Verdict
 from tongtu.features.score import MatchKind, match_kind
 
-__all__ = ["Cluster", "Edge", "Item", "find_clusters"]
+__all__ = ["Cluster", "Edge", "Item", "Stored", "copies", "find_clusters"]
 
 # Neighbours proposed per image, and the cosine below which a pair is not worth verifying:
 # the score needs ~27 inliers at cosine 0.3 and more below, which unrelated pictures never
@@ -129,26 +129,38 @@ def _verify_pair(
     i: int,
     j: int,
     cosine: float,
-    stored: Callable[[int], _Stored | None],
+    stored: Callable[[int], Stored | None],
     matcher: Matcher,
 ) -> Edge | None:
     a, b = stored(i), stored(j)
     if a is None or b is None:
         return None
-    for query, ref in ((a, b), (b, a)):  # the fit is not symmetric: both ways round
+    found = copies(a, b, cosine, matcher)
+    if found is None:
+        return None
+    query, verdict = found
+    ref = b if query is a else a
+    return Edge(
+        items[query.position].key,
+        items[ref.position].key,
+        round(verdict.score, 4),
+        match_kind(verdict.match),
+    )
 
-        def ref_pixels(query: _Stored = query, ref: _Stored = ref) -> NDArray[np.uint8] | None:
+
+def copies(a: Stored, b: Stored, cosine: float, matcher: Matcher) -> tuple[Stored, Verdict] | None:
+    """Whether one of two stored pictures is a copy of the other by the rule of a search
+    (`Matcher.judge`), tried both ways round (the fit is not symmetric), the mirror aside
+    (no mirrored features are kept): the one seen as the query and the verdict, or None."""
+    for query, ref in ((a, b), (b, a)):
+
+        def ref_pixels(query: Stored = query, ref: Stored = ref) -> NDArray[np.uint8] | None:
             # both pictures' pixels, or the features alone decide
             return None if query.kept is None else ref.kept
 
         verdict = matcher.judge(query, ref.local, cosine, ref_pixels)
         if verdict.score >= matcher.policy.threshold:
-            return Edge(
-                items[query.position].key,
-                items[ref.position].key,
-                round(verdict.score, 4),
-                match_kind(verdict.match),
-            )
+            return query, verdict
     return None
 
 
@@ -156,11 +168,11 @@ def _stored(
     feats: dict[int, LocalFeatures],
     pixels: Callable[[int], NDArray[np.uint8] | None] | None,
     position: int,
-) -> _Stored | None:
-    return _Stored(feats[position], position, pixels) if position in feats else None
+) -> Stored | None:
+    return Stored(feats[position], position, pixels) if position in feats else None
 
 
-class _Stored:
+class Stored:
     """An item as the query of a pair: its stored features, no mirrored ones, and its
     pixels resized to the frame its features were found in."""
 

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from tongtu.clusters import Stored, copies
 from tongtu.features import Extractor, LocalFeatures, QueryFeatures, shrink
 from tongtu.features.agreement import thumbnail_gray
 from tongtu.features.descriptor import SHORT_SIDE
@@ -172,6 +173,10 @@ class Search:
             self._regions(run, query.rgb, hits)
             timings["regions"] = time.perf_counter() - t
 
+        if len(hits) > 1 and self.policy.rivals:
+            t = time.perf_counter()
+            self._rivals(run, hits)
+            timings["rivals"] = time.perf_counter() - t
         ranked = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))[:MAX_RESULTS]
         page = ranked[pn : pn + rn][: max(0, MAX_RESULTS - pn)]
         timings["total"] = time.perf_counter() - t0
@@ -322,6 +327,53 @@ class Search:
                 hits[image_id] = hit
                 run.counts["matched"] += 1
 
+    def _rivals(self, run: _Run, hits: dict[int, Hit]) -> None:
+        """One part of a query is a copy of one picture, or of pictures that are copies
+        of each other: where two results lie over the same part of the query (their
+        regions on it overlapping by `rivals` of their union or more), the weaker stays
+        only if the two are copies of each other by the rule of a search (a picture and its
+        copy, both in the library); otherwise it is a look-alike that the part let in
+        (another window of one application, another slide of one template, seen too
+        small in the query for their text to differ)."""
+        order = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))
+        kept: list[Hit] = []
+        for hit in order:
+            rival = next(
+                (
+                    s
+                    for s in kept
+                    if _overlap(s.query_region, hit.query_region) >= self.policy.rivals
+                    and not self._copies(run, s.record, hit.record)
+                ),
+                None,
+            )
+            if rival is None:
+                kept.append(hit)
+            else:
+                del hits[hit.record.id]
+                run.counts["rivals"] = run.counts.get("rivals", 0) + 1
+
+    def _copies(self, run: _Run, a: ImageRecord, b: ImageRecord) -> bool:
+        """Whether one of two library pictures is a copy of the other, judged on what
+        they keep (their stored features and thumbnails)."""
+        self._known(run, [a.id, b.id])
+        if a.id not in run.refs or b.id not in run.refs:
+            return True  # deleted meanwhile: nothing to tell
+        vectors = self.catalog.embeddings([a.id, b.id])
+        if a.id not in vectors or b.id not in vectors:
+            return True
+        cosine = float(np.dot(vectors[a.id], vectors[b.id]))
+        ra, rb = run.refs[a.id][1], run.refs[b.id][1]
+        a_kept = Stored(ra.local, 0, lambda _: ra.pixels())
+        b_kept = Stored(rb.local, 0, lambda _: rb.pixels())
+        return copies(a_kept, b_kept, cosine, self.matcher) is not None
+
+    def _known(self, run: _Run, ids: Sequence[int]) -> None:
+        """Each candidate as the matcher sees it, read once a search."""
+        new = [i for i in ids if i not in run.refs]
+        for i, (record, local) in self.catalog.images_with_local(new).items():
+            run.refs[i] = (record, self._reference(record, local))
+
     def _query_parts(self, rgb: NDArray[np.uint8]) -> list[tuple[Box, bool]]:
         """The parts of a query searched on their own: its rectangles, then the cells of
         the policy's grids (True)."""
@@ -341,9 +393,7 @@ class Search:
     ) -> int:
         if not candidates:
             return 0
-        new = [i for i, _ in candidates if i not in run.refs]
-        for i, (record, local) in self.catalog.images_with_local(new).items():
-            run.refs[i] = (record, self._reference(record, local))
+        self._known(run, [i for i, _ in candidates])
         known = run.refs  # a candidate missing was deleted since
         refs = [
             dataclasses.replace(known[i][1], cosine=cosine)
@@ -421,3 +471,13 @@ class Search:
         if rgb is None or max(rgb.shape[:2]) < self.policy.second_look_min_side:
             return None  # a tiny thumbnail holds no more detail than the stored features
         return extract_local(rgb, self.policy.second_look_features)
+
+
+def _overlap(a: Region, b: Region) -> float:
+    """Intersection over union of two convex regions (0 where either is empty)."""
+    if len(a) < 3 or len(b) < 3:
+        return 0.0
+    pa, pb = np.array(a, np.float32), np.array(b, np.float32)
+    inter, _ = cv2.intersectConvexConvex(pa, pb)
+    union = polygon_area(a) + polygon_area(b) - inter
+    return float(inter / union) if union > 0 else 0.0
