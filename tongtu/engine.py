@@ -40,6 +40,7 @@ from tongtu.features.matcher import MatchPolicy
 from tongtu.fetch import Fetcher
 from tongtu.imaging import SIGNATURE, Picture, decode_for
 from tongtu.ingest import Added, Ingest, OnDuplicate, Source, Write, stored_image
+from tongtu.references import gray_pixels
 from tongtu.search import Comparison, Hit, Search, SearchPage
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog, open_vectors
@@ -356,7 +357,7 @@ class Engine:
             }
 
         def pixels(position: int) -> NDArray[np.uint8] | None:
-            return self.searching.pixels(records[items[position].key])()
+            return gray_pixels(self.catalog, records[items[position].key])()
 
         clusters = find_clusters(items, vecs, local, self.searching.matcher, progress, pixels)
         named = {k: records[k] for c in clusters for k in c.members}

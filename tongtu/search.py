@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import cv2
@@ -21,8 +21,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.clusters import Stored, copies
-from tongtu.features import Extractor, LocalFeatures, QueryFeatures, shrink
-from tongtu.features.agreement import thumbnail_gray
+from tongtu.features import Extractor, QueryFeatures, shrink
 from tongtu.features.descriptor import SHORT_SIDE
 from tongtu.features.local import NO_MATCH, QUERY_FEATURES, extract_local, polygon_area, stretch
 from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
@@ -31,6 +30,7 @@ from tongtu.features.regions import Box, grid_regions, picture_regions
 from tongtu.features.score import MatchKind, match_kind, score
 from tongtu.imaging import Picture
 from tongtu.params import MAX_RESULTS
+from tongtu.references import coarse_features, stored_reference
 from tongtu.storage.base import ImageRecord, TagFilter, VectorStore
 from tongtu.storage.catalog import Catalog
 
@@ -204,7 +204,7 @@ class Search:
 
         def against(part: QueryFeatures, matcher: Matcher) -> Verdict | None:
             cos = float(np.dot(part.embedding, ref.embedding))
-            coarse_b = functools.partial(self._coarse_features, lambda: small_b)
+            coarse_b = functools.partial(coarse_features, lambda: small_b, self.policy)
             b = Reference(
                 0, cos, ref.local, w_b, h_b, gray_b, dense_b, lambda: small_b, coarse_b, parts_b
             )
@@ -372,7 +372,7 @@ class Search:
         """Each candidate as the matcher sees it, read once a search."""
         new = [i for i in ids if i not in run.refs]
         for i, (record, local) in self.catalog.images_with_local(new).items():
-            run.refs[i] = (record, self._reference(record, local))
+            run.refs[i] = (record, stored_reference(self.catalog, record, local, self.policy))
 
     def _query_parts(self, rgb: NDArray[np.uint8]) -> list[tuple[Box, bool]]:
         """The parts of a query searched on their own: its rectangles, then the cells of
@@ -411,66 +411,6 @@ class Search:
                 match.ref_region,
             )
         return len(found)
-
-    def _reference(self, record: ImageRecord, local: bytes) -> Reference:
-        """A candidate (its cosine to be set) with its stored features, and what is read
-        or found from its thumbnail and parts when first asked, kept from then on."""
-        colour = functools.cache(functools.partial(self._colour, record))
-        return Reference(
-            record.id,
-            0.0,
-            LocalFeatures.from_bytes(local),
-            record.width,
-            record.height,
-            functools.cache(self.pixels(record)),
-            functools.cache(functools.partial(self._dense_features, colour)),
-            colour,
-            functools.cache(functools.partial(self._coarse_features, colour)),
-            functools.cache(functools.partial(self._parts, record)),
-        )
-
-    def pixels(self, record: ImageRecord) -> Callable[[], NDArray[np.uint8] | None]:
-        """The reference's grey pixels, from its stored thumbnail, when asked."""
-
-        def gray() -> NDArray[np.uint8] | None:
-            jpeg = self.catalog.thumbnail(record.id)
-            return None if jpeg is None else thumbnail_gray(jpeg)
-
-        return gray
-
-    def _colour(self, record: ImageRecord) -> NDArray[np.uint8] | None:
-        """The stored thumbnail in colour (None without one)."""
-        jpeg = self.catalog.thumbnail(record.id)
-        if jpeg is None:
-            return None
-        bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-        if bgr is None:
-            return None
-        return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
-
-    def _coarse_features(
-        self, colour: Callable[[], NDArray[np.uint8] | None], side: int
-    ) -> LocalFeatures | None:
-        """Local features found on a reference's pixels (`colour`: its stored thumbnail,
-        or the picture compared) at a small work size (None without them)."""
-        rgb = colour()
-        if rgb is None:
-            return None
-        return extract_local(rgb, self.policy.second_look_features, side=side)
-
-    def _parts(self, record: ImageRecord) -> LocalFeatures | None:
-        """The local features of a reference's parts, where it keeps them."""
-        parts = self.catalog.parts(record.id)
-        return None if parts is None else LocalFeatures.from_bytes(parts)
-
-    def _dense_features(
-        self, colour: Callable[[], NDArray[np.uint8] | None]
-    ) -> LocalFeatures | None:
-        """Local features found densely on the stored thumbnail (None without one)."""
-        rgb = colour()
-        if rgb is None or max(rgb.shape[:2]) < self.policy.second_look_min_side:
-            return None  # a tiny thumbnail holds no more detail than the stored features
-        return extract_local(rgb, self.policy.second_look_features)
 
 
 def _overlap(a: Region, b: Region) -> float:
