@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from bench.distractors import pictures as distractor_pictures
 from bench.graphics import graphics_pool
 from bench.quality import (
     RGB,
@@ -46,9 +47,12 @@ from bench.quality import (
     table,
 )
 from bench.record import Table, conditions, save
-from tongtu.engine import Engine
-from tongtu.features.descriptor import DEFAULT_MODEL
+from tongtu.engine import Engine, Source
+from tongtu.errors import TongtuError
+from tongtu.features import shrink
+from tongtu.features.descriptor import DEFAULT_MODEL, SHORT_SIDE
 from tongtu.features.matcher import MatchPolicy
+from tongtu.imaging import decode_image
 from tongtu.settings import Settings
 
 Edit = Callable[[RGB, np.random.Generator, list[RGB]], RGB]
@@ -410,6 +414,35 @@ def _reencode_light(im: RGB, r: np.random.Generator) -> RGB:
     return _rgb(F.encoding_quality(_pil(im), quality=int(r.integers(60, 90))))  # type: ignore[attr-defined]
 
 
+def add_distractors(
+    engine: Engine, items: dict[str, RGB], queries: list[Query], n: int, seed: int
+) -> dict[str, str]:
+    """Index `n` unrelated pictures (bench/distractors.py) in the library "bench", less
+    those within cosine 0.5 of a library picture or a query (a copy of one is no
+    distractor): the names of those indexed, by cont_sign."""
+    lib = engine.library("bench", create=True)
+    extractor = engine._extractor
+
+    def describe(rgb: RGB) -> np.ndarray:
+        return extractor.describe(shrink(rgb), SHORT_SIDE)
+
+    ours = np.stack([describe(rgb) for rgb in [*items.values(), *(q.rgb for q in queries)]])
+    indexed: dict[str, str] = {}
+    for name, data in distractor_pictures(n, seed):
+        try:
+            rgb = decode_image(data).rgb
+        except TongtuError:
+            continue
+        if float(np.max(ours @ describe(rgb))) >= 0.5:
+            continue
+        try:
+            added = engine.add(lib, Source(image=data), f"distractor {name}"[:200])
+        except TongtuError:  # the same pixels under another name
+            continue
+        indexed[added.record.cont_sign] = f"distractor {name}"
+    return indexed
+
+
 def _policy_fields(text: str) -> dict[str, Any]:
     """`small_look=256;352,grid_side=224`: MatchPolicy fields, each parsed as its
     default's type (a tuple from `2;3`, an empty one from nothing)."""
@@ -457,6 +490,13 @@ def main() -> None:
         "(may be given again: one more search each)",
     )
     ap.add_argument(
+        "--distractors",
+        type=int,
+        default=0,
+        help="index this many unrelated real pictures beside each pool's library "
+        "(bench/distractors.py; those within cosine 0.5 of a bench picture left out)",
+    )
+    ap.add_argument(
         "--parts",
         type=int,
         default=Settings.model_fields["reference_parts"].default,
@@ -479,6 +519,7 @@ def main() -> None:
         model=args.model,
         pools=args.pools,
         reference_parts=args.parts,
+        **({"distractors": args.distractors} if args.distractors else {}),
     )
     tables: list[Table] = []
     results: dict[str, object] = {}
@@ -496,7 +537,11 @@ def main() -> None:
             )
             engine = Engine.open(settings)
             policy = engine.policy  # each variant is this one with its fields changed
-            outcomes, names = run_tongtu(engine, items, queries)
+            beside: dict[str, str] = {}
+            if args.distractors:
+                beside = add_distractors(engine, items, queries, args.distractors, args.seed)
+                print(f"pool {pool}: {len(beside)} distractors indexed", file=sys.stderr)
+            outcomes, names = run_tongtu(engine, items, queries, beside)
             if args.baseline:  # the same library, searched the way it was before the rule
                 engine.policy = MatchPolicy(check_pixels=False, query_regions=0)
                 base = search_all(engine, names, queries)

@@ -149,12 +149,16 @@ def _fit(rgb: RGB) -> RGB:
 
 
 def run_tongtu(
-    engine: Engine, items: dict[str, RGB], queries: list[Query]
+    engine: Engine,
+    items: dict[str, RGB],
+    queries: list[Query],
+    beside: dict[str, str] | None = None,
 ) -> tuple[list[Outcome], dict[str, str]]:
     """Index `items` in library "bench", search every query: the outcomes, and the
-    names of the indexed pictures by cont_sign (for `search_all` again)."""
+    names of the indexed pictures by cont_sign (for `search_all` again), with those of
+    pictures indexed there `beside` them."""
     lib = engine.library("bench", create=True)
-    by_sign: dict[str, str] = {}
+    by_sign: dict[str, str] = dict(beside or {})
     for name, rgb in items.items():
         rec = engine.add(lib, Source(image=_png(rgb)), name[:200]).record
         by_sign[rec.cont_sign] = name

@@ -329,15 +329,19 @@ class Search:
 
     def _rivals(self, run: _Run, hits: dict[int, Hit]) -> None:
         """One part of a query is a copy of one picture, or of pictures that are copies
-        of each other: where two results lie over the same part of the query (their
-        regions on it overlapping by `rivals` of their union or more), the weaker stays
-        only if the two are copies of each other by the rule of a search (a picture and its
-        copy, both in the library); otherwise it is a look-alike that the part let in
-        (another window of one application, another slide of one template, seen too
-        small in the query for their text to differ)."""
+        of each other: where a result found inside the query lies over the same part of
+        it as a stronger one (their regions on it overlapping by `rivals` of their union
+        or more), it stays only if the two are copies of each other by the rule of a
+        search (a picture and its copy, both in the library); otherwise it is a look-alike
+        that the part let in (another window of one application, another slide of one
+        template, seen too small in the query for their text to differ). A result that
+        holds the whole query was verified on all of it, and stays."""
         order = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))
         kept: list[Hit] = []
         for hit in order:
+            if hit.kind is not MatchKind.RESULT_IN_QUERY:  # verified on the whole query
+                kept.append(hit)
+                continue
             rival = next(
                 (
                     s
