@@ -418,15 +418,17 @@ def add_distractors(
     engine: Engine, items: dict[str, RGB], queries: list[Query], n: int, seed: int
 ) -> dict[str, str]:
     """Index `n` unrelated pictures (bench/distractors.py) in the library "bench", less
-    those within cosine 0.5 of a library picture or a query (a copy of one is no
-    distractor): the names of those indexed, by cont_sign."""
+    those within cosine 0.5 of a library picture, a query or any of the shared photos
+    (a copy of one is no distractor: the photos are pasted into queries, and are the
+    pictures of the graphics' posters): the names of those indexed, by cont_sign."""
     lib = engine.library("bench", create=True)
     extractor = engine._extractor
 
     def describe(rgb: RGB) -> np.ndarray:
         return extractor.describe(shrink(rgb), SHORT_SIDE)
 
-    ours = np.stack([describe(rgb) for rgb in [*items.values(), *(q.rgb for q in queries)]])
+    pictures = [*items.values(), *(q.rgb for q in queries), *load_photos().values()]
+    ours = np.stack([describe(rgb) for rgb in pictures])
     indexed: dict[str, str] = {}
     for name, data in distractor_pictures(n, seed):
         try:
