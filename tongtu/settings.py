@@ -105,7 +105,7 @@ class Settings(BaseSettings):
             "Global descriptor: `sscd`, `sscd_distilled`, or a path to an ONNX model with "
             "the same interface (uint8 NHWC `image` in, L2-normalised `embedding` out). "
             "Recorded per library; a library refuses a different model. Empty: the model "
-            "the data's libraries were built with, `sscd` for new data."
+            "the data's libraries were built with, `sscd_distilled` for new data."
         ),
     )
     threads: int = Field(

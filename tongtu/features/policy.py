@@ -138,12 +138,12 @@ class MatchPolicy:
     # 63 of 63 pictures found, 160 px lost one; on graphics with sscd_distilled 0.2
     # 901 ms, 0.3 559 ms, 69 and 68 of 81 found; 3 candidates a cell instead of 8 found
     # as many and saved nothing more)
-    # two results whose regions on the query overlap by this much of their union are
-    # rivals for that part: the weaker stays only if the two are copies of each other
-    # (1.0 or more: never rivals)
-    rivals: float = 0.5
     grid_side: int = 224
     grid_min_cosine: float = 0.3
+    # a result found inside the query whose region on it overlaps a stronger one's by
+    # this much of their union is its rival for that part: it stays only if the two are
+    # copies of each other (1.0 or more: never rivals)
+    rivals: float = 0.5
     flip_min_cosine: float = 0.35
     second_look: int = 3
     second_look_features: int = 1500
