@@ -26,13 +26,28 @@ SAVE_EVERY = 5000
 
 
 class FaissVectors:
+    """`kind`: the index kind (faiss_index.choose_kind); `save_every`: the journal
+    entries applied between background saves of the indexes (tests pass a few).
+
+    `rebuilt`: the libraries whose index was built from the catalog (none saved, or the
+    saved one not current for it) rather than loaded from its file."""
+
     url = "faiss"
 
-    def __init__(self, catalog: Catalog, folder: Path, dim: int, kind: str = "auto") -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        folder: Path,
+        dim: int,
+        kind: str = "auto",
+        save_every: int = SAVE_EVERY,
+    ) -> None:
         self._catalog = catalog
         self._folder = folder
         self._dim = dim
         self._kind = kind
+        self._save_every = save_every
+        self.rebuilt: set[int] = set()
         self._indexes: dict[int, FaissIndex] = {}
         self._covered: dict[int, int] = {}
         self._seq = 0
@@ -104,6 +119,7 @@ class FaissVectors:
                         continue
                 stale.append(lib.id)
             if stale:
+                self.rebuilt.update(stale)
                 seq, snap = self._catalog.snapshot(stale)
                 for lib_id, (ids, vecs) in snap.items():
                     kind = choose_kind(self._kind, len(ids))
@@ -120,6 +136,7 @@ class FaissVectors:
 
     def _rebuild_library(self, library_id: int) -> None:
         with self._sync_lock:
+            self.rebuilt.add(library_id)
             seq, snap = self._catalog.snapshot([library_id])
             ids, vecs = snap[library_id]
             kind = choose_kind(self._kind, len(ids))
@@ -147,7 +164,7 @@ class FaissVectors:
             self._seq = entries[-1].seq
             for lib_id in self._indexes:
                 self._covered[lib_id] = max(self._covered.get(lib_id, 0), self._seq)
-            due = self._seq - self._saved_seq >= SAVE_EVERY and not self._saving.locked()
+            due = self._seq - self._saved_seq >= self._save_every and not self._saving.locked()
         if due:  # in the background: the request that crossed the mark does not wait
             threading.Thread(target=self.save, daemon=True).start()
 
