@@ -23,7 +23,12 @@ from tests.fakes import FakeRuntime, fake_app, fake_engine
 from tongtu.api import create_app
 from tongtu.apps import API_KEY_LENGTH, SECRET_KEY_LENGTH
 from tongtu.cli import main
+from tongtu.engine import Engine
+from tongtu.features import DIM, Extractor
+from tongtu.fetch import Fetcher
 from tongtu.settings import Settings
+from tongtu.storage import open_vectors
+from tongtu.storage.sqlite import sqlite_catalog
 
 SAME_HQ = "/rest/2.0/realtime_search/same_hq/"
 
@@ -199,42 +204,50 @@ def test_tokens_never_reach_a_log_line(caplog: pytest.LogCaptureFixture, tmp_pat
     assert "24.abc" not in line and "access_token=***&x=1" in line
 
 
+def _engine_on_capped_catalog(settings: Settings, max_pages: int) -> Engine:
+    """The fake engine of `settings` over its catalog file capped at `max_pages`."""
+    catalog = sqlite_catalog(settings.db_path, max_pages=max_pages)
+    extractor = Extractor(FakeRuntime(), settings.local_features, threads=1)
+    return Engine(settings, catalog, open_vectors(settings, catalog, DIM), extractor, Fetcher())
+
+
 def test_a_full_disk_refuses_writes_clearly_and_still_signs_in_and_searches(
-    app: FastAPI, http: TestClient, creds: dict[str, str], token: str, monkeypatch: Any
+    tmp_path: Any,
 ) -> None:
     """SQLite's own SQLITE_FULL, by capping the database at the pages it has."""
-    catalog = app.state.engine.catalog
+    settings = Settings(data_dir=tmp_path)
     image = _photo_b64()
-    r = http.post(
-        SAME_HQ + "add", params={"access_token": token}, data={"image": image, "brief": "a"}
-    )
-    assert "cont_sign" in r.json()
-    real = catalog._db
-
-    def full() -> sqlite3.Connection:
-        db = real()
-        pages = db.execute("PRAGMA page_count").fetchone()[0]
-        db.execute(f"PRAGMA max_page_count = {pages}")
-        return db
-
-    monkeypatch.setattr(catalog, "_db", full)
-    other = base64.b64encode((PHOTOS / photo_names(1600)[1]).read_bytes()).decode()
-    r = http.post(
-        SAME_HQ + "add", params={"access_token": token}, data={"image": other, "brief": "b"}
-    )
-    assert r.status_code == 200 and r.json()["error_code"] == 2, r.json()
-    r = http.post(
-        "/v1/libraries/hard/images", params={"access_token": token}, json={"image": other}
-    )
-    assert r.status_code == 507 and "full" in r.json()["error"]["message"]
-    # signing in and searching go on
-    r = http.get("/oauth/2.0/token", params={"grant_type": "client_credentials", **creds})
-    fresh = r.json()["access_token"]
-    r = http.post(SAME_HQ + "search", params={"access_token": fresh}, data={"image": image})
-    assert r.json()["result_num"] >= 1
-    monkeypatch.setattr(catalog, "_db", real)
-    # nothing acknowledged was lost, nothing refused was half-written
-    assert catalog.count(app.state.engine.library("hard").id) == 1
+    app = fake_app(settings)
+    with TestClient(app) as http:
+        new = app.state.apps.create("full", app.state.engine.library("full", create=True).id)
+        creds = {"client_id": new.app.api_key, "client_secret": new.secret_key}
+        r = http.get("/oauth/2.0/token", params={"grant_type": "client_credentials", **creds})
+        token = r.json()["access_token"]
+        r = http.post(
+            SAME_HQ + "add", params={"access_token": token}, data={"image": image, "brief": "a"}
+        )
+        assert "cont_sign" in r.json()
+    db = sqlite3.connect(settings.db_path)
+    pages = db.execute("PRAGMA page_count").fetchone()[0]
+    db.close()
+    engine = _engine_on_capped_catalog(settings, pages)
+    with TestClient(create_app(settings, engine)) as http:
+        other = base64.b64encode((PHOTOS / photo_names(1600)[1]).read_bytes()).decode()
+        r = http.post(
+            SAME_HQ + "add", params={"access_token": token}, data={"image": other, "brief": "b"}
+        )
+        assert r.status_code == 200 and r.json()["error_code"] == 2, r.json()
+        r = http.post(
+            "/v1/libraries/full/images", params={"access_token": token}, json={"image": other}
+        )
+        assert r.status_code == 507 and "full" in r.json()["error"]["message"]
+        # signing in and searching go on
+        r = http.get("/oauth/2.0/token", params={"grant_type": "client_credentials", **creds})
+        fresh = r.json()["access_token"]
+        r = http.post(SAME_HQ + "search", params={"access_token": fresh}, data={"image": image})
+        assert r.json()["result_num"] >= 1
+        # nothing acknowledged was lost, nothing refused was half-written
+        assert engine.catalog.count(engine.library("full").id) == 1
 
 
 def test_rotated_secret_and_revoked_app_stop_signed_tokens(app: FastAPI, http: TestClient) -> None:

@@ -108,19 +108,22 @@ CREATE TABLE IF NOT EXISTS journal (
 """
 
 
-def sqlite_catalog(path: Path, read_only: bool = False) -> Catalog:
-    return Catalog(SqliteDialect(path, read_only))
+def sqlite_catalog(path: Path, read_only: bool = False, max_pages: int | None = None) -> Catalog:
+    return Catalog(SqliteDialect(path, read_only, max_pages))
 
 
 class SqliteDialect:
     """`read_only`: an existing file opened to be read (a check of a backup), its schema
-    as it is."""
+    as it is. `max_pages`: the most pages the file may grow to (SQLite's max_page_count
+    on each connection); past them a write fails as on a full disk (tests fill the disk
+    so)."""
 
     contains = "instr({col}, {arg}) > 0"
 
-    def __init__(self, path: Path, read_only: bool = False) -> None:
+    def __init__(self, path: Path, read_only: bool = False, max_pages: int | None = None) -> None:
         self.path = path
         self.read_only = read_only
+        self.max_pages = max_pages
         self.url = f"sqlite:///{path.resolve()}"
         self._local = threading.local()
         self._write_lock = threading.Lock()
@@ -152,6 +155,8 @@ class SqliteDialect:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA foreign_keys=ON")
+            if self.max_pages is not None:
+                db.execute(f"PRAGMA max_page_count={int(self.max_pages)}")
             self._local.db = db
         return db
 
