@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from tests.conftest import PHOTOS, free_port, photo_names
-from tests.fakes import FakeRuntime, fake_app, fake_engine
+from tests.fakes import FakeRuntime, fake_app
 from tongtu.api import create_app
 from tongtu.apps import API_KEY_LENGTH, SECRET_KEY_LENGTH
 from tongtu.cli import main
@@ -404,25 +404,11 @@ def test_pictures_worked_on_at_once_are_bounded_by_a_setting(tmp_path: Any) -> N
 
     from tongtu.engine import Source
 
-    engine = fake_engine(Settings(data_dir=tmp_path, image_concurrency=2))
+    runtime = _CountingRuntime()
+    settings = Settings(data_dir=tmp_path, image_concurrency=2)
+    engine = Engine.open(settings, Extractor(runtime, settings.local_features, threads=1))
     lib = engine.library("gate", create=True)
     image = base64.b64decode(_photo_b64())
-    inside, most = [0], [0]
-    lock = threading.Lock()
-    real = engine._extractor.query
-
-    def counted(rgb: Any) -> Any:
-        with lock:
-            inside[0] += 1
-            most[0] = max(most[0], inside[0])
-        try:
-            time.sleep(0.2)
-            return real(rgb)
-        finally:
-            with lock:
-                inside[0] -= 1
-
-    engine._extractor.query = counted  # type: ignore[method-assign]
     threads = [
         threading.Thread(target=engine.search, args=(lib, Source(image=image))) for _ in range(6)
     ]
@@ -431,7 +417,7 @@ def test_pictures_worked_on_at_once_are_bounded_by_a_setting(tmp_path: Any) -> N
     for t in threads:
         t.join()
     engine.close()
-    assert most[0] == 2
+    assert runtime.most == 2
     assert Settings(data_dir=tmp_path).resolved_image_concurrency() >= 4
 
 
