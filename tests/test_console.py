@@ -51,9 +51,9 @@ class App:
 
 @pytest.fixture
 def app(server: ServerProcess) -> Iterator[App]:
-    """A new app whose library is empty. Its name is short, as the phone-width test
-    needs: the library menu shows it, and a long one widens the page."""
-    name = f"web-{uuid.uuid4().hex[:6]}"
+    """A new app whose library is empty. Its name is long (57 characters): the library
+    menu shows it, and the phone-width test asks that it does not widen the page."""
+    name = f"web-{uuid.uuid4().hex[:6]}-a-library-whose-name-is-long-enough-to-test-it"
     creds = json.loads(server.cli("apps", "create", name, "--json"))
     with Client(server.base, creds["api_key"], creds["secret_key"]) as client:
         yield App(name, creds["api_key"], creds["secret_key"], client)
