@@ -198,3 +198,181 @@ def graphics_pool(seed: int, n_groups: int, photos: list[RGB]) -> list[Group]:
         lambda: _slide(rng),
     )
     return [makers[i % len(makers)]() for i in range(n_groups)]
+
+
+# --- screens: themed pictures with few corners ------------------------------------------
+# What graphics copies are refused on, and which look-alikes are served, where a picture is
+# mostly smooth artwork or flat colour: a desktop's login and boot screens in several
+# themes of one layout, one player in several skins, flat clipart of one set
+# (`python -m bench.hard --pools screens`). A theme is the look-alike of another theme's
+# screen: the same layout and text, other artwork and colours.
+
+
+def _palette(rng: np.random.Generator) -> NDArray[np.float64]:
+    """Three colours of one theme, dark to light-ish."""
+    base = rng.uniform(0, 1, 3)
+    hue_step = rng.uniform(-0.25, 0.25, 3)
+    return np.stack([np.clip(base * k + hue_step * (k - 0.5), 0, 1) for k in (0.25, 0.6, 1.0)])
+
+
+def _artwork(rng: np.random.Generator, w: int, h: int, palette: NDArray[np.float64]) -> Image.Image:
+    """A wallpaper: a smooth field through the theme's colours, soft waves, a few soft
+    discs of light."""
+    import cv2
+
+    field = cv2.resize(rng.normal(size=(3, 4)), (w, h), interpolation=cv2.INTER_CUBIC)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    for _ in range(int(rng.integers(2, 4))):
+        y0, amp = rng.uniform(0.3, 0.8) * h, rng.uniform(0.05, 0.2) * h
+        freq, phase = rng.uniform(1, 3) * 2 * np.pi / w, rng.uniform(0, 2 * np.pi)
+        curve = y0 + amp * np.sin(xs * freq + phase)
+        field += rng.uniform(0.6, 1.2) / (1 + np.exp(-(ys - curve) / (0.02 * h)))
+    t = (field - field.min()) / max(1e-6, float(np.ptp(field)))
+    lo = np.clip(t * 2, 0, 1)[..., None]
+    hi = np.clip(t * 2 - 1, 0, 1)[..., None]
+    rgb = palette[0] * (1 - lo) + palette[1] * lo
+    rgb = rgb * (1 - hi) + palette[2] * hi
+    glow = np.zeros((h, w), np.float32)
+    for _ in range(int(rng.integers(3, 8))):
+        cx, cy = int(rng.uniform(0, w)), int(rng.uniform(0, h))
+        cv2.circle(glow, (cx, cy), int(rng.uniform(0.03, 0.1) * w), float(rng.uniform(0.1, 0.3)), -1)
+    glow = cv2.GaussianBlur(glow, (0, 0), 0.01 * w)[..., None]
+    rgb = np.clip(rgb * (1 - glow) + glow, 0, 1)
+    return Image.fromarray((rgb * 255).astype(np.uint8))
+
+
+def _ink(palette: NDArray[np.float64], k: int) -> tuple[int, int, int]:
+    r, g, b = (int(c * 255) for c in palette[k])
+    return r, g, b
+
+
+def _login(rng: np.random.Generator) -> Group:
+    """A desktop's login screen: top bar, clock, a panel with avatar, name, password
+    field and button over the theme's wallpaper. Look-alikes: other themes."""
+    w, h = 1280, 800
+    user, host = _words(rng, 1).title(), _words(rng, 1)
+    clock = f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}"
+
+    def draw(theme: np.random.Generator) -> RGB:
+        palette = _palette(theme)
+        img = _artwork(theme, w, h, palette)
+        d = ImageDraw.Draw(img, "RGBA")
+        d.rectangle((0, 0, w, 32), fill=(0, 0, 0, 150))
+        d.text((w // 2 - 30, 6), clock, font=_font(18, True), fill=(255, 255, 255))
+        d.text((12, 6), host, font=_font(16), fill=(230, 230, 230))
+        x0, y0 = w // 2 - 210, h // 2 - 170
+        d.rounded_rectangle((x0, y0, x0 + 420, y0 + 320), 18, fill=(*_ink(palette, 0), 190))
+        d.ellipse((w // 2 - 50, y0 + 30, w // 2 + 50, y0 + 130), fill=_ink(palette, 2))
+        d.text((w // 2 - 60, y0 + 145), user, font=_font(28, True), fill=(255, 255, 255))
+        d.rounded_rectangle((x0 + 50, y0 + 200, x0 + 370, y0 + 240), 8, fill=(255, 255, 255, 220))
+        d.text((x0 + 64, y0 + 208), "Password", font=_font(18), fill=(120, 120, 120))
+        d.rounded_rectangle((x0 + 140, y0 + 258, x0 + 280, y0 + 298), 8, fill=_ink(palette, 1))
+        d.text((x0 + 180, y0 + 266), "Log In", font=_font(18, True), fill=(255, 255, 255))
+        return np.asarray(img.convert("RGB"))
+
+    themes = [np.random.default_rng(int(rng.integers(2**32))) for _ in range(3)]
+    return Group("login", draw(themes[0]), [draw(t) for t in themes[1:]])
+
+
+def _boot(rng: np.random.Generator) -> Group:
+    """A boot menu: a list of entries with one highlighted over the theme's artwork.
+    Look-alikes: the same entries in other themes."""
+    w, h = 1024, 768
+    system = _words(rng, 1).title()
+    entries = [
+        system,
+        f"Advanced options for {system}",
+        f"{system} (recovery mode)",
+        "Memory test",
+        "System setup",
+    ]
+
+    def draw(theme: np.random.Generator) -> RGB:
+        palette = _palette(theme) * 0.6
+        img = _artwork(theme, w, h, palette)
+        d = ImageDraw.Draw(img, "RGBA")
+        top = int(theme.integers(220, 320))
+        d.rectangle((160, top - 20, w - 160, top + 5 * 44 + 10), outline=(255, 255, 255, 160))
+        for i, entry in enumerate(entries):
+            y = top + 44 * i
+            if i == 0:
+                d.rectangle((170, y - 6, w - 170, y + 34), fill=(*_ink(palette * 1.6, 2), 200))
+            d.text((190, y), entry, font=_font(22), fill=(255, 255, 255))
+        d.text((170, h - 90), "Use the arrow keys to choose an entry.", font=_font(16), fill=(220, 220, 220))
+        return np.asarray(img.convert("RGB"))
+
+    themes = [np.random.default_rng(int(rng.integers(2**32))) for _ in range(3)]
+    return Group("boot", draw(themes[0]), [draw(t) for t in themes[1:]])
+
+
+def _player(rng: np.random.Generator) -> Group:
+    """A music player's window: a cover placeholder, the track, a progress bar, three
+    buttons. Look-alikes: the same track in the player's other skins (other artwork
+    behind it, other colours, other buttons)."""
+    w, h = 480, 640
+    track, artist = _words(rng, 3).title(), _words(rng, 2).title()
+    played = float(rng.uniform(0.1, 0.9))
+
+    def draw(skin: np.random.Generator) -> RGB:
+        palette = _palette(skin)
+        img = _artwork(skin, w, h, palette * 0.5)
+        d = ImageDraw.Draw(img, "RGBA")
+        ink = (240, 240, 240)
+        round_cover = 24 if skin.uniform() < 0.5 else 2
+        d.rounded_rectangle((60, 50, w - 60, 410), round_cover, fill=(*_ink(palette, 1), 230))
+        d.polygon([(200, 280), (200, 180), (300, 160), (300, 260)], outline=_ink(palette, 2), width=10)
+        d.text((60, 430), track, font=_font(24, True), fill=ink)
+        d.text((60, 466), artist, font=_font(18), fill=ink)
+        d.rectangle((60, 510, w - 60, 516), fill=(128, 128, 128))
+        d.rectangle((60, 510, 60 + int((w - 120) * played), 516), fill=_ink(palette, 2))
+        shape = int(skin.integers(3))
+        for i, cx in enumerate((w // 2 - 110, w // 2, w // 2 + 110)):
+            r = 40 if i == 1 else 26
+            box = (cx - r, 580 - r, cx + r, 580 + r)
+            fill = _ink(palette, 2 if i == 1 else 1)
+            if shape == 0:
+                d.ellipse(box, fill=fill)
+            elif shape == 1:
+                d.rounded_rectangle(box, 8, fill=fill)
+            else:
+                d.regular_polygon((cx, 580, r), 6, fill=fill)
+        return np.asarray(img.convert("RGB"))
+
+    skins = [np.random.default_rng(int(rng.integers(2**32))) for _ in range(3)]
+    return Group("player", draw(skins[0]), [draw(s) for s in skins[1:]])
+
+
+def _clipart(rng: np.random.Generator) -> Group:
+    """Flat clipart of one set: a few large filled shapes with thick outlines on white.
+    Look-alikes: other pictures of the set (the same colours and stroke, other shapes)."""
+    w, h = 800, 800
+    colours = [tuple(int(c) for c in rng.integers(30, 240, 3)) for _ in range(4)]
+    stroke = int(rng.integers(4, 12))
+
+    def draw(shapes: np.random.Generator) -> RGB:
+        img = Image.new("RGB", (w, h), (255, 255, 255))
+        d = ImageDraw.Draw(img)
+        for _ in range(int(shapes.integers(3, 7))):
+            cx, cy = shapes.uniform(0.2, 0.8, 2) * (w, h)
+            r = shapes.uniform(0.08, 0.25) * w
+            fill = colours[int(shapes.integers(len(colours)))]
+            kind = int(shapes.integers(3))
+            if kind == 0:
+                d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=(20, 20, 20), width=stroke)
+            elif kind == 1:
+                d.rounded_rectangle((cx - r, cy - r * 0.7, cx + r, cy + r * 0.7), 12, fill=fill, outline=(20, 20, 20), width=stroke)
+            else:
+                angles = np.sort(shapes.uniform(0, 2 * np.pi, int(shapes.integers(3, 6))))
+                pts = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in angles]
+                d.polygon(pts, fill=fill, outline=(20, 20, 20), width=stroke)
+        return np.asarray(img)
+
+    sets = [np.random.default_rng(int(rng.integers(2**32))) for _ in range(3)]
+    return Group("clipart", draw(sets[0]), [draw(s) for s in sets[1:]])
+
+
+def screens_pool(seed: int, n_groups: int) -> list[Group]:
+    """`n_groups` groups of themed screens and clipart, the kinds in turn."""
+    rng = np.random.default_rng(seed + 7)
+    makers = (_login, _boot, _player, _clipart)
+    return [makers[i % len(makers)](rng) for i in range(n_groups)]

@@ -3,11 +3,13 @@
     python -m bench.hard --draw heldout       # the draw to report
     python -m bench.hard --draw dev           # the draw to tune on
 
-Two pools: the shared photos, and graphics the bench renders itself (bench/graphics.py:
-charts, posters, slides, application windows, each with look-alikes). Every picture of a
-pool belongs to one draw only, by a hash of its name (photos) or of its group number
-(graphics): a constant chosen on `dev` is reported on `heldout`, whose pictures it never
-saw. Each draw indexes two thirds of its pictures; edits of the rest are negatives.
+Three pools: the shared photos, graphics the bench renders itself (bench/graphics.py:
+charts, posters, slides, application windows, each with look-alikes), and `screens`,
+rendered too, where corners are scarce: login and boot screens of one layout in several
+themes, one player in several skins, flat clipart of one set (`--pools screens`; not in
+the default run). Every picture of a pool belongs to one draw only, by a hash of its name
+(photos) or of its group number (graphics, screens): a constant chosen on `dev` is
+reported on `heldout`, whose pictures it never saw. Each draw indexes two thirds of its pictures; edits of the rest are negatives.
 
 Families (AugLy's own functions where it has the transform): the picture inside a web and
 a mobile screenshot template; meme captions; text and emoji over it; pasted at 5-20 % of
@@ -34,7 +36,7 @@ import numpy as np
 from PIL import Image
 
 from bench.distractors import pictures as distractor_pictures
-from bench.graphics import graphics_pool
+from bench.graphics import graphics_pool, screens_pool
 from bench.quality import (
     RGB,
     Outcome,
@@ -359,10 +361,13 @@ def build(pool: str, draw: str, seed: int, per_family: int) -> tuple[dict[str, R
     if pool == "photos":
         pictures = {n: p for n, p in photos.items() if _draw_of(n) == draw}
     else:
-        groups = graphics_pool(seed, 48, [photos[n] for n in sorted(photos)][:40])
+        if pool == "screens":
+            groups, tag = screens_pool(seed, 48), "screens"
+        else:
+            groups, tag = graphics_pool(seed, 48, [photos[n] for n in sorted(photos)][:40]), "group"
         pictures = {}
         for i, g in enumerate(groups):
-            if _draw_of(f"group-{i}") != draw:
+            if _draw_of(f"{tag}-{i}") != draw:
                 continue
             name = f"{g.kind}-{i}"
             pictures[name] = g.reference
