@@ -93,6 +93,8 @@ class _Run:
     # each candidate as the matcher sees it, its pixels and the features found on them
     # read or found once a search (a reference is a candidate of many parts of a query)
     refs: dict[int, tuple[ImageRecord, Reference]] = field(default_factory=dict)
+    # the whole query, which a part's match must hold over (`Matcher.part_holds`)
+    whole: QueryFeatures | None = None
 
 
 class Search:
@@ -166,7 +168,7 @@ class Search:
         query = self._extractor.query(shrink(pic.rgb))  # one resize serves both features
         timings["features"] = time.perf_counter() - t
         self.vectors.sync()
-        run = _Run(library_id, tag_filter, wanted, timings, counts)
+        run = _Run(library_id, tag_filter, wanted, timings, counts, whole=query)
         self._candidates(run, query, hits)
         if self.policy.query_regions and not any(h.kind in _WHOLE for h in hits.values()):
             t = time.perf_counter()
@@ -227,6 +229,10 @@ class Search:
                     )
                 if part is not None and cell and part.match.ref_cover < self.policy.grid_ref_cover:
                     part = None  # as in search: a cell showing a part of b
+                if part is not None and not self.matcher.part_holds(
+                    query, (x, y, bw, bh), part, gray_b
+                ):
+                    part = None  # as in search: b laid over all of a, which it is not
                 if part is not None and (verdict is None or part.score > verdict.score):
                     verdict, kind = part, MatchKind.RESULT_IN_QUERY
                     query_region = _in_frame(part.match.query_region, (x, y, bw, bh), w_a, h_a)
@@ -246,8 +252,11 @@ class Search:
             timings,
         )
 
-    def _candidates(self, run: _Run, query: QueryFeatures, hits: dict[int, Hit]) -> None:
-        """Verify candidates in growing rounds while the last round still found copies."""
+    def _candidates(
+        self, run: _Run, query: QueryFeatures, hits: dict[int, Hit], box: Box | None = None
+    ) -> None:
+        """Verify candidates in growing rounds while the last round still found copies
+        (`box`: where `query` lies in the whole query, if a part of it)."""
         k = self.candidates
         seen: set[int] = set(hits)
         run.timings.setdefault("candidates", 0.0)
@@ -261,7 +270,7 @@ class Search:
                 (int(i), float(c)) for i, c in zip(ids, cosines, strict=True) if int(i) not in seen
             ]
             t = time.perf_counter()
-            found = self._verify(run, query, fresh, hits)
+            found = self._verify(run, query, fresh, hits, box=box)
             run.timings["verification"] += time.perf_counter() - t
             run.counts["verified"] += len(fresh)
             run.counts["matched"] += found
@@ -286,9 +295,9 @@ class Search:
             crop = np.ascontiguousarray(rgb[y : y + bh, x : x + bw])
             found = dict(hits)
             if cell:
-                self._cell(run, crop, found)
+                self._cell(run, crop, found, (x, y, bw, bh))
             else:
-                self._candidates(run, self._extractor.query(crop), found)
+                self._candidates(run, self._extractor.query(crop), found, (x, y, bw, bh))
             for image_id, hit in found.items():
                 if image_id in hits and hits[image_id].score >= hit.score:
                     continue
@@ -297,7 +306,7 @@ class Search:
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
                 )
 
-    def _cell(self, run: _Run, crop: NDArray[np.uint8], hits: dict[int, Hit]) -> None:
+    def _cell(self, run: _Run, crop: NDArray[np.uint8], hits: dict[int, Hit], box: Box) -> None:
         """One grid cell: its descriptor (at `grid_side`), its `grid_candidates` nearest
         references, and those at `grid_min_cosine` or more verified against the cell's
         own local features, found only then (most cells of most queries have none). A
@@ -319,7 +328,7 @@ class Search:
         t = time.perf_counter()
         part = QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
         found: dict[int, Hit] = {}
-        self._verify(run, part, fresh, found, self._cell_matcher)
+        self._verify(run, part, fresh, found, self._cell_matcher, box)
         run.timings["verification"] += time.perf_counter() - t
         run.counts["verified"] += len(fresh)
         for image_id, hit in found.items():
@@ -394,9 +403,13 @@ class Search:
         candidates: list[tuple[int, float]],
         hits: dict[int, Hit],
         matcher: Matcher | None = None,
+        box: Box | None = None,
     ) -> int:
+        """Verify `candidates` against `query` (a part of the whole query at `box`, if
+        given) and add the copies to `hits`: how many."""
         if not candidates:
             return 0
+        matcher = matcher or self.matcher
         self._known(run, [i for i, _ in candidates])
         known = run.refs  # a candidate missing was deleted since
         refs = [
@@ -404,7 +417,14 @@ class Search:
             for i, cosine in candidates
             if i in known
         ]
-        found = (matcher or self.matcher).match(query, refs)
+        found = matcher.match(query, refs)
+        if box is not None and run.whole is not None:
+            whole = run.whole
+            found = {
+                i: v
+                for i, v in found.items()
+                if matcher.part_holds(whole, box, v, known[i][1].pixels)
+            }
         for i, verdict in found.items():
             match = verdict.match
             hits[i] = Hit(

@@ -85,6 +85,9 @@ class Agreement:
     # detail(): the query's fine detail over the reference's in the shared region, under 1
     # where the query is the blurrier; computed when asked (`_detail`).
     detail: Callable[[], float] = field(default=lambda: 1.0, compare=False, repr=False)
+    # of the blocks wholly inside the region, the share whose mean grey level agrees
+    # with the reference's after one brightness and contrast fit (`_levels`)
+    levels: float = 1.0
 
     def cells(self, agree: float) -> float:
         """The share of the cells where at least `agree` of the textured blocks agree."""
@@ -159,7 +162,7 @@ def measure(
     if found is None:
         return None
     detail = functools.partial(_detail, query, ref_gray, to_query, shared, area_q, area_r)
-    return replace(found, place=place, detail=detail)
+    return replace(found, place=place, detail=detail, levels=_levels(q, r, inside))
 
 
 _Overlap = tuple[NDArray[np.uint8], NDArray[np.float64], NDArray[np.float32], float, float]
@@ -322,6 +325,8 @@ def holds(found: Agreement | None, match: Match, policy: MatchPolicy = DEFAULT_P
             return False
         if found.median is not None and found.median < policy.median:
             return False
+    if found.levels < policy.levels:
+        return False
     return found.passes(policy)
 
 
@@ -338,6 +343,39 @@ def _blocks(a: NDArray[np.generic]) -> NDArray[np.generic]:
     h, w = (a.shape[0] // _BLOCK) * _BLOCK, (a.shape[1] // _BLOCK) * _BLOCK
     b = a[:h, :w].reshape(h // _BLOCK, _BLOCK, w // _BLOCK, _BLOCK).swapaxes(1, 2)
     return b.reshape(h // _BLOCK, w // _BLOCK, _BLOCK * _BLOCK)
+
+
+# A block's mean grey level agrees within this many grey levels of the fitted one.
+_LEVEL = 12.0
+
+
+def _levels(q: NDArray[np.uint8], r: NDArray[np.uint8], inside: NDArray[np.bool_]) -> float:
+    """The share of the region's whole 8×8 blocks whose mean grey level agrees with the
+    reference's after one brightness and contrast fit (least squares, refitted on the
+    blocks it fits best: overlays and captions move a minority of blocks).
+
+    The band-pass of `_block_agreement` sees edges and texture only: over smooth artwork
+    (a theme's wallpaper, a gradient, flat colour) two screens of one layout agree
+    wherever the layout has detail, and their other artwork is not looked at. A copy's
+    levels follow the reference's everywhere; another theme's do not."""
+    whole = _blocks(inside).all(axis=2)
+    if int(whole.sum()) < _MIN_BLOCKS:
+        return 1.0
+    bq = _blocks(q.astype(np.float32))[whole]
+    br = _blocks(r.astype(np.float32))[whole]
+    mq: NDArray[np.float64] = np.asarray(bq.mean(axis=1), dtype=np.float64)
+    mr: NDArray[np.float64] = np.asarray(br.mean(axis=1), dtype=np.float64)
+    keep = np.ones(len(mq), dtype=bool)
+    miss = np.zeros(len(mq))
+    for _ in range(3):  # least squares, refitted on the blocks it fits best
+        x, y = mr[keep], mq[keep]
+        gain = 1.0
+        if float(np.ptp(x)) > 4.0:
+            gain = float(np.clip(np.polyfit(x, y, 1)[0], 0.5, 2.0))
+        offset = float(np.median(y - gain * x))
+        miss = np.abs(mq - (gain * mr + offset))
+        keep = miss <= max(float(np.quantile(miss, 0.7)), _LEVEL)
+    return float((miss <= _LEVEL).mean())
 
 
 def _block_agreement(

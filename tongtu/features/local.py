@@ -16,7 +16,17 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["LocalFeatures", "Match", "extract_local", "frame", "stretch", "verify", "work_gray"]
+__all__ = [
+    "LocalFeatures",
+    "Match",
+    "extract_local",
+    "frame",
+    "laid_cover",
+    "ratio_matches",
+    "stretch",
+    "verify",
+    "work_gray",
+]
 
 # Features are computed on a copy whose longer side is at most this many pixels: ORB's
 # pyramid then covers crops down to ~15 % of the area without a 4 MP decode per image.
@@ -195,7 +205,7 @@ def verify(query: LocalFeatures, ref: LocalFeatures, needed: int = 0) -> Match:
     matching stops as soon as that many became improbable (NO_MATCH)."""
     if len(query) < 8 or len(ref) < 8 or needed > len(ref):
         return NO_MATCH
-    nearest = _ratio_matches(query.descriptors, ref.descriptors, max(needed, 8))
+    nearest = ratio_matches(query.descriptors, ref.descriptors, max(needed, 8))
     if nearest is None:
         return NO_MATCH
     # Lowe's ratio test passed where `nearest` ≥ 0; one reference feature per query
@@ -242,7 +252,7 @@ def verify(query: LocalFeatures, ref: LocalFeatures, needed: int = 0) -> Match:
     return Match(n_inl, tuple(q_poly), tuple(r_poly), hom64, query.flipped)
 
 
-def _ratio_matches(
+def ratio_matches(
     query: NDArray[np.uint8], ref: NDArray[np.uint8], needed: int
 ) -> NDArray[np.intp] | None:
     """For every reference feature, its nearest query feature where Lowe's ratio test
@@ -347,6 +357,18 @@ def _clip(
     if poly is None or area <= 0:
         return None
     return [(round(float(x) / w, 4), round(float(y) / h, 4)) for x, y in poly.reshape(-1, 2)]
+
+
+def laid_cover(
+    homography: NDArray[np.float64], ref_size: tuple[int, int], query_size: tuple[int, int]
+) -> float:
+    """The share of a query (w, h) that a reference (w, h) covers, laid over it by a
+    homography from the reference's pixels to the query's."""
+    rw, rh = ref_size
+    qw, qh = query_size
+    mapped = cv2.perspectiveTransform(frame(rw, rh)[None], homography)[0].astype(np.float32)
+    area, _ = cv2.intersectConvexConvex(mapped, frame(qw, qh))
+    return float(area) / float(qw * qh) if qw * qh else 0.0
 
 
 def polygon_area(poly: tuple[tuple[float, float], ...]) -> float:

@@ -22,7 +22,7 @@ from tongtu.features.agreement import blurred_agreement, holds, measure, needs_p
 from tongtu.features.descriptor import unscaled
 from tongtu.features.guided import guided_agreement, match_scale
 from tongtu.features.likeness import Describe, region_cosine
-from tongtu.features.local import NO_MATCH, LocalFeatures, Match, verify
+from tongtu.features.local import NO_MATCH, LocalFeatures, Match, laid_cover, verify
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
 
@@ -91,8 +91,14 @@ class Reference:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
+    """`query_size`, `ref_size`: the work images (w, h) of the features the match was
+    found between, the frames of its homography (a look may see the query small or
+    reshaped, and the reference's thumbnail or parts)."""
+
     score: float
     match: Match
+    query_size: tuple[int, int] = (0, 0)
+    ref_size: tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,34 +143,43 @@ class Matcher:
         if likeness is not None and fewest is not None:
             needed = min(needed, fewest)
         gray = functools.cache(pixels)
+        frames = (query.local.width, query.local.height), (ref.width, ref.height)
         plain = verify(query.local, ref, needed)
         tried = [plain]
         # A mirrored copy can also align a few features unmirrored by chance: a thin
-        # plain match does not spare the mirrored try.
-        if cosine >= policy.flip_min_cosine and (
-            score(cosine, plain) < threshold or rests_on_cosine(plain)
-        ):
-            flipped = query.local_flipped
-            if flipped is not None:
+        # plain match does not spare the mirrored try, nor one whose pixels disagree (a
+        # mirrored screen lays its symmetric panel over the reference's unmirrored).
+        flip = cosine >= policy.flip_min_cosine
+        if flip and (score(cosine, plain) < threshold or rests_on_cosine(plain)):
+            flip = False
+            if (flipped := query.local_flipped) is not None:
                 tried.append(verify(flipped, ref, needed))
-        for match in sorted(tried, key=lambda m: -m.inliers):
+
+        def accepted(match: Match) -> Verdict | None:
             s = score(cosine, match)
             if likeness is None:
                 if s >= threshold and self._agrees(query, ref, match, gray):
-                    return Verdict(s, match)
-                continue
+                    return Verdict(s, match, *frames)
+                return None
             if s < threshold and (fewest is None or match.inliers < fewest):
-                continue
+                return None
             # fewer inliers than the cosine asks: the pixels must agree nearly everywhere
             share = None if s >= threshold else policy.region_share
             if not self._agrees(query, ref, match, gray, share):
-                continue
+                return None
             region = likeness(match)
             if region is None:  # no colour pixels kept: the features alone
-                if s >= threshold:
-                    return Verdict(s, match)
-            elif (region := self.scale(region)) >= policy.region_likeness:
-                return Verdict(max(threshold, score(max(cosine, region), match)), match)
+                return Verdict(s, match, *frames) if s >= threshold else None
+            if (region := self.scale(region)) >= policy.region_likeness:
+                return Verdict(max(threshold, score(max(cosine, region), match)), match, *frames)
+            return None
+
+        for match in sorted(tried, key=lambda m: -m.inliers):
+            if (verdict := accepted(match)) is not None:
+                return verdict
+        flipped = query.local_flipped if flip else None
+        if flipped is not None and (verdict := accepted(verify(flipped, ref, needed))):
+            return verdict
         return Verdict(score(cosine, NO_MATCH), NO_MATCH)
 
     def match(self, query: ShapedQuery, refs: Sequence[Reference]) -> dict[int, Verdict]:
@@ -227,6 +242,46 @@ class Matcher:
             if second_verdict is not None:
                 found[ref.key] = second_verdict
         return found
+
+    def part_holds(
+        self,
+        whole: ShapedQuery,
+        box: tuple[int, int, int, int],
+        verdict: Verdict,
+        pixels: Callable[[], Gray | None],
+    ) -> bool:
+        """Whether a match found on a part of the query (`box`: x, y, w, h of
+        `whole.rgb`) holds over the whole query where it lays the reference over
+        `part_whole` or more of it: then the query as a whole claims to be the
+        reference, and its pixels must agree across their overlap, not only in the part.
+
+        A picture pasted or framed in the query lies inside the part; another screen of
+        one layout (a theme's login screen, a skin) lays the reference over all of the
+        query through the part they share (the panel, the buttons), whose pixels are
+        the same, while the rest of the query is other artwork."""
+        policy = self.policy
+        match = verdict.match
+        if policy.part_whole <= 0.0 or not policy.check_pixels or match.homography is None:
+            return True
+        (qw, qh), (rw, rh) = verdict.query_size, verdict.ref_size
+        ww, wh = whole.local.width, whole.local.height
+        x, y, bw, bh = box
+        kx, ky = ww / whole.rgb.shape[1], wh / whole.rgb.shape[0]
+        to_whole = np.array([[kx * bw / qw, 0, kx * x], [0, ky * bh / qh, ky * y], [0, 0, 1]])
+        homography = match.homography
+        if match.flipped:  # from the mirrored part's frame, into the mirrored whole's
+            homography = to_whole @ _mirror(qw) @ homography
+            flipped_whole = _mirror(ww) @ homography
+        else:
+            homography = to_whole @ homography
+            flipped_whole = homography
+        if laid_cover(homography, (rw, rh), (ww, wh)) < policy.part_whole:
+            return True
+        gray = pixels()
+        if gray is None:
+            return True
+        full = dataclasses.replace(match, homography=flipped_whole)
+        return holds(measure(whole.gray, gray, (rw, rh), full), full, policy)
 
     def _second_look(
         self, query: ShapedQuery, ref: Reference, pixels: Callable[[], Gray | None]
@@ -336,3 +391,8 @@ class Matcher:
             guide, ref, match.homography, None if found is None else found.agree_at
         )
         return share is None or share >= self.policy.guided
+
+
+def _mirror(width: int) -> NDArray[np.float64]:
+    """x → width − x: a frame's pixels to its mirror image's."""
+    return np.array([[-1.0, 0.0, float(width)], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])

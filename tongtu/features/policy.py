@@ -115,6 +115,9 @@ class MatchPolicy:
     share: float = 0.65
     cells: float = 0.8
     cell_agree: float = 0.3
+    # the share of the region's blocks whose grey level must agree with the reference's
+    # after one brightness and contrast fit (features/agreement.py `_levels`; 0: not asked)
+    levels: float = 0.0
     check_pixels: bool = True
     # the features where the transform puts them (features/guided.py), told at scales
     # in `guided_scales`
@@ -125,6 +128,9 @@ class MatchPolicy:
     # parts of a query with no whole match, searched on their own beside the rectangles:
     # the cells of these n × n grids (and the halves with 2); () none
     query_grid: tuple[int, ...] = (2, 3)
+    # a match found on a part of the query that lays its reference over this share of
+    # the whole query or more must hold there too (`Matcher.part_holds`; 0: not asked)
+    part_whole: float = 0.0
     # candidates verified for each grid cell (a picture that fills the cell ranks first)
     grid_candidates: int = 8
     # the share of a reference a grid cell's match must cover: a picture pasted into the
