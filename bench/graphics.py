@@ -235,7 +235,9 @@ def _artwork(rng: np.random.Generator, w: int, h: int, palette: NDArray[np.float
     glow = np.zeros((h, w), np.float32)
     for _ in range(int(rng.integers(3, 8))):
         cx, cy = int(rng.uniform(0, w)), int(rng.uniform(0, h))
-        cv2.circle(glow, (cx, cy), int(rng.uniform(0.03, 0.1) * w), float(rng.uniform(0.1, 0.3)), -1)
+        cv2.circle(
+            glow, (cx, cy), int(rng.uniform(0.03, 0.1) * w), float(rng.uniform(0.1, 0.3)), -1
+        )
     glow = cv2.GaussianBlur(glow, (0, 0), 0.01 * w)[..., None]
     rgb = np.clip(rgb * (1 - glow) + glow, 0, 1)
     return Image.fromarray((rgb * 255).astype(np.uint8))
@@ -298,7 +300,12 @@ def _boot(rng: np.random.Generator) -> Group:
             if i == 0:
                 d.rectangle((170, y - 6, w - 170, y + 34), fill=(*_ink(palette * 1.6, 2), 200))
             d.text((190, y), entry, font=_font(22), fill=(255, 255, 255))
-        d.text((170, h - 90), "Use the arrow keys to choose an entry.", font=_font(16), fill=(220, 220, 220))
+        d.text(
+            (170, h - 90),
+            "Use the arrow keys to choose an entry.",
+            font=_font(16),
+            fill=(220, 220, 220),
+        )
         return np.asarray(img.convert("RGB"))
 
     themes = [np.random.default_rng(int(rng.integers(2**32))) for _ in range(3)]
@@ -315,12 +322,16 @@ def _player(rng: np.random.Generator) -> Group:
 
     def draw(skin: np.random.Generator) -> RGB:
         palette = _palette(skin)
-        img = _artwork(skin, w, h, palette * 0.5)
+        # a skin is its artwork, not only its colours: one hue turned into another is
+        # a colour edit of the same skin, a copy (bench/edits.py color_jitter)
+        img = _artwork(skin, w, h, palette * 0.8)
         d = ImageDraw.Draw(img, "RGBA")
         ink = (240, 240, 240)
         round_cover = 24 if skin.uniform() < 0.5 else 2
-        d.rounded_rectangle((60, 50, w - 60, 410), round_cover, fill=(*_ink(palette, 1), 230))
-        d.polygon([(200, 280), (200, 180), (300, 160), (300, 260)], outline=_ink(palette, 2), width=10)
+        d.rounded_rectangle((60, 50, w - 60, 410), round_cover, fill=(*_ink(palette, 1), 150))
+        d.polygon(
+            [(200, 280), (200, 180), (300, 160), (300, 260)], outline=_ink(palette, 2), width=10
+        )
         d.text((60, 430), track, font=_font(24, True), fill=ink)
         d.text((60, 466), artist, font=_font(18), fill=ink)
         d.rectangle((60, 510, w - 60, 516), fill=(128, 128, 128))
@@ -358,9 +369,17 @@ def _clipart(rng: np.random.Generator) -> Group:
             fill = colours[int(shapes.integers(len(colours)))]
             kind = int(shapes.integers(3))
             if kind == 0:
-                d.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill, outline=(20, 20, 20), width=stroke)
+                d.ellipse(
+                    (cx - r, cy - r, cx + r, cy + r), fill=fill, outline=(20, 20, 20), width=stroke
+                )
             elif kind == 1:
-                d.rounded_rectangle((cx - r, cy - r * 0.7, cx + r, cy + r * 0.7), 12, fill=fill, outline=(20, 20, 20), width=stroke)
+                d.rounded_rectangle(
+                    (cx - r, cy - r * 0.7, cx + r, cy + r * 0.7),
+                    12,
+                    fill=fill,
+                    outline=(20, 20, 20),
+                    width=stroke,
+                )
             else:
                 angles = np.sort(shapes.uniform(0, 2 * np.pi, int(shapes.integers(3, 6))))
                 pts = [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in angles]

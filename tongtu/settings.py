@@ -190,6 +190,18 @@ class Settings(BaseSettings):
             "a look-alike sharing a template is refused. 0: not asked."
         ),
     )
+    levels: float = Field(
+        default=0.75,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "A match's pixels must also agree in grey level, not only in edges and "
+            "texture: at least this share of the blocks of the region it lays the two "
+            "pictures over each other, after one brightness and contrast fit (see "
+            "docs/matching.md); another theme of one screen, whose panel is the same and "
+            "whose wallpaper is not, is refused. 0: not asked."
+        ),
+    )
     reference_parts: int = Field(
         default=80,
         ge=0,

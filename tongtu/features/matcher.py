@@ -253,12 +253,16 @@ class Matcher:
         """Whether a match found on a part of the query (`box`: x, y, w, h of
         `whole.rgb`) holds over the whole query where it lays the reference over
         `part_whole` or more of it: then the query as a whole claims to be the
-        reference, and its pixels must agree across their overlap, not only in the part.
+        reference, and the grey levels must agree across their overlap (`levels`), not
+        only in the part.
 
         A picture pasted or framed in the query lies inside the part; another screen of
         one layout (a theme's login screen, a skin) lays the reference over all of the
         query through the part they share (the panel, the buttons), whose pixels are
-        the same, while the rest of the query is other artwork."""
+        the same, while the rest of the query is other artwork. Only the levels are
+        asked there: a copy found through a part because a caption's text disagrees
+        with the blocks beneath it (the whole query's `share`) keeps its levels but
+        under the caption."""
         policy = self.policy
         match = verdict.match
         if policy.part_whole <= 0.0 or not policy.check_pixels or match.homography is None:
@@ -281,7 +285,8 @@ class Matcher:
         if gray is None:
             return True
         full = dataclasses.replace(match, homography=flipped_whole)
-        return holds(measure(whole.gray, gray, (rw, rh), full), full, policy)
+        found = measure(whole.gray, gray, (rw, rh), full)
+        return found is None or found.levels >= policy.levels
 
     def _second_look(
         self, query: ShapedQuery, ref: Reference, pixels: Callable[[], Gray | None]

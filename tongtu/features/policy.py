@@ -27,6 +27,9 @@ class _HasThreshold(Protocol):
     @property
     def coarse_look(self) -> int: ...
 
+    @property
+    def levels(self) -> float: ...
+
 
 @dataclass(frozen=True, slots=True)
 class MatchPolicy:
@@ -116,8 +119,14 @@ class MatchPolicy:
     cells: float = 0.8
     cell_agree: float = 0.3
     # the share of the region's blocks whose grey level must agree with the reference's
-    # after one brightness and contrast fit (features/agreement.py `_levels`; 0: not asked)
-    levels: float = 0.0
+    # after one brightness and contrast fit (features/agreement.py `_levels`; 0: not
+    # asked). bench/hard's dev draws, seed 3, of the results served on the whole query's
+    # first look: copies 0.83-1.0 on graphics and screens, 0.86-1.0 on photos but for
+    # one paste (0.57) and one mirrored screen laid unmirrored (0.40, found mirrored
+    # since); another theme of one screen 0.24-0.77 (62 of 72 under 0.7, 71 under 0.8).
+    # Searched with it: screens' wrong results 83 → 19 of 230 → 169 served, that paste
+    # lost on photos, graphics unchanged
+    levels: float = 0.75
     check_pixels: bool = True
     # the features where the transform puts them (features/guided.py), told at scales
     # in `guided_scales`
@@ -129,8 +138,10 @@ class MatchPolicy:
     # the cells of these n × n grids (and the halves with 2); () none
     query_grid: tuple[int, ...] = (2, 3)
     # a match found on a part of the query that lays its reference over this share of
-    # the whole query or more must hold there too (`Matcher.part_holds`; 0: not asked)
-    part_whole: float = 0.0
+    # the whole query or more must hold there too (`Matcher.part_holds`; 0: not asked).
+    # bench/hard's screens, dev draw: with `levels`, wrong results 19 → 10 of 160 served
+    # (another theme's login screen found through its panel), nothing lost on any pool
+    part_whole: float = 0.5
     # candidates verified for each grid cell (a picture that fills the cell ranks first)
     grid_candidates: int = 8
     # the share of a reference a grid cell's match must cover: a picture pasted into the
@@ -184,6 +195,7 @@ class MatchPolicy:
             small_look=tuple(settings.small_look),
             region_likeness=settings.region_likeness,
             coarse_look=settings.coarse_look,
+            levels=settings.levels,
         )
 
     def second_look_for(self, cosine: float) -> bool:

@@ -1,0 +1,89 @@
+"""Screens of one layout in other themes are not copies of one another: a desktop's login
+and boot screens over another wallpaper, one player in another skin (bench/graphics.py's
+screens pool). Their panel, menu and buttons are the same pixels and align hundreds of
+features on one transform; the rest is smooth artwork, which the band-passed blocks of
+the pixel check do not see. The blocks' grey levels do (`MatchPolicy.levels`)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFilter
+
+from bench.graphics import screens_pool
+from tests.conftest import jpeg, png
+from tongtu.engine import Engine, Source
+from tongtu.features.matcher import MatchPolicy
+from tongtu.settings import Settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.model]
+
+KINDS = ("login", "boot", "player")
+
+
+@pytest.fixture(scope="module")
+def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, list]:
+    groups = [g for g in screens_pool(21, 12) if g.kind in KINDS]  # not bench/hard's seed
+    engine = Engine.open(Settings(data_dir=tmp_path_factory.mktemp("themes")))
+    lib = engine.library("screens", create=True)
+    for k, group in enumerate(groups):
+        engine.add(lib, Source(image=png(Image.fromarray(group.reference))), f"{group.kind} {k}")
+    return engine, groups
+
+
+def _served(engine: Engine, data: bytes) -> list[str]:
+    return [
+        h.record.brief for h in engine.search(engine.library("screens"), Source(image=data)).hits
+    ]
+
+
+def test_other_themes_and_skins_are_refused_on_their_levels(
+    indexed: tuple[Engine, list],
+) -> None:
+    """Whole, on their levels; through their panel (a part of the query), over the
+    whole query (`MatchPolicy.part_whole`)."""
+    engine, groups = indexed
+    queries = [jpeg(Image.fromarray(look), 85) for g in groups for look in g.lookalikes]
+    engine.policy = replace(MatchPolicy(), levels=0.0, part_whole=0.0)
+    without = sum(bool(_served(engine, q)) for q in queries)
+    engine.policy = MatchPolicy()
+    served = sum(bool(_served(engine, q)) for q in queries)
+    assert without >= len(queries) // 3, "the textured blocks refuse them: the test is moot"
+    assert served == 0, (served, without)
+
+
+def _captioned(img: Image.Image) -> bytes:
+    out = img.convert("RGB").copy()
+    d = ImageDraw.Draw(out)
+    w, h = out.size
+    d.rectangle((0, int(h * 0.85), w, h), fill=(255, 255, 255))
+    d.text((20, int(h * 0.88)), "the new theme, finally", fill=(0, 0, 0))
+    return jpeg(out, 80)
+
+
+def test_copies_of_themed_screens_are_still_found(indexed: tuple[Engine, list]) -> None:
+    """Halved and re-encoded, captioned, blurred: their levels follow the reference's."""
+    engine, groups = indexed
+    for k, group in enumerate(groups):
+        ref = Image.fromarray(group.reference)
+        copies = [
+            jpeg(ref.resize((ref.width // 2, ref.height // 2)), 60),
+            _captioned(ref),
+            jpeg(ref.filter(ImageFilter.GaussianBlur(2)), 85),
+        ]
+        for copy in copies:
+            assert _served(engine, copy)[:1] == [f"{group.kind} {k}"], group.kind
+
+
+def test_a_mirrored_screen_is_found_mirrored(indexed: tuple[Engine, list]) -> None:
+    """A login screen's panel is nearly symmetric: the plain query lays it over the
+    reference's with the wallpaper mirrored against it, whose levels disagree; the
+    mirrored query is tried then."""
+    engine, groups = indexed
+    found = 0
+    for k, group in enumerate(groups):
+        mirrored = np.ascontiguousarray(group.reference[:, ::-1])
+        found += _served(engine, jpeg(Image.fromarray(mirrored), 85))[:1] == [f"{group.kind} {k}"]
+    assert found == len(groups), found
