@@ -119,16 +119,20 @@ def _framed(name: str) -> Image.Image:
 def test_a_look_alike_is_not_let_in_through_a_cell(tmp_path: Path) -> None:
     """The window around another picture: its tool bar's and side panel's cells match
     the reference's, a ninth or a quarter of it; refused with the cover rule, served
-    without it (and without the region's likeness, which refuses it too: the cell's
-    region of the reference holds the other picture's corner)."""
+    without it (and without the region's likeness and the levels, which refuse it too:
+    the cell's region of the reference holds the other picture's corner)."""
     engine = Engine.open(Settings(data_dir=tmp_path))
     try:
         lib = engine.library("parts", create=True)
         engine.add(lib, Source(image=_png(_framed(NAMES[5]))), "window")
         look = _png(_framed(NAMES[9]))
         assert _found(engine, look, GRID) == set()
-        assert _found(engine, look, GRID, grid_ref_cover=0.0, region_likeness=0.0) == {"window"}
-        assert _found(engine, look, GRID, grid_ref_cover=0.0) == set()
+        no_levels = {"levels": 0.0, "part_whole": 0.0}  # which refuse it too
+        assert _found(engine, look, GRID, grid_ref_cover=0.0, region_likeness=0.0, **no_levels) == {
+            "window"
+        }
+        assert _found(engine, look, GRID, grid_ref_cover=0.0, **no_levels) == set()
+        assert _found(engine, look, GRID, grid_ref_cover=0.0, region_likeness=0.0) == set()
     finally:
         engine.close()
 
