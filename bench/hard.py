@@ -9,7 +9,8 @@ rendered too, where corners are scarce: login and boot screens of one layout in 
 themes, one player in several skins, flat clipart of one set (`--pools screens`; not in
 the default run). Every picture of a pool belongs to one draw only, by a hash of its name
 (photos) or of its group number (graphics, screens): a constant chosen on `dev` is
-reported on `heldout`, whose pictures it never saw. Each draw indexes two thirds of its pictures; edits of the rest are negatives.
+reported on `heldout`, whose pictures it never saw. Each draw indexes two thirds of its
+pictures; edits of the rest are negatives.
 
 Families (AugLy's own functions where it has the transform): the picture inside a web and
 a mobile screenshot template; meme captions; text and emoji over it; pasted at 5-20 % of
