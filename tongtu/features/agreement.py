@@ -313,8 +313,9 @@ def needs_pixels(match: Match, policy: MatchPolicy = DEFAULT_POLICY) -> bool:
 
 def holds(found: Agreement | None, match: Match, policy: MatchPolicy = DEFAULT_POLICY) -> bool:
     """The pixel check on a match's `measure` (None: nothing could be told). Every match
-    must agree across the region (`Agreement.passes`); a mirrored one, or one that rests
-    on the cosine, must also reach the median bound. Where the pixels cannot tell, a
+    must agree across the region (`Agreement.passes`) and in the grey levels of
+    `policy.levels` of its blocks; a mirrored one, or one that rests on the cosine, must
+    also reach the median bound. Where the pixels cannot tell, a
     match that rests on the cosine fails and any other passes (a picture with too little
     texture to compare)."""
     thin = rests_on_cosine(match)

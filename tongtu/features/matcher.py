@@ -147,8 +147,9 @@ class Matcher:
         plain = verify(query.local, ref, needed)
         tried = [plain]
         # A mirrored copy can also align a few features unmirrored by chance: a thin
-        # plain match does not spare the mirrored try, nor one whose pixels disagree (a
-        # mirrored screen lays its symmetric panel over the reference's unmirrored).
+        # plain match does not spare the mirrored try, nor one refused on its pixels or
+        # its region (a mirrored screen lays its symmetric panel over the reference's
+        # unmirrored, and its wallpaper's levels disagree).
         flip = cosine >= policy.flip_min_cosine
         if flip and (score(cosine, plain) < threshold or rests_on_cosine(plain)):
             flip = False
@@ -265,9 +266,16 @@ class Matcher:
         under the caption."""
         policy = self.policy
         match = verdict.match
-        if policy.part_whole <= 0.0 or not policy.check_pixels or match.homography is None:
+        if (
+            policy.part_whole <= 0.0
+            or policy.levels <= 0.0
+            or not policy.check_pixels
+            or match.homography is None
+        ):
             return True
         (qw, qh), (rw, rh) = verdict.query_size, verdict.ref_size
+        if min(qw, qh, rw, rh) <= 0:  # a verdict that does not say its frames
+            return True
         ww, wh = whole.local.width, whole.local.height
         x, y, bw, bh = box
         kx, ky = ww / whole.rgb.shape[1], wh / whole.rgb.shape[0]
