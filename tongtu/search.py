@@ -90,11 +90,11 @@ class _Run:
     wanted: int
     timings: dict[str, float]
     counts: dict[str, int]
+    # the whole query, which a part's match must hold over (`Matcher.part_holds`)
+    whole: QueryFeatures
     # each candidate as the matcher sees it, its pixels and the features found on them
     # read or found once a search (a reference is a candidate of many parts of a query)
     refs: dict[int, tuple[ImageRecord, Reference]] = field(default_factory=dict)
-    # the whole query, which a part's match must hold over (`Matcher.part_holds`)
-    whole: QueryFeatures | None = None
 
 
 class Search:
@@ -168,7 +168,7 @@ class Search:
         query = self._extractor.query(shrink(pic.rgb))  # one resize serves both features
         timings["features"] = time.perf_counter() - t
         self.vectors.sync()
-        run = _Run(library_id, tag_filter, wanted, timings, counts, whole=query)
+        run = _Run(library_id, tag_filter, wanted, timings, counts, query)
         self._candidates(run, query, hits)
         if self.policy.query_regions and not any(h.kind in _WHOLE for h in hits.values()):
             t = time.perf_counter()
@@ -418,12 +418,11 @@ class Search:
             if i in known
         ]
         found = matcher.match(query, refs)
-        if box is not None and run.whole is not None:
-            whole = run.whole
+        if box is not None:
             found = {
                 i: v
                 for i, v in found.items()
-                if matcher.part_holds(whole, box, v, known[i][1].pixels)
+                if matcher.part_holds(run.whole, box, v, known[i][1].pixels)
             }
         for i, verdict in found.items():
             match = verdict.match

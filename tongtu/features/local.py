@@ -364,11 +364,8 @@ def laid_cover(
 ) -> float:
     """The share of a query (w, h) that a reference (w, h) covers, laid over it by a
     homography from the reference's pixels to the query's."""
-    rw, rh = ref_size
-    qw, qh = query_size
-    mapped = cv2.perspectiveTransform(frame(rw, rh)[None], homography)[0].astype(np.float32)
-    area, _ = cv2.intersectConvexConvex(mapped, frame(qw, qh))
-    return float(area) / float(qw * qh) if qw * qh else 0.0
+    laid = _clip(frame(*ref_size), homography, *query_size)
+    return polygon_area(tuple(laid)) if laid else 0.0
 
 
 def polygon_area(poly: tuple[tuple[float, float], ...]) -> float:

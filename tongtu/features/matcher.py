@@ -97,8 +97,8 @@ class Verdict:
 
     score: float
     match: Match
-    query_size: tuple[int, int] = (0, 0)
-    ref_size: tuple[int, int] = (0, 0)
+    query_size: tuple[int, int]
+    ref_size: tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,7 +181,7 @@ class Matcher:
         flipped = query.local_flipped if flip else None
         if flipped is not None and (verdict := accepted(verify(flipped, ref, needed))):
             return verdict
-        return Verdict(score(cosine, NO_MATCH), NO_MATCH)
+        return Verdict(score(cosine, NO_MATCH), NO_MATCH, *frames)
 
     def match(self, query: ShapedQuery, refs: Sequence[Reference]) -> dict[int, Verdict]:
         """The references that are copies of the query (or it of them), by key.
@@ -274,8 +274,6 @@ class Matcher:
         ):
             return True
         (qw, qh), (rw, rh) = verdict.query_size, verdict.ref_size
-        if min(qw, qh, rw, rh) <= 0:  # a verdict that does not say its frames
-            return True
         ww, wh = whole.local.width, whole.local.height
         x, y, bw, bh = box
         kx, ky = ww / whole.rgb.shape[1], wh / whole.rgb.shape[0]
