@@ -8,9 +8,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
-from tests.conftest import PHOTOS, crop, jpeg, open_photo, photo_names
+from bench.graphics import Group, graphics_pool, screens_pool
+from tests.conftest import PHOTOS, crop, jpeg, open_photo, photo_names, png
 from tongtu.engine import Engine, Source
 from tongtu.features.policy import MatchPolicy
 from tongtu.settings import Settings
@@ -62,3 +65,41 @@ def test_compare_takes_the_second_look_too(tmp_path: Path) -> None:
     assert not engine.compare(pairs[0][0], other).same
     engine.close()
     assert same >= without + 5 and same >= 8, (without, same)
+
+
+def test_a_third_of_a_design_is_found_however_close_its_cosine(tmp_path: Path) -> None:
+    """A crop keeping a third of a design or a screen scores a cosine of up to 0.75 with
+    it and holds a third of its stored features: refused on them, it needs the second
+    look even where the descriptor says "maybe the same" (`second_look_cosines`). Another
+    design of the same kind stays another picture."""
+    photos = [np.asarray(open_photo(n)) for n in NAMES]
+    pools = graphics_pool(21, 8, photos), screens_pool(21, 8)  # not bench/hard's seed
+    engine = Engine.open(Settings(data_dir=tmp_path))
+    pairs = [
+        (Source(image=jpeg(part, 85)), Source(image=png(img)), Source(image=png(other)))
+        for pool in pools
+        for k in range(len(pool))
+        for img, other in [_pictures(pool, k)]
+        for part in _thirds(img)
+    ]
+    found = sum(engine.compare(q, ref).same for q, ref, _ in pairs)
+    wrong = sum(engine.compare(q, other).same for q, _, other in pairs)
+    engine.policy = replace(MatchPolicy(), second_look_cosines=(0.2, 0.6))
+    bounded = sum(engine.compare(q, ref).same for q, ref, _ in pairs)
+    engine.close()
+    # measured 2026-12-06: 42 of 48 found, 31 with the bound at 0.6
+    assert found >= bounded + 6 and found >= 38, (bounded, found)
+    assert wrong == 0
+
+
+def _pictures(pool: list[Group], k: int) -> tuple[Image.Image, Image.Image]:
+    """A group's picture and another picture of the same kind (the kinds go in turn)."""
+    return Image.fromarray(pool[k].reference), Image.fromarray(pool[(k + 4) % len(pool)].reference)
+
+
+def _thirds(img: Image.Image) -> list[Image.Image]:
+    """Crops keeping a third of the area: top right, bottom left, near the middle."""
+    w, h = img.size
+    cw, ch = int(w * 0.3**0.5), int(h * 0.3**0.5)
+    places = ((w - cw, 0), (0, h - ch), ((w - cw) // 2, (h - ch) // 3))
+    return [img.crop((x, y, x + cw, y + ch)) for x, y in places]
