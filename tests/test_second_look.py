@@ -70,8 +70,8 @@ def test_compare_takes_the_second_look_too(tmp_path: Path) -> None:
 def test_a_third_of_a_design_is_found_however_close_its_cosine(tmp_path: Path) -> None:
     """A crop keeping a third of a design or a screen scores a cosine of up to 0.75 with
     it and holds a third of its stored features: refused on them, it needs the second
-    look even where the descriptor says "maybe the same" (`second_look_cosines`). Another
-    design of the same kind stays another picture."""
+    look even where the descriptor says "maybe the same" (`crop_look`). Another design
+    of the same kind stays another picture."""
     photos = [np.asarray(open_photo(n)) for n in NAMES]
     pools = graphics_pool(21, 8, photos), screens_pool(21, 8)  # not bench/hard's seed
     engine = Engine.open(Settings(data_dir=tmp_path))
@@ -84,10 +84,10 @@ def test_a_third_of_a_design_is_found_however_close_its_cosine(tmp_path: Path) -
     ]
     found = sum(engine.compare(q, ref).same for q, ref, _ in pairs)
     wrong = sum(engine.compare(q, other).same for q, _, other in pairs)
-    engine.policy = replace(MatchPolicy(), second_look_cosines=(0.2, 0.6))
+    engine.policy = replace(MatchPolicy(), crop_look=0)
     bounded = sum(engine.compare(q, ref).same for q, ref, _ in pairs)
     engine.close()
-    # measured 2026-12-06: 42 of 48 found, 31 with the bound at 0.6
+    # measured 2026-12-06: 42 of 48 found, 31 without the crop look
     assert found >= bounded + 6 and found >= 38, (bounded, found)
     assert wrong == 0
 

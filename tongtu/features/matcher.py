@@ -192,10 +192,12 @@ class Matcher:
         same picture with both seen small (the coarse look), and the closest refused ones
         in the second look's cosines on denser features (the second look: the
         thumbnail's, with the query seen small where the policy says so, then the
-        parts')."""
+        parts'), and the closest refused ones above those cosines the same way, kept only
+        where the query lies inside them (the crop look)."""
         policy = self.policy
         found: dict[int, Verdict] = {}
         refused: list[Reference] = []
+        close: list[Reference] = []  # refused above the second look's cosines
         known: list[Reference] = []  # refused though the descriptor says "same"
         stretched: Reference | None = None
         pixels = {ref.key: functools.cache(ref.pixels) for ref in refs}
@@ -208,6 +210,8 @@ class Matcher:
                 continue
             if policy.second_look_for(ref.cosine):
                 refused.append(ref)
+            elif ref.cosine >= policy.second_look_cosines[1]:
+                close.append(ref)
             if ref.cosine >= policy.coarse_look_min:
                 known.append(ref)
             if (
@@ -242,7 +246,21 @@ class Matcher:
             second_verdict = self._second_look(query, ref, pixels[ref.key])
             if second_verdict is not None:
                 found[ref.key] = second_verdict
+        crops = sorted((r for r in close if r.key not in found), key=lambda r: (-r.cosine, r.key))
+        for ref in crops[: policy.crop_look if policy.second_look > 0 else 0]:
+            crop_verdict = self._second_look(query, ref, pixels[ref.key])
+            if crop_verdict is not None and self._inside(crop_verdict.match):
+                found[ref.key] = crop_verdict
         return found
+
+    def _inside(self, match: Match) -> bool:
+        """Whether a match lays the whole query over a part of the reference (the crop
+        look's: `small_look_cover` of the query, at most `crop_look_cover` of it)."""
+        policy = self.policy
+        return (
+            match.query_cover >= policy.small_look_cover
+            and match.ref_cover <= policy.crop_look_cover
+        )
 
     def part_holds(
         self,
