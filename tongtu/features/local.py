@@ -46,6 +46,13 @@ GRID = 4
 # are other pictures and stop at the first checkpoint (over every pair bench/quality
 # verifies: 38 % of the matching work left, no accepted match lost).
 HOPELESS = 1e-3
+# A copy is scaled alike in every direction, or nearly (a phone photo's tilt, a picture
+# made wider): a fit that stretches one direction this many times the other lays the
+# reference over a sliver of the query or the query over one of it, along rows of text
+# or a chart's gridlines that repeat (another window of one application, another slide
+# of one template: stretched 5 to 470 times on bench/hard's draws). Served copies on the
+# dev draws (seed 3) stretched at most 1.43 times (a phone photo).
+MAX_STRETCH = 4.0
 _HEADER = struct.Struct("<HHH")  # count, width, height of the work image
 _POS_SCALE = 8.0  # positions stored as uint16 in 1/8 px of the work image
 
@@ -198,11 +205,14 @@ def _spread(
     return np.concatenate([first, rest])[:n]
 
 
-def verify(query: LocalFeatures, ref: LocalFeatures, needed: int = 0) -> Match:
+def verify(
+    query: LocalFeatures, ref: LocalFeatures, needed: int = 0, max_stretch: float = MAX_STRETCH
+) -> Match:
     """Match features and fit a homography from reference to query (USAC MAGSAC).
 
     `needed`: the inliers below which the caller has no use for the match; with it,
-    matching stops as soon as that many became improbable (NO_MATCH)."""
+    matching stops as soon as that many became improbable (NO_MATCH). `max_stretch`: the
+    most a fit may stretch one direction against the other (`MAX_STRETCH`)."""
     if len(query) < 8 or len(ref) < 8 or needed > len(ref):
         return NO_MATCH
     nearest = ratio_matches(query.descriptors, ref.descriptors, max(needed, 8))
@@ -232,10 +242,11 @@ def verify(query: LocalFeatures, ref: LocalFeatures, needed: int = 0) -> Match:
     hom64: NDArray[np.float64] = np.asarray(hom, dtype=np.float64)
     inl = mask.ravel().astype(bool)
     n_inl = int(inl.sum())
-    if n_inl < 6 or not _plausible(hom64):
+    if n_inl < 6 or not _plausible(hom64, max_stretch):
         return NO_MATCH
     hom64 = _simplest(hom64, src_a[inl], dst_a[inl], tol)
-    if not _plausible(hom64):  # a similarity fitted to inliers bunched in one spot: none
+    # a similarity fitted to inliers bunched in one spot: none
+    if not _plausible(hom64, max_stretch):
         return NO_MATCH
     try:  # a plane folded onto a line (perspective terms against large shifts): none
         inverse = np.linalg.inv(hom64)
@@ -332,11 +343,15 @@ def _simplest(
     return np.vstack([np.asarray(sim, dtype=np.float64), [0.0, 0.0, 1.0]])
 
 
-def _plausible(hom: NDArray[np.float64]) -> bool:
-    """Reject degenerate fits: collapsed, mirrored or wildly projective transforms."""
+def _plausible(hom: NDArray[np.float64], max_stretch: float = MAX_STRETCH) -> bool:
+    """Reject degenerate fits: collapsed, mirrored, stretched past `MAX_STRETCH` or wildly
+    projective transforms."""
     a = hom[:2, :2] / hom[2, 2] if abs(hom[2, 2]) > 1e-9 else hom[:2, :2]
     det = float(np.linalg.det(a))
     if not (1e-3 < det < 1e3):
+        return False
+    longest, shortest = np.linalg.svd(a, compute_uv=False)
+    if longest > max_stretch * shortest:
         return False
     return bool(abs(hom[2, 0]) < 0.01 and abs(hom[2, 1]) < 0.01)
 
@@ -349,9 +364,11 @@ def frame(w: int, h: int) -> NDArray[np.float32]:
 def _clip(
     corners: NDArray[np.float32], hom: NDArray[np.float64], w: int, h: int
 ) -> list[tuple[float, float]] | None:
-    """Map a frame through `hom`, intersect with the w×h frame, normalise to 0..1."""
+    """Map a frame through `hom`, intersect with the w×h frame, normalise to 0..1; None
+    where nothing of it lies in the frame, or where the mapped frame is not convex (the
+    transform folds it: no view of a picture does)."""
     mapped = cv2.perspectiveTransform(corners[None], hom)[0].astype(np.float32)
-    if not np.all(np.isfinite(mapped)):
+    if not np.all(np.isfinite(mapped)) or not cv2.isContourConvex(mapped):
         return None
     area, poly = cv2.intersectConvexConvex(mapped, frame(w, h))
     if poly is None or area <= 0:

@@ -144,7 +144,7 @@ class Matcher:
             needed = min(needed, fewest)
         gray = functools.cache(pixels)
         frames = (query.local.width, query.local.height), (ref.width, ref.height)
-        plain = verify(query.local, ref, needed)
+        plain = verify(query.local, ref, needed, policy.max_stretch)
         tried = [plain]
         # A mirrored copy can also align a few features unmirrored by chance: a thin
         # plain match does not spare the mirrored try, nor one refused on its pixels or
@@ -154,7 +154,7 @@ class Matcher:
         if flip and (score(cosine, plain) < threshold or rests_on_cosine(plain)):
             flip = False
             if (flipped := query.local_flipped) is not None:
-                tried.append(verify(flipped, ref, needed))
+                tried.append(verify(flipped, ref, needed, policy.max_stretch))
 
         def accepted(match: Match) -> Verdict | None:
             s = score(cosine, match)
@@ -179,8 +179,10 @@ class Matcher:
             if (verdict := accepted(match)) is not None:
                 return verdict
         flipped = query.local_flipped if flip else None
-        if flipped is not None and (verdict := accepted(verify(flipped, ref, needed))):
-            return verdict
+        if flipped is not None:
+            verdict = accepted(verify(flipped, ref, needed, policy.max_stretch))
+            if verdict is not None:
+                return verdict
         return Verdict(score(cosine, NO_MATCH), NO_MATCH, *frames)
 
     def match(self, query: ShapedQuery, refs: Sequence[Reference]) -> dict[int, Verdict]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from tongtu.features.local import MAX_STRETCH
+
 __all__ = ["DEFAULT_POLICY", "MatchPolicy"]
 
 
@@ -176,6 +178,9 @@ class MatchPolicy:
     second_look: int = 3
     second_look_features: int = 1500
     second_look_cosines: tuple[float, float] = (0.2, 0.6)
+    # the most a match's transform may stretch one direction against the other
+    # (features/local.py `MAX_STRETCH`; inf: any)
+    max_stretch: float = MAX_STRETCH
     crop_look: int = 1
     crop_look_cover: float = 0.5
     second_look_min_side: int = 256
