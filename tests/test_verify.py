@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.graphics import graphics_pool
 from tests.conftest import crop, open_photo, photo_names
 from tongtu.features import local, shrink
 from tongtu.features.local import (
@@ -88,3 +89,35 @@ def test_two_nearest_agrees_with_counting_bits(features: list[tuple[object, obje
     ranked = np.sort(bits, axis=1)
     assert (d0 == ranked[:, 0]).all() and (d1 == ranked[:, 1]).all()
     assert (bits[np.arange(len(a)), first] == d0).all()
+
+
+def _stretch(match: local.Match) -> float:
+    assert match.homography is not None
+    a = match.homography[:2, :2] / match.homography[2, 2]
+    longest, shortest = np.linalg.svd(a, compute_uv=False)
+    return float(longest / shortest)
+
+
+def test_a_fit_stretched_past_the_bound_is_refused(photos: object) -> None:
+    """Another slide of one template can be laid over the query stretched along its rows
+    of text, and is refused; a copy made 1.6 times wider or taller still verifies (more
+    than that, ORB's features do not survive: the aspect look's)."""
+    pool = graphics_pool(21, 16, [np.asarray(open_photo(n)) for n in photo_names()[:12]])
+    stretched = refused = 0
+    for group in pool:
+        ref = extract_local(shrink(group.reference), QUERY_FEATURES)
+        for look in group.lookalikes:
+            query = extract_local(shrink(look), QUERY_FEATURES)
+            free = verify(query, ref, 0, float("inf"))
+            if free.homography is not None and _stretch(free) > local.MAX_STRETCH:
+                stretched += 1
+                refused += verify(query, ref).homography is None
+    assert stretched >= 1, "no look-alike is laid stretched: the test is moot"
+    assert refused == stretched
+    img = open_photo(photo_names(max_side=2000)[0])
+    ref = extract_local(shrink(np.asarray(img)), REF_FEATURES)
+    w, h = img.size
+    for size in ((int(w * 1.6), h), (w, int(h * 1.6))):  # made wider, made taller
+        query = extract_local(shrink(np.asarray(img.resize(size))), QUERY_FEATURES)
+        match = verify(query, ref)
+        assert match.inliers >= 25 and 1.5 < _stretch(match) < local.MAX_STRETCH
