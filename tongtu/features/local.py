@@ -212,7 +212,8 @@ def verify(
 
     `needed`: the inliers below which the caller has no use for the match; with it,
     matching stops as soon as that many became improbable (NO_MATCH). `max_stretch`: the
-    most a fit may stretch one direction against the other (`MAX_STRETCH`)."""
+    most a fit may stretch one direction against the other (`MAX_STRETCH`); inf: any
+    fit, one that folds the frame too."""
     if len(query) < 8 or len(ref) < 8 or needed > len(ref):
         return NO_MATCH
     nearest = ratio_matches(query.descriptors, ref.descriptors, max(needed, 8))
@@ -254,8 +255,9 @@ def verify(
         return NO_MATCH
     # The matched region on each image: the other image's frame mapped through the
     # homography and clipped to this one's frame.
-    q_poly = _clip(frame(ref.width, ref.height), hom64, query.width, query.height)
-    r_poly = _clip(frame(query.width, query.height), inverse, ref.width, ref.height)
+    folds = math.isinf(max_stretch)  # any fit at all: the rule off, as a test compares
+    q_poly = _clip(frame(ref.width, ref.height), hom64, query.width, query.height, folds)
+    r_poly = _clip(frame(query.width, query.height), inverse, ref.width, ref.height, folds)
     if q_poly is None or r_poly is None:
         return NO_MATCH
     if query.flipped:
@@ -362,13 +364,13 @@ def frame(w: int, h: int) -> NDArray[np.float32]:
 
 
 def _clip(
-    corners: NDArray[np.float32], hom: NDArray[np.float64], w: int, h: int
+    corners: NDArray[np.float32], hom: NDArray[np.float64], w: int, h: int, folds: bool = False
 ) -> list[tuple[float, float]] | None:
     """Map a frame through `hom`, intersect with the w×h frame, normalise to 0..1; None
     where nothing of it lies in the frame, or where the mapped frame is not convex (the
-    transform folds it: no view of a picture does)."""
+    transform folds it: no view of a picture does), unless `folds`."""
     mapped = cv2.perspectiveTransform(corners[None], hom)[0].astype(np.float32)
-    if not np.all(np.isfinite(mapped)) or not cv2.isContourConvex(mapped):
+    if not np.all(np.isfinite(mapped)) or not (folds or cv2.isContourConvex(mapped)):
         return None
     area, poly = cv2.intersectConvexConvex(mapped, frame(w, h))
     if poly is None or area <= 0:

@@ -179,7 +179,7 @@ class MatchPolicy:
     second_look_features: int = 1500
     second_look_cosines: tuple[float, float] = (0.2, 0.6)
     # the most a match's transform may stretch one direction against the other
-    # (features/local.py `MAX_STRETCH`; inf: any)
+    # (features/local.py `MAX_STRETCH`; inf: any, and one folding the frame too)
     max_stretch: float = MAX_STRETCH
     crop_look: int = 1
     crop_look_cover: float = 0.5
