@@ -346,7 +346,7 @@ def _simplest(
 
 
 def _plausible(hom: NDArray[np.float64], max_stretch: float = MAX_STRETCH) -> bool:
-    """Reject degenerate fits: collapsed, mirrored, stretched past `MAX_STRETCH` or wildly
+    """Reject degenerate fits: collapsed, mirrored, stretched past `max_stretch` or wildly
     projective transforms."""
     a = hom[:2, :2] / hom[2, 2] if abs(hom[2, 2]) > 1e-9 else hom[:2, :2]
     det = float(np.linalg.det(a))

@@ -240,16 +240,18 @@ class Matcher:
                 query, view, coarse, verdict.match, pixels[ref.key]
             ):
                 found[ref.key] = verdict
-        second = sorted(
-            (r for r in refused if r.key not in found),  # the aspect look took it
-            key=lambda r: (-r.cosine, r.key),
-        )
-        for ref in second[: policy.second_look]:
+
+        # the closest `n` of `refs` that no look has taken yet (the aspect look may have)
+        def closest(refs: list[Reference], n: int) -> list[Reference]:
+            return sorted(
+                (r for r in refs if r.key not in found), key=lambda r: (-r.cosine, r.key)
+            )[:n]
+
+        for ref in closest(refused, policy.second_look):
             second_verdict = self._second_look(query, ref, pixels[ref.key])
             if second_verdict is not None:
                 found[ref.key] = second_verdict
-        crops = sorted((r for r in close if r.key not in found), key=lambda r: (-r.cosine, r.key))
-        for ref in crops[: policy.crop_look if policy.second_look > 0 else 0]:
+        for ref in closest(close, policy.crop_look if policy.second_look > 0 else 0):
             crop_verdict = self._second_look(query, ref, pixels[ref.key])
             if crop_verdict is not None and self._inside(crop_verdict.match):
                 found[ref.key] = crop_verdict
