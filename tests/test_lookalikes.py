@@ -15,10 +15,10 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from bench.graphics import graphics_pool
 from bench.hard import FAMILIES, WHOLE_FAMILIES
-from tests.conftest import jpeg, open_photo, photo_names, png
-from tongtu.engine import Engine, Source
+from tests.conftest import jpeg, open_photo, photo_names
+from tests.groups import index_groups, served
+from tongtu.engine import Engine
 from tongtu.features.matcher import MatchPolicy
-from tongtu.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
@@ -29,17 +29,11 @@ FEATURES_ALONE = MatchPolicy(check_pixels=False)
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, list]:
     photos = [np.asarray(open_photo(n)) for n in photo_names(2000)[:12]]
     groups = graphics_pool(21, 16, photos)  # another seed than bench/hard's
-    engine = Engine.open(Settings(data_dir=tmp_path_factory.mktemp("lookalikes")))
-    lib = engine.library("designs", create=True)
-    for k, group in enumerate(groups):
-        engine.add(lib, Source(image=png(Image.fromarray(group.reference))), f"{group.kind} {k}")
-    return engine, groups
+    return index_groups(tmp_path_factory.mktemp("lookalikes"), "designs", groups), groups
 
 
 def _served(engine: Engine, data: bytes) -> list[str]:
-    return [
-        h.record.brief for h in engine.search(engine.library("designs"), Source(image=data)).hits
-    ]
+    return served(engine, "designs", data)
 
 
 def test_lookalikes_of_charts_and_posters_are_refused(indexed: tuple[Engine, list]) -> None:

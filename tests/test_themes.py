@@ -13,10 +13,10 @@ import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench.graphics import screens_pool
-from tests.conftest import jpeg, png
-from tongtu.engine import Engine, Source
+from tests.conftest import jpeg
+from tests.groups import index_groups, served
+from tongtu.engine import Engine
 from tongtu.features.matcher import MatchPolicy
-from tongtu.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
@@ -26,17 +26,11 @@ KINDS = ("login", "boot", "player")
 @pytest.fixture(scope="module")
 def indexed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Engine, list]:
     groups = [g for g in screens_pool(21, 12) if g.kind in KINDS]  # not bench/hard's seed
-    engine = Engine.open(Settings(data_dir=tmp_path_factory.mktemp("themes")))
-    lib = engine.library("screens", create=True)
-    for k, group in enumerate(groups):
-        engine.add(lib, Source(image=png(Image.fromarray(group.reference))), f"{group.kind} {k}")
-    return engine, groups
+    return index_groups(tmp_path_factory.mktemp("themes"), "screens", groups), groups
 
 
 def _served(engine: Engine, data: bytes) -> list[str]:
-    return [
-        h.record.brief for h in engine.search(engine.library("screens"), Source(image=data)).hits
-    ]
+    return served(engine, "screens", data)
 
 
 def test_other_themes_and_skins_are_refused_on_their_levels(
