@@ -6,7 +6,6 @@ of the region, while a copy's agree everywhere but under its edit."""
 
 from __future__ import annotations
 
-import io
 from dataclasses import replace
 
 import numpy as np
@@ -109,9 +108,7 @@ def _captioned(img: Image.Image) -> bytes:
     d.rectangle((0, int(h * 0.8), w, h), fill=(0, 0, 0))
     d.text((20, int(h * 0.84)), "shared from my phone", fill=(255, 255, 255))
     d.ellipse((int(w * 0.8), 10, int(w * 0.95), int(w * 0.15) + 10), fill=(250, 200, 0))
-    buf = io.BytesIO()
-    out.save(buf, "JPEG", quality=80)
-    return buf.getvalue()
+    return jpeg(out, 80)
 
 
 def test_copies_of_graphics_are_still_found(indexed: tuple[Engine, list]) -> None:
