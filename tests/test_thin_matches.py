@@ -98,6 +98,25 @@ def test_pages_of_other_text_are_not_served(
     assert served() == 0
 
 
+def test_pages_laid_by_folded_or_stretched_fits_are_no_match(
+    pages: tuple[Engine, LibraryRecord], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the pixels not asked, the fits the features make for pages of other text
+    fold the page's frame or stretch it (`MatchPolicy.max_stretch`): none is a copy."""
+    engine, lib = pages
+
+    def served() -> int:
+        return sum(bool(engine.search(lib, Source(image=jpeg(_page(k), 80))).hits) for k in OTHERS)
+
+    with monkeypatch.context() as m:
+        m.setattr(engine, "policy", FEATURES_ALONE)
+        any_fit = served()
+        m.setattr(engine, "policy", MatchPolicy(check_pixels=False))
+        plausible = served()
+    assert any_fit >= 1, "no page fools the features any more: the test is moot"
+    assert plausible == 0, (plausible, any_fit)
+
+
 def test_copies_of_a_page_are_still_found(pages: tuple[Engine, LibraryRecord]) -> None:
     engine, lib = pages
     for k in LIBRARY:
