@@ -20,7 +20,7 @@ import numpy as np
 
 from bench.hard import build
 from bench.record import Table, conditions, save
-from tongtu.features import Extractor, shrink
+from tongtu.features import Extractor, settle_native_threads, shrink
 from tongtu.features.descriptor import SHORT_SIDE
 
 # Where the knots sit: quantiles of the non-copy pairs' cosines (the tail is where the
@@ -46,6 +46,7 @@ def cosines(model: str, draw: str, seed: int, per_family: int) -> dict[str, np.n
 
 
 def main() -> None:
+    settle_native_threads()  # as the server and the CLI run
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", default="sscd_distilled")
     ap.add_argument("--draw", default="dev", choices=("dev", "heldout"))

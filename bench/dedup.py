@@ -21,7 +21,7 @@ from PIL import Image
 from bench.photos import PHOTOS
 from bench.record import Table, conditions, save
 from tongtu.errors import TongtuError
-from tongtu.features import Extractor, data_model
+from tongtu.features import Extractor, data_model, settle_native_threads
 from tongtu.features.policy import MatchPolicy
 from tongtu.folder_dedup import DECODE_SIDE, MAX_SIDE, dedup_folder, walk_images
 from tongtu.imaging import decode_image
@@ -53,6 +53,7 @@ def _plant(root: Path, copies: int) -> int:
 
 
 def main() -> None:
+    settle_native_threads()  # as the server and the CLI run
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--copies", type=int, default=2)
     ap.add_argument("--threads", type=int, default=0)

@@ -52,7 +52,7 @@ from bench.quality import (
 from bench.record import Table, conditions, save
 from tongtu.engine import Engine, Source
 from tongtu.errors import TongtuError
-from tongtu.features import shrink
+from tongtu.features import settle_native_threads, shrink
 from tongtu.features.descriptor import DEFAULT_MODEL, SHORT_SIDE
 from tongtu.features.matcher import MatchPolicy
 from tongtu.imaging import decode_image
@@ -467,6 +467,7 @@ def _policy_fields(text: str) -> dict[str, Any]:
 
 
 def main() -> None:
+    settle_native_threads()  # as the server and the CLI run
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--draw", choices=["dev", "heldout"], default="heldout")
     ap.add_argument("--pools", default="photos,graphics")

@@ -45,7 +45,7 @@ from bench.quality import load_photos
 from bench.record import Table, conditions, save
 from bench.server import baidu_client, serve
 from tongtu.engine import Engine, Source
-from tongtu.features import Extractor, shrink
+from tongtu.features import Extractor, settle_native_threads, shrink
 from tongtu.features.descriptor import Descriptor
 from tongtu.features.local import QUERY_FEATURES, REF_FEATURES, extract_local
 from tongtu.features.parts import FRAME, PART_BOXES
@@ -431,6 +431,7 @@ def scale(
 
 
 def main() -> None:
+    settle_native_threads()  # as the server and the CLI run
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--ingest", type=int, default=48, help="photos for the ingest runs")

@@ -26,6 +26,7 @@ from bench.edits import FAMILIES, STRESS
 from bench.photos import PHOTOS
 from bench.record import Table, conditions, save
 from tongtu.engine import Engine, Source
+from tongtu.features import settle_native_threads
 from tongtu.features.descriptor import DEFAULT_MODEL
 from tongtu.settings import Settings
 
@@ -362,6 +363,7 @@ def run(
 
 
 def main() -> None:
+    settle_native_threads()  # as the server and the CLI run
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--per-family", type=int, default=10)

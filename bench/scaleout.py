@@ -38,7 +38,7 @@ from bench.quality import load_photos
 from bench.record import Table, conditions, save
 from bench.server import free_port, wait_port
 from tongtu.engine import Engine, Source
-from tongtu.features import Extractor
+from tongtu.features import Extractor, settle_native_threads
 from tongtu.settings import Settings
 from tongtu.storage.base import TagFilter
 
@@ -138,6 +138,7 @@ def timed_import(env: dict[str, str], folder: Path, library: str, shares: int) -
 
 
 def main() -> None:
+    settle_native_threads()  # as the server and the CLI run
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--images", type=int, default=10_000)
     ap.add_argument("--queries", type=int, default=20)
