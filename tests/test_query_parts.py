@@ -19,9 +19,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from bench.graphics import graphics_pool
+from bench.graphics import graphics_pool, screens_pool
 from bench.hard import FAMILIES
 from tests.conftest import jpeg, open_photo, photo_names
+from tests.groups import index_groups, served
 from tongtu.engine import Engine, Source
 from tongtu.features.matcher import MatchPolicy
 from tongtu.features.score import MatchKind
@@ -183,5 +184,36 @@ def test_a_part_is_a_copy_of_one_picture_not_of_its_look_alikes(tmp_path: Path) 
         assert [name in got for name, got in with_rule] == [name in got for name, got in without]
         copies_found = [got for name, got in with_rule if name == "window 1"]
         assert all("copy" in got for got in copies_found), copies_found
+    finally:
+        engine.close()
+
+
+def test_a_part_inside_a_result_found_lets_no_other_screen_in(tmp_path: Path) -> None:
+    """A phone screenshot of a login screen: the whole query finds the screen inside it,
+    and a cell over the screen's panel matches another theme's login screen, whose panel
+    is the same pixels; its region is small beside the screen's, so no rival. A part
+    lying half or more inside a result found is not searched
+    (`MatchPolicy.part_covered`)."""
+    groups = screens_pool(22, 12)  # not bench/hard's seed
+    engine = index_groups(tmp_path, "screens", groups)
+    try:
+        photos = [np.asarray(open_photo(n)) for n in photo_names(2000)[:12]]
+        rng = np.random.default_rng(22)
+        queries = [
+            (f"{g.kind} {k}", jpeg(Image.fromarray(FAMILIES[family](g.reference, rng, photos)), 85))
+            for k, g in enumerate(groups)
+            for family in ("screenshot_web", "screenshot_mobile")
+        ]
+
+        def results(part_covered: float) -> list[tuple[str, list[str]]]:
+            engine.policy = dataclasses.replace(MatchPolicy(), part_covered=part_covered)
+            return [(name, served(engine, "screens", q)) for name, q in queries]
+
+        without, with_rule = results(0.0), results(MatchPolicy().part_covered)
+        wrong = [[r for r in got if r != name] for name, got in without]
+        # measured 2026-12-06: 2 other login screens served without the rule
+        assert any(wrong), "no screenshot lets another screen in: the test is moot"
+        assert all(got in ([name], []) for name, got in with_rule), with_rule
+        assert [name in got for name, got in with_rule] == [name in got for name, got in without]
     finally:
         engine.close()

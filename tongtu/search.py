@@ -291,6 +291,9 @@ class Search:
         query region, the best hit of a reference over all parts kept."""
         h, w = rgb.shape[:2]
         for (x, y, bw, bh), cell in self._query_parts(rgb):
+            if self._covered(hits, _in_frame(_FULL, (x, y, bw, bh), w, h)):
+                run.counts["covered"] = run.counts.get("covered", 0) + 1
+                continue
             run.counts["regions"] = run.counts.get("regions", 0) + 1
             crop = np.ascontiguousarray(rgb[y : y + bh, x : x + bw])
             found = dict(hits)
@@ -305,6 +308,17 @@ class Search:
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
                 )
+
+    def _covered(self, hits: dict[int, Hit], part: Region) -> bool:
+        """Whether `part` (in 0..1 of the query) lies `part_covered` of its area or more
+        inside the query region of one of `hits`."""
+        least = self.policy.part_covered
+        if least <= 0.0:
+            return False
+        area = polygon_area(part)
+        return area > 0 and any(
+            _intersection(part, hit.query_region) >= least * area for hit in hits.values()
+        )
 
     def _cell(self, run: _Run, crop: NDArray[np.uint8], hits: dict[int, Hit], box: Box) -> None:
         """One grid cell: its descriptor (at `grid_side`), its `grid_candidates` nearest
@@ -436,11 +450,16 @@ class Search:
         return len(found)
 
 
-def _overlap(a: Region, b: Region) -> float:
-    """Intersection over union of two convex regions (0 where either is empty)."""
+def _intersection(a: Region, b: Region) -> float:
+    """The area two convex regions share (0 where either is empty)."""
     if len(a) < 3 or len(b) < 3:
         return 0.0
-    pa, pb = np.array(a, np.float32), np.array(b, np.float32)
-    inter, _ = cv2.intersectConvexConvex(pa, pb)
+    inter, _ = cv2.intersectConvexConvex(np.array(a, np.float32), np.array(b, np.float32))
+    return float(inter)
+
+
+def _overlap(a: Region, b: Region) -> float:
+    """Intersection over union of two convex regions (0 where either is empty)."""
+    inter = _intersection(a, b)
     union = polygon_area(a) + polygon_area(b) - inter
-    return float(inter / union) if union > 0 else 0.0
+    return inter / union if union > 0 and inter > 0 else 0.0
