@@ -37,8 +37,8 @@ test-fast: venv photos
 	$(PY) -m pytest -q -m "not slow and not postgres and not browser"
 
 lint: venv
-	$(VENV)/bin/ruff check tongtu tests bench fuzz
-	$(VENV)/bin/ruff format --check tongtu tests bench fuzz
+	$(VENV)/bin/ruff check tongtu tests bench corpus fuzz
+	$(VENV)/bin/ruff format --check tongtu tests bench corpus fuzz
 	$(VENV)/bin/mypy tongtu
 
 format: venv

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench.photos import PHOTOS
 from bench.record import Table, conditions, save
+from corpus.photos import PHOTOS
 from tongtu.errors import TongtuError
 from tongtu.features import Extractor, data_model, settle_native_threads
 from tongtu.features.policy import MatchPolicy

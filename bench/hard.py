@@ -3,7 +3,7 @@
     python -m bench.hard --draw heldout       # the draw to report
     python -m bench.hard --draw dev           # the draw to tune on
 
-Three pools: the shared photos, graphics the bench renders itself (bench/graphics.py:
+Three pools: the shared photos, graphics the bench renders itself (corpus/graphics.py:
 charts, posters, slides, application windows, each with look-alikes), and `screens`,
 rendered too, where corners are scarce: login and boot screens of one layout in several
 themes, one player in several skins, flat clipart of one set (`--pools screens`; not in
@@ -25,19 +25,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
-import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from bench.distractors import pictures as distractor_pictures
-from bench.graphics import graphics_pool, screens_pool
 from bench.quality import (
     RGB,
     Outcome,
@@ -50,6 +46,8 @@ from bench.quality import (
     table,
 )
 from bench.record import Table, conditions, save
+from corpus.families import FAMILIES, WHOLE_FAMILIES, Edit, augly, to_pil, to_rgb
+from corpus.graphics import graphics_pool, screens_pool
 from tongtu.engine import Engine, Source
 from tongtu.errors import TongtuError
 from tongtu.features import settle_native_threads, shrink
@@ -58,194 +56,12 @@ from tongtu.features.matcher import MatchPolicy
 from tongtu.imaging import decode_image
 from tongtu.settings import Settings
 
-Edit = Callable[[RGB, np.random.Generator, list[RGB]], RGB]
-
-
-def _augly() -> object:
-    """AugLy's image functions. AugLy 1.0 measures meme captions with
-    `FreeTypeFont.getsize_multiline`, which Pillow 10 removed, and computes perspective
-    coefficients with `np.float`, which NumPy 1.24 removed: both are given back here (from
-    `multiline_textbbox` and `float`, what replaced them)."""
-    from PIL import ImageDraw, ImageFont
-
-    if not hasattr(np, "float"):
-        np.float = float  # type: ignore[attr-defined]
-
-    if not hasattr(ImageFont.FreeTypeFont, "getsize_multiline"):
-
-        def getsize_multiline(font: ImageFont.FreeTypeFont, text: str) -> tuple[int, int]:
-            box = ImageDraw.Draw(Image.new("L", (1, 1))).multiline_textbbox((0, 0), text, font)
-            return int(box[2] - box[0]), int(box[3] - box[1])
-
-        ImageFont.FreeTypeFont.getsize_multiline = getsize_multiline  # type: ignore[attr-defined]
-    import augly.image.functional as F
-
-    return F
-
-
-def _pil(rgb: RGB) -> Image.Image:
-    return Image.fromarray(rgb)
-
-
-def _rgb(img: Image.Image) -> RGB:
-    return np.ascontiguousarray(np.asarray(img.convert("RGB")), dtype=np.uint8)
-
-
-def _screenshot(template: str) -> Edit:
-    def edit(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-        F = _augly()
-        import augly.utils as utils
-
-        path = os.path.join(utils.SCREENSHOT_TEMPLATES_DIR, f"{template}.png")
-        return _rgb(F.overlay_onto_screenshot(_pil(im), template_filepath=path))  # type: ignore[attr-defined]
-
-    return edit
-
-
-def _meme(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-    F = _augly()
-    text = str(r.choice(["LOL", "WHEN YOU SEE IT", "monday again", "so true", "ME IRL"]))
-    h = im.shape[0]
-    return _rgb(F.meme_format(_pil(im), text=text, caption_height=max(40, h // 5)))  # type: ignore[attr-defined]
-
-
-def _text(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-    F = _augly()
-    # AugLy writes characters of its font's charset by index
-    text = [[int(c) for c in r.integers(0, 90, size=int(r.integers(6, 14)))] for _ in range(2)]
-    return _rgb(
-        F.overlay_text(  # type: ignore[attr-defined]
-            _pil(im),
-            text=text,
-            font_size=float(r.uniform(0.08, 0.15)),
-            x_pos=float(r.uniform(0, 0.3)),
-            y_pos=float(r.uniform(0, 0.7)),
-            color=tuple(int(c) for c in r.integers(0, 256, 3)),
-        )
-    )
-
-
-def _emoji(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-    F = _augly()
-    return _rgb(
-        F.overlay_emoji(  # type: ignore[attr-defined]
-            _pil(im),
-            emoji_size=float(r.uniform(0.2, 0.35)),
-            x_pos=float(r.uniform(0, 0.6)),
-            y_pos=float(r.uniform(0, 0.6)),
-        )
-    )
-
-
-def _paste(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-    """The picture pasted at 5-20 % of the area into another picture of the pool."""
-    F = _augly()
-    bg = pool[int(r.integers(len(pool)))]
-    area = float(r.uniform(0.05, 0.20))
-    # AugLy sizes the overlay by its height against the background's
-    ratio = (im.shape[1] / im.shape[0]) / (bg.shape[1] / bg.shape[0])
-    size = float(np.clip(np.sqrt(area / ratio), 0.1, 0.9))
-    return _rgb(
-        F.overlay_onto_background_image(  # type: ignore[attr-defined]
-            _pil(im),
-            background_image=_pil(bg),
-            overlay_size=size,
-            x_pos=float(r.uniform(0, max(0.0, 1 - size * ratio))),
-            y_pos=float(r.uniform(0, 1 - size)),
-            scale_bg=False,
-        )
-    )
-
-
-def _crop(area: float) -> Edit:
-    def edit(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-        F = _augly()
-        side = float(np.sqrt(area))
-        x1 = float(r.uniform(0, 1 - side))
-        y1 = float(r.uniform(0, 1 - side))
-        out = F.crop(_pil(im), x1=x1, y1=y1, x2=x1 + side, y2=y1 + side)  # type: ignore[attr-defined]
-        return _rgb(out)
-
-    return edit
-
-
-def _phone_photo(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-    """A print photographed with a phone: perspective, a little blur, light, JPEG."""
-    F = _augly()
-    img = F.perspective_transform(
-        _pil(im), sigma=float(r.uniform(30, 60)), seed=int(r.integers(1 << 30))
-    )  # type: ignore[attr-defined]
-    img = F.blur(img, radius=float(r.uniform(0.8, 2.0)))  # type: ignore[attr-defined]
-    img = F.brightness(img, factor=float(r.uniform(0.7, 1.3)))  # type: ignore[attr-defined]
-    return _rgb(F.encoding_quality(img, quality=int(r.integers(40, 75))))  # type: ignore[attr-defined]
-
-
-def _reencode(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-    F = _augly()
-    img = F.scale(_pil(im), factor=float(r.uniform(0.3, 0.6)))  # type: ignore[attr-defined]
-    return _rgb(F.encoding_quality(img, quality=int(r.integers(10, 30))))  # type: ignore[attr-defined]
-
-
-FAMILIES: dict[str, Edit] = {
-    "screenshot_web": _screenshot("web"),
-    "screenshot_mobile": _screenshot("mobile"),
-    "meme": _meme,
-    "text_overlay": _text,
-    "emoji": _emoji,
-    "paste_5_20": _paste,
-    "crop_10": _crop(0.10),
-    "crop_15": _crop(0.15),
-    "crop_30": _crop(0.30),
-    "phone_photo": _phone_photo,
-    "reencode_small": _reencode,
-}
-
-
-def _blur(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-    """Gaussian blur of 2-4 px per 1000 px of the picture's diagonal."""
-    F = _augly()
-    diagonal = float(np.hypot(*im.shape[:2]))
-    radius = float(r.uniform(2, 4)) * diagonal / 1000
-    return _rgb(F.blur(_pil(im), radius=radius))  # type: ignore[attr-defined]
-
-
-def _mirror(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-    F = _augly()
-    img = F.hflip(_pil(im))  # type: ignore[attr-defined]
-    return _rgb(F.encoding_quality(img, quality=int(r.integers(70, 90))))  # type: ignore[attr-defined]
-
-
-def _border(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-    """A solid border of 5-25 % of the picture's size on each side, in one colour."""
-    F = _augly()
-    factor = float(r.uniform(0.05, 0.25))
-    colour = tuple(int(c) for c in r.integers(0, 256, 3))
-    return _rgb(F.pad(_pil(im), w_factor=factor, h_factor=factor, color=colour))  # type: ignore[attr-defined]
-
-
-def _half_text_jpeg(im: RGB, r: np.random.Generator, pool: list[RGB]) -> RGB:
-    """A crop keeping 50 %, a caption over it, JPEG quality 40."""
-    F = _augly()
-    cropped = _crop(0.5)(im, r, pool)
-    captioned = _text(cropped, r, pool)
-    return _rgb(F.encoding_quality(_pil(captioned), quality=40))  # type: ignore[attr-defined]
-
-
-# Copies that keep the whole picture, or most of it (the graphics issue's families):
-# drawn after the others from a generator of their own, so those keep their draws.
-WHOLE_FAMILIES: dict[str, Edit] = {
-    "blur": _blur,
-    "mirror": _mirror,
-    "border": _border,
-    "crop_50_text_q40": _half_text_jpeg,
-}
-
 
 def _collage(pictures: list[RGB], bg: RGB, r: np.random.Generator) -> RGB | None:
     """`pictures` pasted side by side onto `bg` (AugLy), each at 8-25 % of the frame
     (less when four must fit), none overlapping another; None when they do not fit."""
-    F = _augly()
-    out = _pil(bg)
+    F = augly()
+    out = to_pil(bg)
     W, H = out.size
     placed: list[tuple[float, float, float, float]] = []
     for im in pictures:
@@ -267,14 +83,14 @@ def _collage(pictures: list[RGB], bg: RGB, r: np.random.Generator) -> RGB | None
             return None
         placed.append((x, y, pw, ph))
         out = F.overlay_onto_background_image(  # type: ignore[attr-defined]
-            _pil(im),
+            to_pil(im),
             background_image=out,
             overlay_size=ph / H,  # AugLy sizes the overlay by its height against the frame's
             x_pos=x / W,
             y_pos=y / H,
             scale_bg=False,
         )
-    return _rgb(out)
+    return to_rgb(out)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -347,10 +163,10 @@ def _fit(rgb: RGB) -> RGB:
     h, w = rgb.shape[:2]
     if min(h, w) < 50:
         s = 50 / min(h, w)
-        rgb = np.asarray(_pil(rgb).resize((max(50, round(w * s)), max(50, round(h * s)))))
+        rgb = np.asarray(to_pil(rgb).resize((max(50, round(w * s)), max(50, round(h * s)))))
     if max(h, w) > 4096:
         s = 4096 / max(h, w)
-        rgb = np.asarray(_pil(rgb).resize((round(w * s), round(h * s))))
+        rgb = np.asarray(to_pil(rgb).resize((round(w * s), round(h * s))))
     return np.ascontiguousarray(rgb, dtype=np.uint8)
 
 
@@ -416,8 +232,8 @@ def _edited(
 
 
 def _reencode_light(im: RGB, r: np.random.Generator) -> RGB:
-    F = _augly()
-    return _rgb(F.encoding_quality(_pil(im), quality=int(r.integers(60, 90))))  # type: ignore[attr-defined]
+    F = augly()
+    return to_rgb(F.encoding_quality(to_pil(im), quality=int(r.integers(60, 90))))  # type: ignore[attr-defined]
 
 
 def add_distractors(

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from bench.photos import PHOTOS
 from bench.record import Table, conditions, save
 from bench.server import Served, serve
+from corpus.photos import PHOTOS
 from tongtu.client import Client
 
 MIX = (("search", 0.5), ("add", 0.2), ("update", 0.15), ("delete", 0.15))

@@ -15,7 +15,7 @@ distractors whose descriptors are drawn from a Gaussian fitted to real SSCD desc
 whose binary descriptors are real ORB descriptors of one photo outside the library (so
 that matching them costs what matching another real picture costs) at random positions
 (so that they never verify), the stored size of real ones (~18 KB). The queries are real
-edits of real library photos (bench/edits.py), fixed by the seed.
+edits of real library photos (corpus/edits.py), fixed by the seed.
 """
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ import numpy as np
 import requests
 from PIL import Image
 
-from bench.edits import FAMILIES
-from bench.photos import PHOTOS
 from bench.quality import load_photos
 from bench.record import Table, conditions, save
 from bench.server import baidu_client, serve
+from corpus.edits import FAMILIES
+from corpus.photos import PHOTOS
 from tongtu.engine import Engine, Source
 from tongtu.features import Extractor, settle_native_threads, shrink
 from tongtu.features.descriptor import Descriptor

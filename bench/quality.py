@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from bench.edits import FAMILIES, STRESS
-from bench.photos import PHOTOS
 from bench.record import Table, conditions, save
+from corpus.edits import FAMILIES, STRESS
+from corpus.photos import PHOTOS
 from tongtu.engine import Engine, Source
 from tongtu.features import settle_native_threads
 from tongtu.features.descriptor import DEFAULT_MODEL
@@ -370,7 +370,7 @@ def main() -> None:
     ap.add_argument(
         "--families",
         default=",".join(FAMILIES),
-        help="comma-separated families, or 'stress' for the edits beyond them (bench/edits.py)",
+        help="comma-separated families, or 'stress' for the edits beyond them (corpus/edits.py)",
     )
     ap.add_argument("--model", default=DEFAULT_MODEL)
     ap.add_argument("--local-features", type=int, default=500)

@@ -22,7 +22,7 @@ from PIL import Image
 
 # The shared photos beside the clone, else those scripts/photos.py fetched from the
 # packages that ship them (`make test` runs it for a clone with nothing beside it).
-from bench.photos import PHOTOS
+from corpus.photos import PHOTOS
 
 # Markers a test gets from the fixtures it uses (pyproject.toml lists them).
 _FIXTURE_MARKS = {

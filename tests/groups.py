@@ -1,4 +1,4 @@
-"""A library of rendered groups' pictures (bench/graphics.py), for the tests that ask
+"""A library of rendered groups' pictures (corpus/graphics.py), for the tests that ask
 whether a group's look-alikes are refused and its copies found."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench.graphics import Group
+from corpus.graphics import Group
 from tests.conftest import png
 from tongtu.engine import Engine, Source
 from tongtu.settings import Settings

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from bench.graphics import graphics_pool
-from bench.hard import FAMILIES, WHOLE_FAMILIES
+from corpus.families import FAMILIES, WHOLE_FAMILIES
+from corpus.graphics import graphics_pool
 from tests.conftest import jpeg, open_photo, photo_names
 from tests.groups import index_groups, served
 from tongtu.engine import Engine

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from bench.graphics import graphics_pool
+from corpus.graphics import graphics_pool
 from tests.conftest import crop, jpeg, open_photo, photo_names, png
 from tongtu.engine import Engine, Source
 from tongtu.settings import Settings

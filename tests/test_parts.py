@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.graphics import graphics_pool
+from corpus.graphics import graphics_pool
 from tests.conftest import PHOTOS, jpeg, open_photo, photo_names, png
 from tongtu.engine import Engine, Source
 from tongtu.errors import ItemExists

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.edits import STRESS
 from bench.quality import run
+from corpus.edits import STRESS
 from tests.conftest import open_photo, photo_names
 from tongtu.imaging import MAX_SIDE, MIN_SIDE
 

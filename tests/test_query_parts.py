@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from bench.graphics import graphics_pool, screens_pool
-from bench.hard import FAMILIES
+from corpus.families import FAMILIES
+from corpus.graphics import graphics_pool, screens_pool
 from tests.conftest import jpeg, open_photo, photo_names
 from tests.groups import index_groups, served
 from tongtu.engine import Engine, Source

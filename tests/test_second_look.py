@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from bench.graphics import Group, graphics_pool, screens_pool
+from corpus.graphics import Group, graphics_pool, screens_pool
 from tests.conftest import PHOTOS, crop, jpeg, open_photo, photo_names, png
 from tongtu.engine import Engine, Source
 from tongtu.features.policy import MatchPolicy

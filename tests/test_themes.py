@@ -1,5 +1,5 @@
 """Screens of one layout in other themes are not copies of one another: a desktop's login
-and boot screens over another wallpaper, one player in another skin (bench/graphics.py's
+and boot screens over another wallpaper, one player in another skin (corpus/graphics.py's
 screens pool). Their panel, menu and buttons are the same pixels and align hundreds of
 features on one transform; the rest is smooth artwork, which the band-passed blocks of
 the pixel check do not see. The blocks' grey levels do (`MatchPolicy.levels`)."""
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
-from bench.graphics import screens_pool
+from corpus.graphics import screens_pool
 from tests.conftest import jpeg
 from tests.groups import index_groups, served
 from tongtu.engine import Engine

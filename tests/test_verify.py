@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from bench.graphics import graphics_pool
+from corpus.graphics import graphics_pool
 from tests.conftest import crop, open_photo, photo_names
 from tongtu.features import local, shrink
 from tongtu.features.local import (

@@ -323,7 +323,7 @@ def _player(rng: np.random.Generator) -> Group:
     def draw(skin: np.random.Generator) -> RGB:
         palette = _palette(skin)
         # a skin is its artwork, not only its colours: one hue turned into another is
-        # a colour edit of the same skin, a copy (bench/edits.py color_jitter)
+        # a colour edit of the same skin, a copy (corpus/edits.py color_jitter)
         img = _artwork(skin, w, h, palette * 0.8)
         d = ImageDraw.Draw(img, "RGBA")
         ink = (240, 240, 240)
