@@ -227,8 +227,9 @@ class Search:
                         QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES)),
                         self._cell_matcher,
                     )
-                if part is not None and cell and part.match.ref_cover < self.policy.grid_ref_cover:
-                    part = None  # as in search: a cell showing a part of b
+                least = self.policy.grid_ref_cover if cell else self.policy.part_ref_cover
+                if part is not None and part.match.ref_cover < least:
+                    part = None  # as in search: a part showing a detail of b
                 if part is not None and not self.matcher.part_holds(
                     query, (x, y, bw, bh), part, gray_b
                 ):
@@ -304,6 +305,8 @@ class Search:
             for image_id, hit in found.items():
                 if image_id in hits and hits[image_id].score >= hit.score:
                     continue
+                if not cell and polygon_area(hit.result_region) < self.policy.part_ref_cover:
+                    continue  # a detail of the reference: a rectangle shows most of it
                 region = _in_frame(hit.query_region, (x, y, bw, bh), w, h)
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region

@@ -184,6 +184,10 @@ class MatchPolicy:
     # median search graphics 362 → 347 → 310 ms, screens 499 → 405 → 356, bordered
     # copies 1060 → 905 → 500 (graphics)
     part_covered: float = 0.5
+    # the share of a reference a match found on a rectangle of the query must cover (a
+    # picture framed in a page, a slide, a screenshot shows all or most of it; a button
+    # or a field of one screen is in every screen of its layout); 0: any
+    part_ref_cover: float = 0.0
     flip_min_cosine: float = 0.35
     second_look: int = 3
     second_look_features: int = 1500
