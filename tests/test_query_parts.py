@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.typing import NDArray
 from PIL import Image, ImageDraw
 
 from corpus.families import FAMILIES
@@ -55,6 +56,20 @@ def _paste(back: Image.Image, pictures: list[tuple[Image.Image, float, float, fl
         small = img.resize((round(img.width * s), round(img.height * s)), Image.Resampling.LANCZOS)
         out.paste(small, (round(x * W), round(y * H)))
     return _png(out)
+
+
+def _edited(
+    pictures: list[tuple[str, NDArray[np.uint8]]], families: tuple[str, ...], seed: int
+) -> list[tuple[str, bytes]]:
+    """Each named picture through each of bench/hard's `families` in turn (the shared
+    photos fill their templates), as JPEG q85."""
+    photos = [np.asarray(open_photo(n)) for n in photo_names(2000)[:12]]
+    rng = np.random.default_rng(seed)
+    return [
+        (name, jpeg(Image.fromarray(FAMILIES[family](rgb, rng, photos)), 85))
+        for name, rgb in pictures
+        for family in families
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -157,12 +172,8 @@ def test_a_part_is_a_copy_of_one_picture_not_of_its_look_alikes(tmp_path: Path) 
         engine.add(
             lib, Source(image=jpeg(copy.resize((copy.width // 2, copy.height // 2)))), "copy"
         )
-        rng = np.random.default_rng(21)
-        queries = [
-            (f"window {k}", jpeg(Image.fromarray(FAMILIES[family](g.reference, rng, photos)), 85))
-            for k, g in enumerate(windows)
-            for family in ("screenshot_web", "screenshot_mobile")
-        ]
+        shown = [(f"window {k}", g.reference) for k, g in enumerate(windows)]
+        queries = _edited(shown, ("screenshot_web", "screenshot_mobile"), 21)
 
         def served(rivals: float) -> list[tuple[str, set[str]]]:
             engine.policy = dataclasses.replace(MatchPolicy(), rivals=rivals)
@@ -197,13 +208,8 @@ def test_a_part_inside_a_result_found_lets_no_other_screen_in(tmp_path: Path) ->
     groups = screens_pool(22, 12)  # not bench/hard's seed
     engine = index_groups(tmp_path, "screens", groups)
     try:
-        photos = [np.asarray(open_photo(n)) for n in photo_names(2000)[:12]]
-        rng = np.random.default_rng(22)
-        queries = [
-            (f"{g.kind} {k}", jpeg(Image.fromarray(FAMILIES[family](g.reference, rng, photos)), 85))
-            for k, g in enumerate(groups)
-            for family in ("screenshot_web", "screenshot_mobile")
-        ]
+        shown = [(f"{g.kind} {k}", g.reference) for k, g in enumerate(groups)]
+        queries = _edited(shown, ("screenshot_web", "screenshot_mobile"), 22)
 
         def results(part_covered: float) -> list[tuple[str, list[str]]]:
             engine.policy = dataclasses.replace(MatchPolicy(), part_covered=part_covered)
@@ -228,14 +234,8 @@ def test_a_button_of_another_login_screen_is_no_copy_of_its_screen(tmp_path: Pat
     groups = screens_pool(22, 12)  # not bench/hard's seed
     engine = index_groups(tmp_path, "screens", groups)
     try:
-        photos = [np.asarray(open_photo(n)) for n in photo_names(2000)[:12]]
-        rng = np.random.default_rng(22)
-        queries = [
-            jpeg(Image.fromarray(FAMILIES["screenshot_mobile"](look, rng, photos)), 85)
-            for g in groups
-            if g.kind == "login"
-            for look in g.lookalikes
-        ]
+        others = [("", look) for g in groups if g.kind == "login" for look in g.lookalikes]
+        queries = [q for _, q in _edited(others, ("screenshot_mobile",), 22)]
 
         def wrong(part_ref_cover: float) -> int:
             engine.policy = dataclasses.replace(MatchPolicy(), part_ref_cover=part_ref_cover)
