@@ -228,9 +228,10 @@ def test_a_part_inside_a_result_found_lets_no_other_screen_in(tmp_path: Path) ->
 def test_a_button_of_another_login_screen_is_no_copy_of_its_screen(tmp_path: Path) -> None:
     """A phone screenshot of another theme's login screen: the rectangles of the query
     include the screen's password field and button, tiny, which lie inside every login
-    screen of the layout and are found there as crops of it. A rectangle's match must
-    cover `MatchPolicy.part_ref_cover` of its reference: a framed picture shows most of
-    it."""
+    screen of the layout and are found there as crops of it. Where a rectangle's match
+    must cover `MatchPolicy.part_ref_cover` of its reference (a framed picture shows most
+    of it), none is served. Off by default: at 0.3 a captioned boot screen refused as a
+    whole is no longer found through its menu (test_themes)."""
     groups = screens_pool(22, 12)  # not bench/hard's seed
     engine = index_groups(tmp_path, "screens", groups)
     try:
@@ -243,6 +244,6 @@ def test_a_button_of_another_login_screen_is_no_copy_of_its_screen(tmp_path: Pat
 
         # measured 2026-12-07: 4 other screens served for these 6 queries without it
         assert wrong(0.0) >= 1, "no field lets a screen in: the test is moot"
-        assert wrong(MatchPolicy().part_ref_cover) == 0
+        assert wrong(0.3) == 0
     finally:
         engine.close()

@@ -188,9 +188,12 @@ class MatchPolicy:
     # picture framed in a page, a slide, a screenshot shows all or most of it; a button
     # or a field of one screen is in every screen of its layout); 0: any. A phone
     # screenshot of another theme's login screen served a library screen through its
-    # password field (4 of 6 in test_query_parts); bench/hard's dev draw (seed 3): the
-    # same found and served with 0.3 on all three pools
-    part_ref_cover: float = 0.3
+    # password field (4 for 6 queries in test_query_parts, none at 0.3); bench/hard's
+    # dev draw (seed 3) and held-out draw (seed 7): the same found and served at 0.3.
+    # Off: at 0.3 a captioned copy of a boot screen, refused as a whole, is no longer
+    # found through its menu (test_themes); such a match should rather hold its levels
+    # over all the query it lays the reference over
+    part_ref_cover: float = 0.0
     flip_min_cosine: float = 0.35
     second_look: int = 3
     second_look_features: int = 1500
