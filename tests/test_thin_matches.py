@@ -83,36 +83,32 @@ def pages(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, Li
     engine.close()
 
 
-def test_pages_of_other_text_are_not_served(
-    pages: tuple[Engine, LibraryRecord], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine, lib = pages
-
-    def served() -> int:
+def _others_served(engine: Engine, lib: LibraryRecord, policy: MatchPolicy | None = None) -> int:
+    """For how many pages of other text a search serves anything, under `policy` (None:
+    the engine's own)."""
+    before = engine.policy
+    engine.policy = policy or before
+    try:
         return sum(bool(engine.search(lib, Source(image=jpeg(_page(k), 80))).hits) for k in OTHERS)
+    finally:
+        engine.policy = before
 
-    with monkeypatch.context() as m:
-        m.setattr(engine, "policy", FEATURES_ALONE)
-        by_features = served()
+
+def test_pages_of_other_text_are_not_served(pages: tuple[Engine, LibraryRecord]) -> None:
+    engine, lib = pages
+    by_features = _others_served(engine, lib, FEATURES_ALONE)
     assert by_features >= 1, "no page fools the features any more: the test is moot"
-    assert served() == 0
+    assert _others_served(engine, lib) == 0
 
 
 def test_pages_laid_by_folded_or_stretched_fits_are_no_match(
-    pages: tuple[Engine, LibraryRecord], monkeypatch: pytest.MonkeyPatch
+    pages: tuple[Engine, LibraryRecord],
 ) -> None:
     """With the pixels not asked, the fits the features make for pages of other text
     fold the page's frame or stretch it (`MatchPolicy.max_stretch`): none is a copy."""
     engine, lib = pages
-
-    def served() -> int:
-        return sum(bool(engine.search(lib, Source(image=jpeg(_page(k), 80))).hits) for k in OTHERS)
-
-    with monkeypatch.context() as m:
-        m.setattr(engine, "policy", FEATURES_ALONE)
-        any_fit = served()
-        m.setattr(engine, "policy", MatchPolicy(check_pixels=False))
-        plausible = served()
+    any_fit = _others_served(engine, lib, FEATURES_ALONE)
+    plausible = _others_served(engine, lib, MatchPolicy(check_pixels=False))
     assert any_fit >= 1, "no page fools the features any more: the test is moot"
     assert plausible == 0, (plausible, any_fit)
 
