@@ -131,7 +131,7 @@ class Search:
         dev draws, grid 2,3: the same found on both pools, graphics' cells verified in
         356 instead of 433 ms a query)."""
         return Matcher(
-            dataclasses.replace(self.policy, small_look=(), parts_look=0),
+            dataclasses.replace(self.policy, small_look=(), parts_look=0, placed_look=0),
             self._describe,
             self._extractor.scale,
         )

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 __all__ = [
     "LocalFeatures",
     "Match",
+    "clipped",
     "extract_local",
     "frame",
     "laid_cover",
@@ -256,8 +257,8 @@ def verify(
     # The matched region on each image: the other image's frame mapped through the
     # homography and clipped to this one's frame.
     folds = math.isinf(max_stretch)  # any fit at all: the rule off, as a test compares
-    q_poly = _clip(frame(ref.width, ref.height), hom64, query.width, query.height, folds)
-    r_poly = _clip(frame(query.width, query.height), inverse, ref.width, ref.height, folds)
+    q_poly = clipped(frame(ref.width, ref.height), hom64, query.width, query.height, folds)
+    r_poly = clipped(frame(query.width, query.height), inverse, ref.width, ref.height, folds)
     if q_poly is None or r_poly is None:
         return NO_MATCH
     if query.flipped:
@@ -363,7 +364,7 @@ def frame(w: int, h: int) -> NDArray[np.float32]:
     return np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32)
 
 
-def _clip(
+def clipped(
     corners: NDArray[np.float32], hom: NDArray[np.float64], w: int, h: int, folds: bool = False
 ) -> list[tuple[float, float]] | None:
     """Map a frame through `hom`, intersect with the w×h frame, normalise to 0..1; None
@@ -383,7 +384,7 @@ def laid_cover(
 ) -> float:
     """The share of a query (w, h) that a reference (w, h) covers, laid over it by a
     homography from the reference's pixels to the query's."""
-    laid = _clip(frame(*ref_size), homography, *query_size)
+    laid = clipped(frame(*ref_size), homography, *query_size)
     return polygon_area(tuple(laid)) if laid else 0.0
 
 

@@ -23,6 +23,7 @@ from tongtu.features.descriptor import unscaled
 from tongtu.features.guided import guided_agreement, match_scale
 from tongtu.features.likeness import Describe, region_cosine
 from tongtu.features.local import NO_MATCH, LocalFeatures, Match, laid_cover, verify
+from tongtu.features.placement import place
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
 
@@ -255,7 +256,36 @@ class Matcher:
             crop_verdict = self._second_look(query, ref, pixels[ref.key])
             if crop_verdict is not None and self._inside(crop_verdict.match):
                 found[ref.key] = crop_verdict
+        for ref in closest([*refused, *close], policy.placed_look):
+            placed = self._placed_look(query, ref, pixels[ref.key])
+            if placed is not None:
+                found[ref.key] = placed
         return found
+
+    def _placed_look(
+        self, query: ShapedQuery, ref: Reference, pixels: Callable[[], Gray | None]
+    ) -> Verdict | None:
+        """The query placed inside the reference's pixels (features/placement.py), held
+        as a second look's match with too few inliers: pixels agreeing in
+        `region_share` of the blocks, the region's likeness (both asked, and kept)."""
+        policy = self.policy
+        gray = pixels()
+        likeness = self._likeness(query, ref.local, ref)
+        if gray is None or likeness is None:
+            return None
+        found = place(query.gray, gray, policy.placed_areas)
+        if found is None or found.peak < policy.placed_peak:
+            return None
+        size = (query.local.width, query.local.height)
+        match = found.match(size, (ref.local.width, ref.local.height), gray)
+        if not self._agrees(query, ref.local, match, pixels, policy.region_share):
+            return None
+        region = likeness(match)
+        if region is None or (region := self.scale(region)) < policy.region_likeness:
+            return None
+        cosine = self.scale(ref.cosine)
+        s = max(policy.threshold, score(max(cosine, region), match))
+        return Verdict(s, match, size, (ref.local.width, ref.local.height))
 
     def _inside(self, match: Match) -> bool:
         """Whether a match lays the whole query over a part of the reference (the crop

@@ -122,7 +122,16 @@ class MatchPolicy:
     wide 3 in 24), while the descriptor still ranks the copy first (cosine ≥ 0.64). The
     closest refused candidate with a cosine ≥ `aspect_look_min` whose proportions differ
     from the query's by `aspect_gap` or more is verified once more, against the query
-    resized to its proportions. `aspect_gap=inf`: no aspect look."""
+    resized to its proportions. `aspect_gap=inf`: no aspect look.
+
+    `placed_look`: a crop of a flat design holds too few corners for any look above (a
+    chart's line and two dots, a slide's words, a login screen's gradient: no inliers at
+    all). For at most this many refused candidates from the second look's lower cosine
+    up (the closest), the query's pixels are slid over the reference's thumbnail at the
+    sizes of a crop keeping `placed_areas` of it (features/placement.py); a place whose
+    normalised cross-correlation reaches `placed_peak` is a match, held as a second
+    look's match with too few inliers is: pixels agreeing in `region_share` of the
+    blocks, the region's likeness. 0: no placed look."""
 
     threshold: float = 0.5
     # A mirrored or thin match: median block correlation (mirrored copies ≥ 0.98 on
@@ -223,6 +232,9 @@ class MatchPolicy:
     coarse_share: float = 0.95
     aspect_look_min: float = 0.5
     aspect_gap: float = 1.3
+    placed_look: int = 0
+    placed_peak: float = 0.8
+    placed_areas: tuple[float, float] = (0.04, 0.6)
 
     @classmethod
     def from_settings(cls, settings: _HasThreshold) -> MatchPolicy:
