@@ -13,93 +13,21 @@ import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.features.agreement import blurred_agreement, holds, measure, needs_pixels
+from tongtu.features.candidate import Gray, Query, Reference, ShapedQuery, Verdict
 from tongtu.features.descriptor import unscaled
 from tongtu.features.guided import guided_agreement, match_scale
 from tongtu.features.likeness import Describe, region_cosine
 from tongtu.features.local import NO_MATCH, LocalFeatures, Match, laid_cover, verify
-from tongtu.features.placement import place
+from tongtu.features.placement import colour_agreement, place
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
 
 __all__ = ["DEFAULT_POLICY", "MatchPolicy", "Matcher", "Query", "Reference", "Verdict"]
-
-Gray = NDArray[np.uint8]
-
-
-class Query(Protocol):
-    """What `judge` needs of a query: its local features, its mirrored ones (None: not
-    tried), the grey work image they were found on, and the features the guided check
-    carries the reference's to (`guide`: as dense as a search query's, in the frame of
-    `local`, or of `local_flipped` when `flipped`; None: no check)."""
-
-    @property
-    def local(self) -> LocalFeatures: ...
-
-    @property
-    def local_flipped(self) -> LocalFeatures | None: ...
-
-    @property
-    def gray(self) -> Gray: ...
-
-    def guide(self, flipped: bool) -> LocalFeatures | None: ...
-
-
-class ShapedQuery(Query, Protocol):
-    """A query that can be resized to another picture's proportions (the aspect look),
-    seen small (the small look), and described again (the region's likeness)."""
-
-    @property
-    def rgb(self) -> NDArray[np.uint8]: ...
-
-    @property
-    def embedding(self) -> NDArray[np.float32]: ...
-
-    def stretch_to(self, width: int, height: int) -> float: ...
-
-    def reshaped(self, aspect: float) -> ShapedQuery: ...
-
-    def seen_small(self, side: int) -> ShapedQuery: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Reference:
-    """One candidate: `key` names it to the caller; `width` × `height` its proportions;
-    `pixels()` its grey pixels at any scale (None: not kept; the features alone decide)
-    and `dense()` denser local features found on them (None: none to be had)."""
-
-    key: int
-    cosine: float
-    local: LocalFeatures
-    width: int
-    height: int
-    pixels: Callable[[], Gray | None]
-    dense: Callable[[], LocalFeatures | None]
-    # its colour pixels at any scale, for the region's likeness (None: not kept)
-    colour: Callable[[], NDArray[np.uint8] | None] = lambda: None
-    # local features found on its pixels at a work image of this longer side, for the
-    # coarse look (None: no pixels kept)
-    coarse: Callable[[int], LocalFeatures | None] = lambda side: None
-    # local features found on its parts at each part's scale (features/parts.py), for
-    # the second look at a query that is a small crop of it (None: none kept)
-    parts: Callable[[], LocalFeatures | None] = lambda: None
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """`query_size`, `ref_size`: the work images (w, h) of the features the match was
-    found between, the frames of its homography (a look may see the query small or
-    reshaped, and the reference's thumbnail or parts)."""
-
-    score: float
-    match: Match
-    query_size: tuple[int, int]
-    ref_size: tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,36 +184,51 @@ class Matcher:
             crop_verdict = self._second_look(query, ref, pixels[ref.key])
             if crop_verdict is not None and self._inside(crop_verdict.match):
                 found[ref.key] = crop_verdict
-        for ref in closest([*refused, *close], policy.placed_look):
-            placed = self._placed_look(query, ref, pixels[ref.key])
+        if not found:  # a crop of one picture found is no crop of another
+            placed = self._placed_look(query, closest([*refused, *close], policy.placed_look))
             if placed is not None:
-                found[ref.key] = placed
+                found[placed[0]] = placed[1]
         return found
 
-    def _placed_look(
-        self, query: ShapedQuery, ref: Reference, pixels: Callable[[], Gray | None]
-    ) -> Verdict | None:
-        """The query placed inside the reference's pixels (features/placement.py), held
-        as a second look's match with too few inliers: pixels agreeing in
-        `region_share` of the blocks, the region's likeness (both asked, and kept)."""
+    def _placed_look(self, query: ShapedQuery, refs: list[Reference]) -> tuple[int, Verdict] | None:
+        """The query placed inside each reference's pixels (features/placement.py); the
+        best place kept where it is `placed_ratio` times closer (1 − peak) than the best
+        in any other of `refs` (a copy's pixels are the reference's; a motif that several
+        pictures share, an arc of a circle, a theme's panel, is placed in each alike), its
+        colours agree there in `placed_colour` of the blocks, and it holds as a second
+        look's match with too few inliers: pixels agreeing in `region_share` of the
+        blocks, the region's likeness."""
         policy = self.policy
-        gray = pixels()
+        places = []
+        for ref in refs:
+            gray = ref.pixels()
+            if gray is not None and (found := place(query.gray, gray, policy.placed_areas)):
+                places.append((found.peak, ref, found, gray))
+        if not places:
+            return None
+        places.sort(key=lambda p: -p[0])
+        peak, ref, found, gray = places[0]
+        if peak < policy.placed_peak:
+            return None
+        if len(places) > 1 and 1.0 - peak > policy.placed_ratio * (1.0 - places[1][0]):
+            return None  # placed about as well elsewhere: nothing tells the two apart
         likeness = self._likeness(query, ref.local, ref)
-        if gray is None or likeness is None:
+        colour = ref.colour()
+        if likeness is None or colour is None:
             return None
-        found = place(query.gray, gray, policy.placed_areas)
-        if found is None or found.peak < policy.placed_peak:
-            return None
+        hues = colour_agreement(query.rgb, colour, found, gray)
+        if hues is not None and hues < policy.placed_colour:
+            return None  # the grey levels of another palette: another theme, another fill
         size = (query.local.width, query.local.height)
-        match = found.match(size, (ref.local.width, ref.local.height), gray)
-        if not self._agrees(query, ref.local, match, pixels, policy.region_share):
+        frame = (ref.local.width, ref.local.height)
+        match = found.match(size, frame, gray)
+        if not self._agrees(query, ref.local, match, ref.pixels, policy.region_share):
             return None
         region = likeness(match)
         if region is None or (region := self.scale(region)) < policy.region_likeness:
             return None
-        cosine = self.scale(ref.cosine)
-        s = max(policy.threshold, score(max(cosine, region), match))
-        return Verdict(s, match, size, (ref.local.width, ref.local.height))
+        s = max(policy.threshold, score(max(self.scale(ref.cosine), region), match))
+        return ref.key, Verdict(s, match, size, frame)
 
     def _inside(self, match: Match) -> bool:
         """Whether a match lays the whole query over a part of the reference (the crop

@@ -128,10 +128,13 @@ class MatchPolicy:
     chart's line and two dots, a slide's words, a login screen's gradient: no inliers at
     all). For at most this many refused candidates from the second look's lower cosine
     up (the closest), the query's pixels are slid over the reference's thumbnail at the
-    sizes of a crop keeping `placed_areas` of it (features/placement.py); a place whose
-    normalised cross-correlation reaches `placed_peak` is a match, held as a second
-    look's match with too few inliers is: pixels agreeing in `region_share` of the
-    blocks, the region's likeness. 0: no placed look."""
+    sizes of a crop keeping `placed_areas` of it (features/placement.py); the best place
+    whose normalised cross-correlation reaches `placed_peak`, and `placed_ratio` times
+    as close to 1 as the best place in any other of them, is a match where the colours
+    agree there too, in `placed_colour` of the blocks that hold colour (grey levels alone
+    let in one outline in another fill, one layout in another palette), held as a
+    second look's match with too few inliers is: pixels agreeing in `region_share` of
+    the blocks, the region's likeness. 0: no placed look."""
 
     threshold: float = 0.5
     # A mirrored or thin match: median block correlation (mirrored copies ≥ 0.98 on
@@ -234,6 +237,8 @@ class MatchPolicy:
     aspect_gap: float = 1.3
     placed_look: int = 0
     placed_peak: float = 0.8
+    placed_colour: float = 0.8
+    placed_ratio: float = 0.5
     placed_areas: tuple[float, float] = (0.04, 0.6)
 
     @classmethod
