@@ -23,11 +23,15 @@ from tongtu.features.descriptor import unscaled
 from tongtu.features.guided import guided_agreement, match_scale
 from tongtu.features.likeness import Describe, region_cosine
 from tongtu.features.local import NO_MATCH, LocalFeatures, Match, laid_cover, verify
-from tongtu.features.placement import colour_agreement, place
+from tongtu.features.placement import colour_agreement, refined, roughly
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
 
 __all__ = ["DEFAULT_POLICY", "MatchPolicy", "Matcher", "Query", "Reference", "Verdict"]
+
+# The placed look places the query roughly in each of its candidates, then finely in
+# this many of them, the best placed roughly (features/placement.py).
+_REFINED = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,19 +195,24 @@ class Matcher:
         return found
 
     def _placed_look(self, query: ShapedQuery, refs: list[Reference]) -> tuple[int, Verdict] | None:
-        """The query placed inside each reference's pixels (features/placement.py); the
-        best place kept where it is `placed_ratio` times closer (1 − peak) than the best
-        in any other of `refs` (a copy's pixels are the reference's; a motif that several
-        pictures share, an arc of a circle, a theme's panel, is placed in each alike), its
-        colours agree there in `placed_colour` of the blocks, and it holds as a second
-        look's match with too few inliers: pixels agreeing in `region_share` of the
-        blocks, the region's likeness."""
+        """The query placed roughly inside each reference's pixels, then finely inside
+        the `_REFINED` best (features/placement.py). The best place is kept where it is
+        `placed_ratio` times closer (1 − peak) than the best in any other of `refs` (a
+        copy's pixels are the reference's; a motif that several pictures share, an arc
+        of a circle, a theme's panel, is placed in each alike), its colours agree there
+        in `placed_colour` of the blocks, and it holds as a second look's match with too
+        few inliers: pixels agreeing in `region_share` of the blocks, the region's
+        likeness."""
         policy = self.policy
-        places = []
+        rough = []
         for ref in refs:
             gray = ref.pixels()
-            if gray is not None and (found := place(query.gray, gray, policy.placed_areas)):
-                places.append((found.peak, ref, found, gray))
+            if gray is not None and (found := roughly(query.gray, gray, policy.placed_areas)):
+                rough.append((found.peak, ref, found, gray))
+        places = []
+        for _, ref, found, gray in sorted(rough, key=lambda p: -p[0])[:_REFINED]:
+            if (fine := refined(query.gray, gray, found)) is not None:
+                places.append((fine.peak, ref, fine, gray))
         if not places:
             return None
         places.sort(key=lambda p: -p[0])

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from tongtu.features.local import Match, clipped, frame
 
-__all__ = ["Placement", "colour_agreement", "place"]
+__all__ = ["Placement", "colour_agreement", "place", "refined", "roughly"]
 
 Gray = NDArray[np.uint8]
 RGB = NDArray[np.uint8]
@@ -78,38 +78,61 @@ def place(query: Gray, ref: Gray, areas: tuple[float, float]) -> Placement | Non
     """The best place of `query` inside `ref` (both grey) at the sizes that keep a share
     of `areas` (least, most) of `ref`'s area; None where the query is flat or no size
     fits."""
+    found = roughly(query, ref, areas)
+    return None if found is None else refined(query, ref, found)
+
+
+def roughly(query: Gray, ref: Gray, areas: tuple[float, float]) -> Placement | None:
+    """`place`'s coarse pass: the best place over a copy of `ref` `_COARSE_SIDE` px on
+    its longer side, in `ref`'s pixels (to a few of them)."""
+    c = _coarse_scale(ref)
     rh, rw = ref.shape[:2]
+    coarse = _resized(ref, (round(rw * c), round(rh * c)))
     qh, qw = query.shape[:2]
     aspect = qw / qh
-    # one shrink of the query: no template is larger than the reference
-    k = min(1.0, max(rw, rh) / max(qw, qh))
-    if k < 1.0:
-        size = (round(qw * k), round(qh * k))
-        query = np.asarray(cv2.resize(query, size, interpolation=cv2.INTER_AREA), np.uint8)
-    c = min(1.0, _COARSE_SIDE / max(rw, rh))
-    coarse = np.asarray(
-        cv2.resize(ref, (round(rw * c), round(rh * c)), interpolation=cv2.INTER_AREA), np.uint8
-    )
+    # one shrink of the query first: no template is larger than the coarse copy
+    k = min(1.0, max(coarse.shape) / max(qw, qh))
+    small = _resized(query, (max(1, round(qw * k)), max(1, round(qh * k))))
     best: Placement | None = None
     for area in np.geomspace(areas[0], areas[1], _SIZES):
         w = round(float(np.sqrt(area * coarse.shape[0] * coarse.shape[1] * aspect)))
-        found = _slide(query, coarse, w, round(w / aspect))
+        found = _slide(small, coarse, w, round(w / aspect))
         if found is not None and (best is None or found.peak > best.peak):
             best = found
     if best is None:
         return None
-    # around the best coarse place, at full size
-    margin = round(2 / c) + 2
-    cx, cy = (best.x + best.w / 2) / c, (best.y + best.h / 2) / c
-    fine: Placement | None = None
+    x, y, w, h = (round(v / c) for v in (best.x, best.y, best.w, best.h))
+    return Placement(best.peak, x, y, w, h)
+
+
+def refined(query: Gray, ref: Gray, rough: Placement) -> Placement | None:
+    """`place`'s fine pass: around a coarse place (`roughly`), at `ref`'s full size."""
+    rh, rw = ref.shape[:2]
+    qh, qw = query.shape[:2]
+    aspect = qw / qh
+    k = min(1.0, max(rw, rh) / max(qw, qh))  # no template is larger than `ref`
+    query = _resized(query, (max(1, round(qw * k)), max(1, round(qh * k))))
+    margin = round(2 / _coarse_scale(ref)) + 2
+    cx, cy = rough.x + rough.w / 2, rough.y + rough.w / aspect / 2
+    best: Placement | None = None
     for f in _REFINE:
-        w = round(best.w / c * f)
+        w = round(rough.w * f)
         h = round(w / aspect)
         x0, y0 = round(cx - w / 2) - margin, round(cy - h / 2) - margin
         found = _slide(query, ref, w, h, (x0, y0, w + 2 * margin, h + 2 * margin))
-        if found is not None and (fine is None or found.peak > fine.peak):
-            fine = found
-    return fine
+        if found is not None and (best is None or found.peak > best.peak):
+            best = found
+    return best
+
+
+def _coarse_scale(ref: Gray) -> float:
+    return min(1.0, _COARSE_SIDE / float(max(ref.shape[:2])))
+
+
+def _resized(gray: Gray, size: tuple[int, int]) -> Gray:
+    if (gray.shape[1], gray.shape[0]) == size:
+        return gray
+    return np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), np.uint8)
 
 
 def _slide(

@@ -235,7 +235,7 @@ class MatchPolicy:
     coarse_share: float = 0.95
     aspect_look_min: float = 0.5
     aspect_gap: float = 1.3
-    placed_look: int = 0
+    placed_look: int = 6
     placed_peak: float = 0.8
     placed_colour: float = 0.8
     placed_ratio: float = 0.5
