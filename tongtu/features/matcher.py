@@ -32,6 +32,9 @@ __all__ = ["DEFAULT_POLICY", "MatchPolicy", "Matcher", "Query", "Reference", "Ve
 # The placed look places the query roughly in each of its candidates, then finely in
 # this many of them, the best placed roughly (features/placement.py).
 _REFINED = 3
+# Places whose correlation is this close to 1 are alike: resampling a thumbnail alone
+# costs that much (one disc placed at two sub-pixel phases: 0.9936 and 0.9989).
+_PEAK_NOISE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,12 +200,12 @@ class Matcher:
     def _placed_look(self, query: ShapedQuery, refs: list[Reference]) -> tuple[int, Verdict] | None:
         """The query placed roughly inside each reference's pixels, then finely inside
         the `_REFINED` best (features/placement.py). The best place is kept where it is
-        `placed_ratio` times closer (1 − peak) than the best in any other of `refs` (a
-        copy's pixels are the reference's; a motif that several pictures share, an arc
-        of a circle, a theme's panel, is placed in each alike), its colours agree there
-        in `placed_colour` of the blocks, and it holds as a second look's match with too
-        few inliers: pixels agreeing in `region_share` of the blocks, the region's
-        likeness."""
+        `placed_ratio` times closer to 1 (down to `_PEAK_NOISE`) than the best in any
+        other of `refs` (a copy's pixels are the reference's; a motif that several
+        pictures share, an arc of a circle, a theme's panel, is placed in each alike),
+        its colours agree there in `placed_colour` of the blocks, and it holds as a
+        second look's match with too few inliers: pixels agreeing in `region_share` of
+        the blocks, the region's likeness."""
         policy = self.policy
         rough = []
         for ref in refs:
@@ -219,7 +222,7 @@ class Matcher:
         peak, ref, found, gray = places[0]
         if peak < policy.placed_peak:
             return None
-        if len(places) > 1 and 1.0 - peak > policy.placed_ratio * (1.0 - places[1][0]):
+        if len(places) > 1 and _off(peak) > policy.placed_ratio * _off(places[1][0]):
             return None  # placed about as well elsewhere: nothing tells the two apart
         likeness = self._likeness(query, ref.local, ref)
         colour = ref.colour()
@@ -406,6 +409,11 @@ class Matcher:
             guide, ref, match.homography, None if found is None else found.agree_at
         )
         return share is None or share >= self.policy.guided
+
+
+def _off(peak: float) -> float:
+    """How far a place's correlation is from 1, no closer than resampling allows."""
+    return max(1.0 - peak, _PEAK_NOISE)
 
 
 def _mirror(width: int) -> NDArray[np.float64]:
