@@ -38,10 +38,11 @@ from tongtu.features import (
 )
 from tongtu.features.matcher import MatchPolicy
 from tongtu.fetch import Fetcher
+from tongtu.hits import Comparison, Hit, SearchPage
 from tongtu.imaging import SIGNATURE, Picture, decode_for
 from tongtu.ingest import Added, Ingest, OnDuplicate, Source, Write, stored_image
 from tongtu.references import gray_pixels
-from tongtu.search import Comparison, Hit, Search, SearchPage
+from tongtu.search import Search
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog, open_vectors
 from tongtu.storage.base import ImageRecord, LibraryRecord, VectorStore

@@ -28,56 +28,17 @@ from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
 from tongtu.features.parts import part_features
 from tongtu.features.regions import Box, grid_regions, picture_regions
 from tongtu.features.score import MatchKind, match_kind, score
+from tongtu.hits import FULL, Comparison, Hit, Region, SearchPage, in_frame, intersection, overlap
 from tongtu.imaging import Picture
 from tongtu.params import MAX_RESULTS
 from tongtu.references import coarse_features, stored_reference
 from tongtu.storage.base import ImageRecord, TagFilter, VectorStore
 from tongtu.storage.catalog import Catalog
 
-__all__ = ["Comparison", "Hit", "Search", "SearchPage"]
+__all__ = ["Search"]
 
-Region = tuple[tuple[float, float], ...]
-
-_FULL = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
 # Kinds of hit where the query as a whole is a copy: no region of it needs a search.
 _WHOLE = (MatchKind.EXACT, MatchKind.NEAR_EXACT, MatchKind.QUERY_IN_RESULT)
-
-
-def _in_frame(region: Region, box: tuple[int, int, int, int], w: int, h: int) -> Region:
-    """A region in 0..1 coordinates of a rectangle `box` (x, y, width, height) of a
-    w × h picture, in 0..1 coordinates of the whole picture."""
-    x, y, bw, bh = box
-    return tuple(((x + u * bw) / w, (y + v * bh) / h) for u, v in region)
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    record: ImageRecord
-    score: float
-    kind: MatchKind
-    query_region: Region
-    result_region: Region
-
-
-@dataclass(slots=True)
-class SearchPage:
-    hits: list[Hit]
-    total: int
-    has_more: bool
-    timings: dict[str, float] = field(default_factory=dict)
-    # How many images each stage looked at: "exact", "candidates", "verified", "matched".
-    counts: dict[str, int] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    same: bool
-    score: float
-    kind: MatchKind | None
-    cosine: float
-    a_region: Region
-    b_region: Region
-    timings: dict[str, float]
 
 
 @dataclass(slots=True)
@@ -160,7 +121,7 @@ class Search:
         t = time.perf_counter()
         exact = self.catalog.image_by_sign(library_id, pic.cont_sign)
         if exact is not None and (tag_filter is None or tag_filter.accepts(exact.tags)):
-            hits[exact.id] = Hit(exact, 1.0, MatchKind.EXACT, _FULL, _FULL)
+            hits[exact.id] = Hit(exact, 1.0, MatchKind.EXACT, FULL, FULL)
             counts["exact"] = 1
         timings["exact"] = time.perf_counter() - t
 
@@ -189,7 +150,7 @@ class Search:
         matcher as a search's, over one candidate; `timings` and `t0` as in `search`."""
         if pa.cont_sign == pb.cont_sign:
             timings["total"] = time.perf_counter() - t0
-            return Comparison(True, 1.0, MatchKind.EXACT, 1.0, _FULL, _FULL, timings)
+            return Comparison(True, 1.0, MatchKind.EXACT, 1.0, FULL, FULL, timings)
         t = time.perf_counter()
         small_b = shrink(pb.rgb)
         query = self._extractor.query(shrink(pa.rgb))
@@ -236,7 +197,7 @@ class Search:
                     part = None  # as in search: b laid over all of a, which it is not
                 if part is not None and (verdict is None or part.score > verdict.score):
                     verdict, kind = part, MatchKind.RESULT_IN_QUERY
-                    query_region = _in_frame(part.match.query_region, (x, y, bw, bh), w_a, h_a)
+                    query_region = in_frame(part.match.query_region, (x, y, bw, bh), w_a, h_a)
         timings["verification"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t0
         if verdict is None:
@@ -292,7 +253,7 @@ class Search:
         query region, the best hit of a reference over all parts kept."""
         h, w = rgb.shape[:2]
         for (x, y, bw, bh), cell in self._query_parts(rgb):
-            if self._covered(hits, _in_frame(_FULL, (x, y, bw, bh), w, h)):
+            if self._covered(hits, in_frame(FULL, (x, y, bw, bh), w, h)):
                 run.counts["covered"] = run.counts.get("covered", 0) + 1
                 continue
             run.counts["regions"] = run.counts.get("regions", 0) + 1
@@ -307,7 +268,7 @@ class Search:
                     continue
                 if not cell and polygon_area(hit.result_region) < self.policy.part_ref_cover:
                     continue  # a detail of the reference: a rectangle shows most of it
-                region = _in_frame(hit.query_region, (x, y, bw, bh), w, h)
+                region = in_frame(hit.query_region, (x, y, bw, bh), w, h)
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
                 )
@@ -320,7 +281,7 @@ class Search:
             return False
         area = polygon_area(part)
         return area > 0 and any(
-            _intersection(part, hit.query_region) >= least * area for hit in hits.values()
+            intersection(part, hit.query_region) >= least * area for hit in hits.values()
         )
 
     def _cell(self, run: _Run, crop: NDArray[np.uint8], hits: dict[int, Hit], box: Box) -> None:
@@ -372,7 +333,7 @@ class Search:
                 (
                     s
                     for s in kept
-                    if _overlap(s.query_region, hit.query_region) >= self.policy.rivals
+                    if overlap(s.query_region, hit.query_region) >= self.policy.rivals
                     and not self._copies(run, s.record, hit.record)
                 ),
                 None,
@@ -451,18 +412,3 @@ class Search:
                 match.ref_region,
             )
         return len(found)
-
-
-def _intersection(a: Region, b: Region) -> float:
-    """The area two convex regions share (0 where either is empty)."""
-    if len(a) < 3 or len(b) < 3:
-        return 0.0
-    inter, _ = cv2.intersectConvexConvex(np.array(a, np.float32), np.array(b, np.float32))
-    return float(inter)
-
-
-def _overlap(a: Region, b: Region) -> float:
-    """Intersection over union of two convex regions (0 where either is empty)."""
-    inter = _intersection(a, b)
-    union = polygon_area(a) + polygon_area(b) - inter
-    return inter / union if union > 0 and inter > 0 else 0.0
