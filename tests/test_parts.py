@@ -78,6 +78,8 @@ def engines(
         for kind, pictures in (("photos", photos), ("designs", designs))
         for parts in (0, PER_PART)
     }
+    for engine in out.values():  # the parts measured alone: the placed look finds most
+        engine.policy = replace(engine.policy, placed_look=0)  # of these crops too
     yield out
     for engine in out.values():
         engine.close()
