@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -192,12 +192,18 @@ class Matcher:
             if crop_verdict is not None and self._inside(crop_verdict.match):
                 found[ref.key] = crop_verdict
         if not found:  # a crop of one picture found is no crop of another
-            placed = self._placed_look(query, closest([*refused, *close], policy.placed_look))
+            near = closest([*refused, *close], policy.placed_look)
+            placed = self._placed_look(query, near, pixels)
             if placed is not None:
                 found[placed[0]] = placed[1]
         return found
 
-    def _placed_look(self, query: ShapedQuery, refs: list[Reference]) -> tuple[int, Verdict] | None:
+    def _placed_look(
+        self,
+        query: ShapedQuery,
+        refs: list[Reference],
+        pixels: Mapping[int, Callable[[], Gray | None]],
+    ) -> tuple[int, Verdict] | None:
         """The query placed roughly inside each reference's pixels, then finely inside
         the `_REFINED` best (features/placement.py). The best place is kept where it is
         `placed_ratio` times closer to 1 (down to `_PEAK_NOISE`) than the best in any
@@ -205,11 +211,11 @@ class Matcher:
         pictures share, an arc of a circle, a theme's panel, is placed in each alike),
         its colours agree there in `placed_colour` of the blocks, and it holds as a
         second look's match with too few inliers: pixels agreeing in `region_share` of
-        the blocks, the region's likeness."""
+        the blocks, the region's likeness. `pixels`: each reference's, read once."""
         policy = self.policy
         rough = []
         for ref in refs:
-            gray = ref.pixels()
+            gray = pixels[ref.key]()
             if gray is not None and (found := roughly(query.gray, gray, policy.placed_areas)):
                 rough.append((found.peak, ref, found, gray))
         places = []
@@ -234,7 +240,7 @@ class Matcher:
         size = (query.local.width, query.local.height)
         frame = (ref.local.width, ref.local.height)
         match = found.match(size, frame, gray)
-        if not self._agrees(query, ref.local, match, ref.pixels, policy.region_share):
+        if not self._agrees(query, ref.local, match, pixels[ref.key], policy.region_share):
             return None
         region = likeness(match)
         if region is None or (region := self.scale(region)) < policy.region_likeness:

@@ -88,11 +88,8 @@ def roughly(query: Gray, ref: Gray, areas: tuple[float, float]) -> Placement | N
     c = _coarse_scale(ref)
     rh, rw = ref.shape[:2]
     coarse = _resized(ref, (round(rw * c), round(rh * c)))
-    qh, qw = query.shape[:2]
-    aspect = qw / qh
-    # one shrink of the query first: no template is larger than the coarse copy
-    k = min(1.0, max(coarse.shape) / max(qw, qh))
-    small = _resized(query, (max(1, round(qw * k)), max(1, round(qh * k))))
+    aspect = query.shape[1] / query.shape[0]
+    small = _within(query, max(coarse.shape))  # no template is larger than the copy
     best: Placement | None = None
     for area in np.geomspace(areas[0], areas[1], _SIZES):
         w = round(float(np.sqrt(area * coarse.shape[0] * coarse.shape[1] * aspect)))
@@ -107,11 +104,8 @@ def roughly(query: Gray, ref: Gray, areas: tuple[float, float]) -> Placement | N
 
 def refined(query: Gray, ref: Gray, rough: Placement) -> Placement | None:
     """`place`'s fine pass: around a coarse place (`roughly`), at `ref`'s full size."""
-    rh, rw = ref.shape[:2]
-    qh, qw = query.shape[:2]
-    aspect = qw / qh
-    k = min(1.0, max(rw, rh) / max(qw, qh))  # no template is larger than `ref`
-    query = _resized(query, (max(1, round(qw * k)), max(1, round(qh * k))))
+    aspect = query.shape[1] / query.shape[0]
+    query = _within(query, max(ref.shape[:2]))  # no template is larger than `ref`
     margin = round(2 / _coarse_scale(ref)) + 2
     cx, cy = rough.x + rough.w / 2, rough.y + rough.w / aspect / 2
     best: Placement | None = None
@@ -127,6 +121,13 @@ def refined(query: Gray, ref: Gray, rough: Placement) -> Placement | None:
 
 def _coarse_scale(ref: Gray) -> float:
     return min(1.0, _COARSE_SIDE / float(max(ref.shape[:2])))
+
+
+def _within(gray: Gray, side: int) -> Gray:
+    """`gray` shrunk to at most `side` px on its longer side (as it is if it fits)."""
+    h, w = gray.shape[:2]
+    k = min(1.0, side / max(w, h))
+    return _resized(gray, (max(1, round(w * k)), max(1, round(h * k))))
 
 
 def _resized(gray: Gray, size: tuple[int, int]) -> Gray:
