@@ -88,12 +88,15 @@ def test_a_tenth_of_a_flat_design_is_found_and_no_more_look_alikes(tmp_path: Pat
     assert wrong <= wrong_without, (wrong_without, wrong)
 
 
-def _design(circle: tuple[int, int], boxes: list[tuple[int, int, str]]) -> Image.Image:
-    """A flat design: one grey disc of a set's radius at `circle`, boxes of a colour."""
+def _design(
+    circle: tuple[int, int], boxes: list[tuple[int, int, str]], fill: object = (80, 90, 100)
+) -> Image.Image:
+    """A flat design: one disc of a set's radius at `circle` (slate grey), boxes of a
+    colour."""
     img = Image.new("RGB", (800, 600), "white")
     draw = ImageDraw.Draw(img)
     x, y = circle
-    draw.ellipse((x - 150, y - 150, x + 150, y + 150), fill=(80, 90, 100), outline="black", width=6)
+    draw.ellipse((x - 150, y - 150, x + 150, y + 150), fill=fill, outline="black", width=6)
     for bx, by, colour in boxes:
         box = (bx, by, bx + 180, by + 120)
         draw.rounded_rectangle(box, 12, fill=colour, outline="black", width=5)
@@ -129,3 +132,23 @@ def test_a_motif_placed_alike_in_two_pictures_is_a_copy_of_neither() -> None:
     assert both == {}
     assert len(unruled) == 1, unruled
     assert list(alone) == [1]
+
+
+@pytest.mark.model
+def test_the_same_outline_in_another_fill_is_no_copy() -> None:
+    """One disc drawn in orange and in blue: their grey levels fit one another, the
+    colours do not (`placed_colour`); without the colours the blue one is served."""
+    orange = _design((250, 330), [(480, 60, "#c03050")], fill=(230, 140, 40))
+    blue = _design((250, 330), [(480, 60, "#c03050")], fill=(40, 90, 200))
+    extractor = Extractor.from_model("sscd_distilled", threads=2)
+    query = extractor.query(np.asarray(orange.crop((140, 160, 360, 300))))
+    describe = functools.partial(extractor.describe, short_side=SHORT_SIDE)
+    matcher = Matcher(MatchPolicy(), describe, extractor.scale)
+    refs = [_featureless(1, blue)]
+    ruled = matcher.match(query, refs)
+    grey = dataclasses.replace(matcher, policy=MatchPolicy(placed_colour=0.0)).match(query, refs)
+    own = matcher.match(query, [_featureless(2, orange)])
+    extractor.close()
+    assert ruled == {}
+    assert list(grey) == [1]
+    assert list(own) == [2]
