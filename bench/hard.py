@@ -159,6 +159,11 @@ def _draw_of(key: str) -> str:
     return "dev" if hashlib.sha1(key.encode()).digest()[0] % 2 == 0 else "heldout"
 
 
+def _poster_photos(photos: dict[str, RGB]) -> list[str]:
+    """The photos the graphics pool's posters draw their pictures from."""
+    return sorted(photos)[:40]
+
+
 def _fit(rgb: RGB) -> RGB:
     h, w = rgb.shape[:2]
     if min(h, w) < 50:
@@ -181,7 +186,10 @@ def build(pool: str, draw: str, seed: int, per_family: int) -> tuple[dict[str, R
         if pool == "screens":
             groups, tag = screens_pool(seed, 48), "screens"
         else:
-            groups, tag = graphics_pool(seed, 48, [photos[n] for n in sorted(photos)][:40]), "group"
+            groups, tag = (
+                graphics_pool(seed, 48, [photos[n] for n in _poster_photos(photos)]),
+                "group",
+            )
         pictures = {}
         for i, g in enumerate(groups):
             if _draw_of(f"{tag}-{i}") != draw:
@@ -195,11 +203,13 @@ def build(pool: str, draw: str, seed: int, per_family: int) -> tuple[dict[str, R
     library = [names[i] for i in order[:n_lib]]
     outside = [names[i] for i in order[n_lib:]]
     # What a picture is pasted into is never indexed: photos outside the library (for
-    # the photos), or any photo of the draw (for graphics, where no photo is indexed).
+    # the photos), or a photo of the draw that no poster holds (for graphics: a query
+    # pasted into a poster's photo is a part of that poster).
     if pool == "photos":
         backdrop = {n: photos[n] for n in outside}
     else:
-        backdrop = {n: p for n, p in photos.items() if _draw_of(n) == draw}
+        held = set(_poster_photos(photos)) if pool == "graphics" else set()
+        backdrop = {n: p for n, p in photos.items() if _draw_of(n) == draw and n not in held}
     drawn = _Draw(library, outside, pictures, backdrop)
     queries = _edited(FAMILIES, drawn, rng, per_family)
     for name in library:  # a look-alike of an indexed picture, lightly re-encoded
