@@ -93,6 +93,8 @@ class Matcher:
                 tried.append(verify(flipped, ref, needed, policy.max_stretch))
 
         def accepted(match: Match) -> Verdict | None:
+            if match.query_region and max(match.query_cover, match.ref_cover) < policy.copy_cover:
+                return None  # a part both pictures share, not one inside the other
             s = score(cosine, match)
             if likeness is None:
                 if s >= threshold and self._agrees(query, ref, match, gray):
