@@ -2,7 +2,9 @@
 and boot screens over another wallpaper, one player in another skin (corpus/graphics.py's
 screens pool). Their panel, menu and buttons are the same pixels and align hundreds of
 features on one transform; the rest is smooth artwork, which the band-passed blocks of
-the pixel check do not see. The blocks' grey levels do (`MatchPolicy.levels`)."""
+the pixel check do not see. The blocks' grey levels do (`MatchPolicy.levels`), and where
+a crop or a caption leaves too little artwork for them, its hues
+(`MatchPolicy.colours`)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
 
+from corpus.families import FAMILIES
 from corpus.graphics import screens_pool
 from tests.conftest import jpeg
 from tests.groups import index_groups, served
@@ -40,11 +43,36 @@ def test_other_themes_and_skins_are_refused_on_their_levels(
     whole query (`MatchPolicy.part_whole`)."""
     engine, groups = indexed
     queries = [jpeg(Image.fromarray(look), 85) for g in groups for look in g.lookalikes]
-    engine.policy = replace(MatchPolicy(), levels=0.0, part_whole=0.0)
+    # the levels alone: the colours refuse most of these too
+    engine.policy = replace(MatchPolicy(), levels=0.0, part_whole=0.0, colours=0.0)
+    without = sum(bool(_served(engine, q)) for q in queries)
+    engine.policy = replace(MatchPolicy(), colours=0.0)
+    served = sum(bool(_served(engine, q)) for q in queries)
+    engine.policy = MatchPolicy()
+    served_now = sum(bool(_served(engine, q)) for q in queries)
+    assert without >= len(queries) // 3, "the textured blocks refuse them: the test is moot"
+    assert served == served_now == 0, (served, served_now, without)
+
+
+def test_edits_of_other_themes_are_refused_on_their_colours(
+    indexed: tuple[Engine, list],
+) -> None:
+    """Another theme's screen cropped to a third, captioned as a meme or with text (AugLy,
+    as bench/hard's families): the menu or panel it shares with a library screen is the
+    same grey pixels, its colours are the other palette's."""
+    engine, groups = indexed
+    rng = np.random.default_rng(21)
+    queries = [
+        jpeg(Image.fromarray(FAMILIES[family](look, rng, [])), 85)
+        for g in groups
+        for look in g.lookalikes
+        for family in ("crop_30", "meme", "text_overlay")
+    ]
+    engine.policy = replace(MatchPolicy(), colours=0.0)
     without = sum(bool(_served(engine, q)) for q in queries)
     engine.policy = MatchPolicy()
     served = sum(bool(_served(engine, q)) for q in queries)
-    assert without >= len(queries) // 3, "the textured blocks refuse them: the test is moot"
+    assert without > 0, "nothing served without the colours: the test is moot"
     assert served == 0, (served, without)
 
 
@@ -58,14 +86,17 @@ def _captioned(img: Image.Image) -> bytes:
 
 
 def test_copies_of_themed_screens_are_still_found(indexed: tuple[Engine, list]) -> None:
-    """Halved and re-encoded, captioned, blurred: their levels follow the reference's."""
+    """Halved and re-encoded, captioned, blurred, under emoji: their levels follow the
+    reference's, and their hues."""
     engine, groups = indexed
+    rng = np.random.default_rng(22)
     for k, group in enumerate(groups):
         ref = Image.fromarray(group.reference)
         copies = [
             jpeg(ref.resize((ref.width // 2, ref.height // 2)), 60),
             _captioned(ref),
             jpeg(ref.filter(ImageFilter.GaussianBlur(2)), 85),
+            jpeg(Image.fromarray(FAMILIES["emoji"](group.reference, rng, [])), 85),
         ]
         for copy in copies:
             assert _served(engine, copy)[:1] == [f"{group.kind} {k}"], group.kind

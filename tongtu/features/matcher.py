@@ -19,11 +19,12 @@ from numpy.typing import NDArray
 
 from tongtu.features.agreement import blurred_agreement, holds, measure, needs_pixels
 from tongtu.features.candidate import Gray, Query, Reference, ShapedQuery, Verdict
+from tongtu.features.colour import laid_agreement, placed_agreement
 from tongtu.features.descriptor import unscaled
 from tongtu.features.guided import guided_agreement, match_scale
 from tongtu.features.likeness import Describe, region_cosine
 from tongtu.features.local import NO_MATCH, LocalFeatures, Match, laid_cover, verify
-from tongtu.features.placement import colour_agreement, refined, roughly
+from tongtu.features.placement import refined, roughly
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
 
@@ -193,6 +194,9 @@ class Matcher:
             crop_verdict = self._second_look(query, ref, pixels[ref.key])
             if crop_verdict is not None and self._inside(crop_verdict.match):
                 found[ref.key] = crop_verdict
+        if policy.colours > 0.0:
+            keyed = {ref.key: ref for ref in refs}
+            found = {k: v for k, v in found.items() if self._colours_agree(query, keyed[k], v)}
         if not found:  # a crop of one picture found is no crop of another
             near = closest([*refused, *close], policy.placed_look)
             placed = self._placed_look(query, near, pixels)
@@ -236,7 +240,7 @@ class Matcher:
         colour = ref.colour()
         if likeness is None or colour is None:
             return None
-        hues = colour_agreement(query.rgb, colour, found, gray)
+        hues = placed_agreement(query.rgb, found.cut(colour, gray))
         if hues is not None and hues < policy.placed_colour:
             return None  # the grey levels of another palette: another theme, another fill
         size = (query.local.width, query.local.height)
@@ -249,6 +253,18 @@ class Matcher:
             return None
         s = max(policy.threshold, score(max(self.scale(ref.cosine), region), match))
         return ref.key, Verdict(s, match, size, frame)
+
+    def _colours_agree(self, query: ShapedQuery, ref: Reference, verdict: Verdict) -> bool:
+        """Whether the query's hues agree with the reference's where the verdict's match
+        lays one over the other, in `colours` of the blocks holding colour (true where
+        that cannot be told: no colour pixels kept, a grey query, flat grey pictures)."""
+        colour = ref.colour()
+        if colour is None:
+            return True
+        hues = laid_agreement(
+            query.rgb, colour, verdict.match, verdict.query_size, verdict.ref_size
+        )
+        return hues is None or hues >= self.policy.colours
 
     def _inside(self, match: Match) -> bool:
         """Whether a match lays the whole query over a part of the reference (the crop

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 
 from tongtu.features.local import Match, clipped, frame
 
-__all__ = ["Placement", "colour_agreement", "place", "refined", "roughly"]
+__all__ = ["Placement", "place", "refined", "roughly"]
 
 Gray = NDArray[np.uint8]
 RGB = NDArray[np.uint8]
@@ -36,16 +36,6 @@ _REFINE = tuple(float(f) for f in np.linspace(0.9, 1.1, 11))
 # A template with less contrast than this (std of grey levels) shows nothing to place.
 _FLAT = 2.0
 _MIN_SIDE = 8  # px: the smallest template the coarse pass slides
-# The colours: compared over a grid of this many blocks a side; a block holds colour
-# where its chroma (Cr or Cb, 0-255 scale, about grey) reaches _COLOURED, agrees where
-# the two differ by at most _CHROMA_GAP; under _MIN_COLOURED such blocks tell nothing.
-_COLOUR_GRID = 12
-_COLOURED = 8.0
-_CHROMA_GAP = 10.0
-_MIN_COLOURED = 4
-# A copy's saturation may be scaled within these bounds (a grey copy has no colour to
-# compare): a slate fill is cyan at a sixth of its saturation, and no copy.
-_SATURATION = (0.5, 2.0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +48,13 @@ class Placement:
     y: int
     w: int
     h: int
+
+    def cut(self, ref: RGB, ref_gray: Gray) -> RGB:
+        """`ref`'s pixels (another size of `ref_gray`, where the place was found) under
+        the query."""
+        kx, ky = ref.shape[1] / ref_gray.shape[1], ref.shape[0] / ref_gray.shape[0]
+        x, y = round(self.x * kx), round(self.y * ky)
+        return ref[y : y + round(self.h * ky), x : x + round(self.w * kx)]
 
     def match(self, query_size: tuple[int, int], ref_size: tuple[int, int], ref_px: Gray) -> Match:
         """As a match between the query's work image (w, h) and the reference's (the
@@ -156,37 +153,3 @@ def _slide(
     scores = cv2.matchTemplate(ref, template, cv2.TM_CCOEFF_NORMED)
     _, peak, _, (x, y) = cv2.minMaxLoc(scores)
     return Placement(float(peak), x + x0, y + y0, w, h)
-
-
-def colour_agreement(query: RGB, ref: RGB, placed: Placement, ref_gray: Gray) -> float | None:
-    """Of the blocks of the query (an `_COLOUR_GRID` grid) that hold colour on either
-    side, the share whose chroma agrees with the reference's pixels where `placed` (found
-    on `ref_gray`, which `ref` may be another size of) lays the query: within
-    `_CHROMA_GAP` once the query's saturation is fitted as one factor within
-    `_SATURATION` (a copy keeps its hues). None for a grey query, or where too few
-    blocks hold colour to tell. The grey pixels the placement rests on do not see it: two
-    clipart shapes of one outline in two fills, one layout in two themes' palettes."""
-    k = ref.shape[1] / ref_gray.shape[1], ref.shape[0] / ref_gray.shape[0]
-    x, y = round(placed.x * k[0]), round(placed.y * k[1])
-    w, h = round(placed.w * k[0]), round(placed.h * k[1])
-    part = ref[y : y + h, x : x + w]
-    if part.shape[0] < _COLOUR_GRID or part.shape[1] < _COLOUR_GRID:
-        return None
-    q, r = _chroma(query), _chroma(part)
-    if float(np.abs(q).max()) < _COLOURED:
-        return None  # a grey query (or a grey copy): its colours tell nothing
-    coloured = (np.abs(q).max(axis=1) >= _COLOURED) | (np.abs(r).max(axis=1) >= _COLOURED)
-    if int(coloured.sum()) < _MIN_COLOURED:
-        return None
-    q, r = q[coloured], r[coloured]
-    fitted = (q * r).sum() / max(1e-6, float((r * r).sum()))
-    saturation = float(np.clip(fitted, *_SATURATION))
-    return float((np.abs(q - saturation * r).max(axis=1) <= _CHROMA_GAP).mean())
-
-
-def _chroma(rgb: RGB) -> NDArray[np.float32]:
-    """The mean chroma (Cr, Cb about grey) of each block of an `_COLOUR_GRID` grid."""
-    ycc = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YCrCb)
-    grid = (_COLOUR_GRID, _COLOUR_GRID)
-    small = cv2.resize(ycc.astype(np.float32), grid, interpolation=cv2.INTER_AREA)
-    return np.asarray(small[..., 1:].reshape(-1, 2) - 128.0, dtype=np.float32)

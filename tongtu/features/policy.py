@@ -243,6 +243,14 @@ class MatchPolicy:
     coarse_share: float = 0.95
     aspect_look_min: float = 0.5
     aspect_gap: float = 1.3
+    # the share of the reference's blocks holding colour where a match's hues must agree
+    # with the query's (features/colour.py; 0: not asked). Another theme's menu or panel
+    # is the same grey pixels as a library screen's, and a crop or a caption leaves too
+    # little artwork for the levels; its palette differs. bench/hard's dev draws, every
+    # result served on three pools (edits of seeds 3 and 4): right 0.67-1.0 (a mirrored
+    # clipart the lowest, then emoji over posters 0.71), the one wrong (a crop of another
+    # login theme) 0.0
+    colours: float = 0.5
     placed_look: int = 6
     placed_peak: float = 0.8
     placed_colour: float = 0.8

@@ -1,0 +1,112 @@
+"""Do the query's colours agree with the reference's where a match lays one over the other?
+
+Every other check looks at grey pixels: features, blocks, levels. Two themes of one
+layout (a boot menu in purple and in green, one player in two skins), or one clipart
+outline in two fills, agree there once brightness is fitted; their hues do not. A copy
+keeps its hues: re-encoding, blur, resizing and most overlays leave the chroma of most
+of the picture where it was, and a copy whose saturation was turned up or down keeps it
+up to one factor. So the mean chroma (Cr, Cb about grey) of a grid of blocks over the
+shared region is compared, the query's saturation fitted as one factor within
+`_SATURATION`; a grey query (or a grey copy) tells nothing."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from numpy.typing import NDArray
+
+from tongtu.features.local import Match
+
+__all__ = ["laid_agreement", "placed_agreement"]
+
+RGB = NDArray[np.uint8]
+
+# Compared over a grid of this many blocks a side; a block holds colour where its chroma
+# (Cr or Cb, 0-255 scale, about grey) reaches _COLOURED, agrees where the two differ by
+# at most _CHROMA_GAP; under _MIN_COLOURED such blocks tell nothing.
+_GRID = 12
+_COLOURED = 8.0
+_CHROMA_GAP = 10.0
+_MIN_COLOURED = 4
+# A copy's saturation may be scaled within these bounds (a grey copy has no colour to
+# compare): a slate fill is cyan at a sixth of its saturation, and no copy.
+_SATURATION = (0.5, 2.0)
+
+
+def placed_agreement(query: RGB, part: RGB) -> float | None:
+    """Of the blocks of the query that hold colour on either side, the share whose
+    chroma agrees with `part`'s, the reference's pixels where the query was placed
+    (any size). None for a grey query, or where too few blocks hold colour to tell."""
+    if part.shape[0] < _GRID or part.shape[1] < _GRID:
+        return None
+    return _agreement(_chroma(query), _chroma(part))
+
+
+def laid_agreement(
+    query: RGB,
+    ref: RGB,
+    match: Match,
+    query_size: tuple[int, int],
+    ref_size: tuple[int, int],
+) -> float | None:
+    """As `placed_agreement`, over the blocks of the region where `match` (between work
+    images of `query_size` and `ref_size`, w × h) lays `ref`'s colour pixels (any
+    scale) over `query`'s (any scale; mirrored first where the match is): the blocks of a
+    grid over the region's bounding box that lie wholly inside it. None where the match
+    has no transform, or too little region or colour to tell."""
+    if match.homography is None:
+        return None
+    qh, qw = query.shape[:2]
+    rh, rw = ref.shape[:2]
+    seen = query[:, ::-1] if match.flipped else query
+    to_query = (
+        np.diag([qw / query_size[0], qh / query_size[1], 1.0])
+        @ match.homography
+        @ np.diag([ref_size[0] / rw, ref_size[1] / rh, 1.0])
+    )
+    laid = cv2.warpPerspective(np.ascontiguousarray(ref), to_query, (qw, qh), flags=cv2.INTER_AREA)
+    inside = cv2.warpPerspective(
+        np.full((rh, rw), 255, np.uint8), to_query, (qw, qh), flags=cv2.INTER_NEAREST
+    )
+    ys, xs = np.nonzero(inside)
+    if len(xs) == 0:
+        return None
+    x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    if x1 - x0 < _GRID or y1 - y0 < _GRID:
+        return None
+    box = (slice(y0, y1), slice(x0, x1))
+    cover = cv2.resize(
+        (inside[box] > 0).astype(np.float32), (_GRID, _GRID), interpolation=cv2.INTER_AREA
+    ).reshape(-1)
+    whole = cover >= 0.99
+    q = _chroma(np.ascontiguousarray(seen[box]))[whole]
+    r = _chroma(np.ascontiguousarray(laid[box]))[whole]
+    return _agreement(q, r, either=False)
+
+
+def _agreement(q: NDArray[np.float32], r: NDArray[np.float32], either: bool = True) -> float | None:
+    """The share of blocks holding colour whose chroma agree, the query's saturation
+    fitted (`q`, `r`: (blocks, 2) chroma): blocks coloured on either side, or (`either`
+    false) on the reference's, where an overlay's colours over white (an emoji on a
+    chart) are no disagreement."""
+    if len(q) == 0 or float(np.abs(q).max()) < _COLOURED:
+        return None  # a grey query (or a grey copy): its colours tell nothing
+    coloured = np.abs(r).max(axis=1) >= _COLOURED
+    if either:
+        coloured |= np.abs(q).max(axis=1) >= _COLOURED
+    if int(coloured.sum()) < _MIN_COLOURED:
+        return None
+    q, r = q[coloured], r[coloured]
+    if either:
+        fitted = (q * r).sum() / max(1e-6, float((r * r).sum()))
+    else:  # each block's own factor, the median: a caption's grey blocks do not pull it
+        fitted = float(np.median((q * r).sum(axis=1) / np.maximum((r * r).sum(axis=1), 1e-6)))
+    saturation = float(np.clip(fitted, *_SATURATION))
+    return float((np.abs(q - saturation * r).max(axis=1) <= _CHROMA_GAP).mean())
+
+
+def _chroma(rgb: RGB) -> NDArray[np.float32]:
+    """The mean chroma (Cr, Cb about grey) of each block of a `_GRID` grid."""
+    ycc = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YCrCb)
+    small = cv2.resize(ycc.astype(np.float32), (_GRID, _GRID), interpolation=cv2.INTER_AREA)
+    return np.asarray(small[..., 1:].reshape(-1, 2) - 128.0, dtype=np.float32)
