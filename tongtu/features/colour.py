@@ -98,7 +98,7 @@ def _agreement(q: NDArray[np.float32], r: NDArray[np.float32], either: bool = Tr
         return None
     q, r = q[coloured], r[coloured]
     if either:
-        fitted = (q * r).sum() / max(1e-6, float((r * r).sum()))
+        fitted = float((q * r).sum()) / max(1e-6, float((r * r).sum()))
     else:  # each block's own factor, the median: a caption's grey blocks do not pull it
         fitted = float(np.median((q * r).sum(axis=1) / np.maximum((r * r).sum(axis=1), 1e-6)))
     saturation = float(np.clip(fitted, *_SATURATION))
