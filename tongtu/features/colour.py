@@ -31,6 +31,11 @@ _MIN_COLOURED = 4
 # A copy's saturation may be scaled within these bounds (a grey copy has no colour to
 # compare): a slate fill is cyan at a sixth of its saturation, and no copy.
 _SATURATION = (0.5, 2.0)
+# A match's: AugLy's saturation and colour jitter turn a copy's up by 2.5 (more than the
+# placed look's bound), and another theme's hues fit no factor at all.
+_LAID_SATURATION = (0.5, 3.0)
+# and where the fitted chroma is strong, a match's blocks agree within this share of it
+_RELATIVE_GAP = 0.3
 
 
 def placed_agreement(query: RGB, part: RGB) -> float | None:
@@ -101,8 +106,11 @@ def _agreement(q: NDArray[np.float32], r: NDArray[np.float32], either: bool = Tr
         fitted = float((q * r).sum()) / max(1e-6, float((r * r).sum()))
     else:  # each block's own factor, the median: a caption's grey blocks do not pull it
         fitted = float(np.median((q * r).sum(axis=1) / np.maximum((r * r).sum(axis=1), 1e-6)))
-    saturation = float(np.clip(fitted, *_SATURATION))
-    return float((np.abs(q - saturation * r).max(axis=1) <= _CHROMA_GAP).mean())
+    saturation = float(np.clip(fitted, *(_SATURATION if either else _LAID_SATURATION)))
+    gap = np.full(len(r), _CHROMA_GAP, dtype=np.float32)
+    if not either:  # saturated colours clip in RGB: a copy's factor varies block to block
+        gap = np.maximum(gap, _RELATIVE_GAP * saturation * np.abs(r).max(axis=1))
+    return float((np.abs(q - saturation * r).max(axis=1) <= gap).mean())
 
 
 def _chroma(rgb: RGB) -> NDArray[np.float32]:

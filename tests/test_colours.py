@@ -1,0 +1,73 @@
+"""A copy keeps its hues up to one saturation factor (`MatchPolicy.colours`,
+features/colour.py): copies whose colours were edited with AugLy — saturation turned down
+or up, a colour jitter, made grey, made darker — are found as often as without the
+check, on photos and on themed screens."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import augly.image.functional as F
+import numpy as np
+import pytest
+from PIL import Image
+
+from corpus.graphics import screens_pool
+from tests.conftest import jpeg, open_photo, photo_names, png
+from tongtu.engine import Engine, Source
+from tongtu.features.colour import laid_agreement
+from tongtu.features.local import Match
+from tongtu.features.matcher import MatchPolicy
+from tongtu.settings import Settings
+
+EDITS = {
+    "saturation 0.4": lambda im: F.saturation(im, factor=0.4),
+    "saturation 2.5": lambda im: F.saturation(im, factor=2.5),
+    "jitter": lambda im: F.color_jitter(
+        im, brightness_factor=1.2, contrast_factor=1.3, saturation_factor=1.6
+    ),
+    "grey": lambda im: F.grayscale(im),
+    "darker": lambda im: F.brightness(im, factor=0.6),
+}
+
+
+def _identity(w: int, h: int) -> Match:
+    region = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
+    return Match(50, region, region, np.eye(3))
+
+
+def test_a_copy_agrees_and_another_palette_does_not() -> None:
+    """Laid over itself, a themed screen's colours agree whatever its saturation within
+    the fitted factor; another theme of the same screen, laid over it, does not."""
+    groups = [g for g in screens_pool(21, 12) if g.kind in ("login", "boot", "player")]
+    for g in groups:
+        ref = g.reference
+        h, w = ref.shape[:2]
+        match = _identity(w, h)
+        for name in ("saturation 0.4", "saturation 2.5", "jitter"):
+            copy = np.asarray(EDITS[name](Image.fromarray(ref)).convert("RGB"))
+            hues = laid_agreement(copy, ref, match, (w, h), (w, h))
+            assert hues is None or hues >= 0.7, (g.kind, name, hues)  # None: too grey
+        grey = np.asarray(EDITS["grey"](Image.fromarray(ref)).convert("RGB"))
+        assert laid_agreement(grey, ref, match, (w, h), (w, h)) is None  # nothing to tell
+        others = [laid_agreement(look, ref, match, (w, h), (w, h)) for look in g.lookalikes]
+        assert all(o is not None and o < 0.5 for o in others), (g.kind, others)
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_copies_with_edited_colours_are_found_as_often(tmp_path: Path) -> None:
+    photos = [open_photo(n) for n in photo_names()[:8]]
+    screens = [Image.fromarray(g.reference) for g in screens_pool(21, 8)]
+    pairs = [
+        (Source(image=jpeg(edit(img).convert("RGB"), 85)), Source(image=png(img)))
+        for img in [*photos, *screens]
+        for edit in EDITS.values()
+    ]
+    engine = Engine.open(Settings(data_dir=tmp_path))
+    found = sum(engine.compare(q, ref).same for q, ref in pairs)
+    engine.policy = replace(MatchPolicy(), colours=0.0)
+    without = sum(engine.compare(q, ref).same for q, ref in pairs)
+    engine.close()
+    assert found == without >= len(pairs) - 2, (found, without, len(pairs))
