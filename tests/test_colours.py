@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from corpus.families import FAMILIES
 from corpus.graphics import screens_pool
 from tests.conftest import jpeg, open_photo, photo_names, png
 from tongtu.engine import Engine, Source
@@ -71,3 +72,42 @@ def test_copies_with_edited_colours_are_found_as_often(tmp_path: Path) -> None:
     without = sum(engine.compare(q, ref).same for q, ref in pairs)
     engine.close()
     assert found == without >= len(pairs) - 2, (found, without, len(pairs))
+
+
+@pytest.mark.slow
+@pytest.mark.model
+def test_a_library_s_duplicates_ask_the_colours_too(tmp_path: Path) -> None:
+    """A library holding themed screens and crops and memes of their other themes: the
+    duplicates found join no screen with another theme's edit, as a search would not
+    serve it; each screen's own captioned copy joins it."""
+    groups = [g for g in screens_pool(21, 12) if g.kind in ("login", "boot", "player")]
+    engine = Engine.open(Settings(data_dir=tmp_path))
+    lib = engine.library("screens", create=True)
+    rng = np.random.default_rng(23)
+
+    def add(rgb: np.ndarray, name: str) -> int:
+        return engine.add(lib, Source(image=jpeg(Image.fromarray(rgb), 85)), name).record.id
+
+    screen, other, copy = {}, {}, {}
+    for k, g in enumerate(groups):
+        screen[add(g.reference, f"screen {k}")] = k
+        copy[add(FAMILIES["meme"](g.reference, rng, []), f"copy {k}")] = k
+        for look in g.lookalikes:
+            for family in ("crop_30", "meme"):
+                other[add(FAMILIES[family](look, rng, []), f"other {k}")] = k
+
+    def joined(policy: MatchPolicy) -> tuple[int, int]:
+        engine.policy = policy
+        clusters, _ = engine.duplicates(lib)
+        wrong = right = 0
+        for c in clusters:
+            screens = {screen[m] for m in c.members if m in screen}
+            wrong += bool(screens) and any(m in other for m in c.members)
+            right += sum(copy[m] in screens for m in c.members if m in copy)
+        return wrong, right
+
+    wrong_without, right_without = joined(replace(MatchPolicy(), colours=0.0))
+    wrong, right = joined(MatchPolicy())
+    engine.close()
+    assert wrong_without > 0, "no other theme joined even without the colours: moot"
+    assert wrong == 0 and right == right_without == len(groups), (wrong, right, right_without)

@@ -65,9 +65,11 @@ def find_clusters(
     matcher: Matcher,
     progress: Callable[[int], None] | None = None,
     pixels: Callable[[int], NDArray[np.uint8] | None] | None = None,
+    colours: Callable[[int], NDArray[np.uint8] | None] | None = None,
 ) -> list[Cluster]:
     """`local(positions)` returns the local features of the items at those positions;
-    `pixels(position)` an item's grey pixels at any scale (its thumbnail), or None. A
+    `pixels(position)` an item's grey pixels at any scale (its thumbnail), or None;
+    `colours(position)` its colour pixels (for the match's hues), or None. A
     pair is a copy by `matcher`'s rule, a search's (`Matcher.judge`), tried both ways round, the
     mirror aside (no mirrored features are kept)."""
     n = len(items)
@@ -84,7 +86,9 @@ def find_clusters(
         feats = local(sorted({i for i, _, _ in chunk} | {j for _, j, _ in chunk}))
         # An item's pixels and dense features serve the pairs it takes part in; the
         # pairs come by their first item, so a few dozen items in hand cover most.
-        stored = functools.lru_cache(maxsize=_IN_HAND)(functools.partial(_stored, feats, pixels))
+        stored = functools.lru_cache(maxsize=_IN_HAND)(
+            functools.partial(_stored, feats, pixels, colours)
+        )
         for i, j, cosine in chunk:
             edge = _verify_pair(items, i, j, cosine, stored, matcher)
             if edge is not None:
@@ -150,8 +154,9 @@ def _verify_pair(
 
 def copies(a: Stored, b: Stored, cosine: float, matcher: Matcher) -> tuple[Stored, Verdict] | None:
     """Whether one of two stored pictures is a copy of the other by the rule of a search
-    (`Matcher.judge`), tried both ways round (the fit is not symmetric), the mirror aside
-    (no mirrored features are kept): the one seen as the query and the verdict, or None."""
+    (`Matcher.judge`, and the match's hues where both keep colour pixels), tried both
+    ways round (the fit is not symmetric), the mirror aside (no mirrored features are
+    kept): the one seen as the query and the verdict, or None."""
     for query, ref in ((a, b), (b, a)):
 
         def ref_pixels(query: Stored = query, ref: Stored = ref) -> NDArray[np.uint8] | None:
@@ -159,7 +164,9 @@ def copies(a: Stored, b: Stored, cosine: float, matcher: Matcher) -> tuple[Store
             return None if query.kept is None else ref.kept
 
         verdict = matcher.judge(query, ref.local, cosine, ref_pixels)
-        if verdict.score >= matcher.policy.threshold:
+        if verdict.score < matcher.policy.threshold:
+            continue
+        if query.colour is None or matcher.hues_agree(query.colour, ref.colour, verdict):
             return query, verdict
     return None
 
@@ -167,9 +174,10 @@ def copies(a: Stored, b: Stored, cosine: float, matcher: Matcher) -> tuple[Store
 def _stored(
     feats: dict[int, LocalFeatures],
     pixels: Callable[[int], NDArray[np.uint8] | None] | None,
+    colours: Callable[[int], NDArray[np.uint8] | None] | None,
     position: int,
 ) -> Stored | None:
-    return Stored(feats[position], position, pixels) if position in feats else None
+    return Stored(feats[position], position, pixels, colours) if position in feats else None
 
 
 class Stored:
@@ -183,10 +191,12 @@ class Stored:
         local: LocalFeatures,
         position: int,
         pixels: Callable[[int], NDArray[np.uint8] | None] | None,
+        colours: Callable[[int], NDArray[np.uint8] | None] | None = None,
     ) -> None:
         self.local = local
         self.position = position
         self._pixels = pixels
+        self._colours = colours
 
     def guide(self, flipped: bool) -> LocalFeatures | None:
         """Features as dense as a search query's, found on the item's pixels and put in
@@ -214,6 +224,10 @@ class Stored:
     @functools.cached_property
     def kept(self) -> NDArray[np.uint8] | None:
         return None if self._pixels is None else self._pixels(self.position)
+
+    @functools.cached_property
+    def colour(self) -> NDArray[np.uint8] | None:
+        return None if self._colours is None else self._colours(self.position)
 
     @functools.cached_property
     def gray(self) -> NDArray[np.uint8]:

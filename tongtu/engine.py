@@ -41,7 +41,7 @@ from tongtu.fetch import Fetcher
 from tongtu.hits import Comparison, Hit, SearchPage
 from tongtu.imaging import SIGNATURE, Picture, decode_for
 from tongtu.ingest import Added, Ingest, OnDuplicate, Source, Write, stored_image
-from tongtu.references import gray_pixels
+from tongtu.references import colour_pixels, gray_pixels
 from tongtu.search import Search
 from tongtu.settings import Settings
 from tongtu.storage import open_catalog, open_vectors
@@ -360,7 +360,12 @@ class Engine:
         def pixels(position: int) -> NDArray[np.uint8] | None:
             return gray_pixels(self.catalog, records[items[position].key])()
 
-        clusters = find_clusters(items, vecs, local, self.searching.matcher, progress, pixels)
+        def colours(position: int) -> NDArray[np.uint8] | None:
+            return colour_pixels(self.catalog, records[items[position].key])()
+
+        clusters = find_clusters(
+            items, vecs, local, self.searching.matcher, progress, pixels, colours
+        )
         named = {k: records[k] for c in clusters for k in c.members}
         return clusters, named
 

@@ -24,6 +24,7 @@ from tongtu.clusters import Cluster, Item, find_clusters
 from tongtu.errors import TongtuError
 from tongtu.features import Extractor, LocalFeatures
 from tongtu.features.agreement import thumbnail_gray
+from tongtu.features.colour import thumbnail_colour
 from tongtu.features.matcher import DEFAULT_POLICY, Matcher, MatchPolicy
 from tongtu.imaging import decode_image, thumbnail_jpeg
 
@@ -174,8 +175,11 @@ def dedup_folder(
     def pixels(position: int) -> NDArray[np.uint8] | None:
         return thumbnail_gray(files[position].thumbnail)
 
+    def colours(position: int) -> NDArray[np.uint8] | None:
+        return thumbnail_colour(files[position].thumbnail)
+
     matrix = np.stack(vectors) if vectors else np.zeros((0, 1), np.float32)
     clusters = find_clusters(
-        items, matrix, features, Matcher(policy, scale=extractor.scale), None, pixels
+        items, matrix, features, Matcher(policy, scale=extractor.scale), None, pixels, colours
     )
     return FolderReport(root, files, failed, clusters)

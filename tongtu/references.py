@@ -8,18 +8,18 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.features import LocalFeatures
 from tongtu.features.agreement import thumbnail_gray
+from tongtu.features.colour import thumbnail_colour
 from tongtu.features.local import extract_local
 from tongtu.features.matcher import MatchPolicy, Reference
 from tongtu.storage.base import ImageRecord
 from tongtu.storage.catalog import Catalog
 
-__all__ = ["coarse_features", "gray_pixels", "stored_reference"]
+__all__ = ["coarse_features", "colour_pixels", "gray_pixels", "stored_reference"]
 
 Colour = Callable[[], NDArray[np.uint8] | None]
 
@@ -28,7 +28,7 @@ def stored_reference(
     catalog: Catalog, record: ImageRecord, local: bytes, policy: MatchPolicy
 ) -> Reference:
     """A candidate (its cosine to be set) with its stored features (`local`)."""
-    colour = functools.cache(functools.partial(_colour, catalog, record))
+    colour = functools.cache(colour_pixels(catalog, record))
     return Reference(
         record.id,
         0.0,
@@ -62,15 +62,15 @@ def coarse_features(colour: Colour, policy: MatchPolicy, side: int) -> LocalFeat
     return extract_local(rgb, policy.second_look_features, side=side)
 
 
+def colour_pixels(catalog: Catalog, record: ImageRecord) -> Colour:
+    """The picture's colour pixels, from its stored thumbnail, when asked."""
+    return functools.partial(_colour, catalog, record)
+
+
 def _colour(catalog: Catalog, record: ImageRecord) -> NDArray[np.uint8] | None:
     """The stored thumbnail in colour (None without one)."""
     jpeg = catalog.thumbnail(record.id)
-    if jpeg is None:
-        return None
-    bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        return None
-    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
+    return None if jpeg is None else thumbnail_colour(jpeg)
 
 
 def _parts(catalog: Catalog, record: ImageRecord) -> LocalFeatures | None:

@@ -355,8 +355,8 @@ class Search:
             return True
         cosine = float(np.dot(vectors[a.id], vectors[b.id]))
         ra, rb = run.refs[a.id][1], run.refs[b.id][1]
-        a_kept = Stored(ra.local, 0, lambda _: ra.pixels())
-        b_kept = Stored(rb.local, 0, lambda _: rb.pixels())
+        a_kept = Stored(ra.local, 0, lambda _: ra.pixels(), lambda _: ra.colour())
+        b_kept = Stored(rb.local, 0, lambda _: rb.pixels(), lambda _: rb.colour())
         return copies(a_kept, b_kept, cosine, self.matcher) is not None
 
     def _known(self, run: _Run, ids: Sequence[int]) -> None:

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from tongtu.features.local import Match
 
-__all__ = ["laid_agreement", "placed_agreement"]
+__all__ = ["laid_agreement", "placed_agreement", "thumbnail_colour"]
 
 RGB = NDArray[np.uint8]
 
@@ -34,8 +34,18 @@ _SATURATION = (0.5, 2.0)
 # A match's: AugLy's saturation and colour jitter turn a copy's up by 2.5 (more than the
 # placed look's bound), and another theme's hues fit no factor at all.
 _LAID_SATURATION = (0.5, 3.0)
+# The query is compared at no more than this many pixels a side (a grid's block means).
+_LAID_SIDE = 256
 # and where the fitted chroma is strong, a match's blocks agree within this share of it
 _RELATIVE_GAP = 0.3
+
+
+def thumbnail_colour(jpeg: bytes) -> RGB | None:
+    """A stored thumbnail in colour (None if it does not decode)."""
+    bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        return None
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8)
 
 
 def placed_agreement(query: RGB, part: RGB) -> float | None:
@@ -62,6 +72,10 @@ def laid_agreement(
     if match.homography is None:
         return None
     qh, qw = query.shape[:2]
+    if (k := _LAID_SIDE / max(qh, qw)) < 1.0:  # block means need no more pixels than this
+        size = (max(1, round(qw * k)), max(1, round(qh * k)))
+        query = np.asarray(cv2.resize(query, size, interpolation=cv2.INTER_AREA), np.uint8)
+        qh, qw = query.shape[:2]
     rh, rw = ref.shape[:2]
     seen = query[:, ::-1] if match.flipped else query
     to_query = (

@@ -194,7 +194,7 @@ class Matcher:
             crop_verdict = self._second_look(query, ref, pixels[ref.key])
             if crop_verdict is not None and self._inside(crop_verdict.match):
                 found[ref.key] = crop_verdict
-        if policy.colours > 0.0:
+        if policy.colours > 0.0:  # the hues of every match found so far
             keyed = {ref.key: ref for ref in refs}
             found = {k: v for k, v in found.items() if self._colours_agree(query, keyed[k], v)}
         if not found:  # a crop of one picture found is no crop of another
@@ -255,16 +255,20 @@ class Matcher:
         return ref.key, Verdict(s, match, size, frame)
 
     def _colours_agree(self, query: ShapedQuery, ref: Reference, verdict: Verdict) -> bool:
-        """Whether the query's hues agree with the reference's where the verdict's match
-        lays one over the other, in `colours` of the blocks holding colour (true where
-        that cannot be told: no colour pixels kept, a grey query, flat grey pictures)."""
-        colour = ref.colour()
-        if colour is None:
-            return True
-        hues = laid_agreement(
-            query.rgb, colour, verdict.match, verdict.query_size, verdict.ref_size
-        )
-        return hues is None or hues >= self.policy.colours
+        return self.hues_agree(query.rgb, ref.colour(), verdict)
+
+    def hues_agree(
+        self, query: NDArray[np.uint8], ref: NDArray[np.uint8] | None, verdict: Verdict
+    ) -> bool:
+        """Whether the query's hues agree with the reference's (colour pixels, any
+        scale) where the verdict's match lays one over the other, in `colours` of the
+        reference's blocks holding colour (true where that cannot be told or is not
+        asked: no colour pixels kept, a grey query, a grey reference)."""
+        policy = self.policy
+        if ref is None or policy.colours <= 0.0 or not policy.check_pixels:
+            return True  # not asked, or the features alone decide
+        hues = laid_agreement(query, ref, verdict.match, verdict.query_size, verdict.ref_size)
+        return hues is None or hues >= policy.colours
 
     def _inside(self, match: Match) -> bool:
         """Whether a match lays the whole query over a part of the reference (the crop
