@@ -33,7 +33,7 @@ EDITS = {
 }
 
 
-def _identity(w: int, h: int) -> Match:
+def _identity() -> Match:
     region = ((0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0))
     return Match(50, region, region, np.eye(3))
 
@@ -45,7 +45,7 @@ def test_a_copy_agrees_and_another_palette_does_not() -> None:
     for g in groups:
         ref = g.reference
         h, w = ref.shape[:2]
-        match = _identity(w, h)
+        match = _identity()
         for name in ("saturation 0.4", "saturation 2.5", "jitter"):
             copy = np.asarray(EDITS[name](Image.fromarray(ref)).convert("RGB"))
             hues = laid_agreement(copy, ref, match, (w, h), (w, h))

@@ -166,7 +166,7 @@ def copies(a: Stored, b: Stored, cosine: float, matcher: Matcher) -> tuple[Store
         verdict = matcher.judge(query, ref.local, cosine, ref_pixels)
         if verdict.score < matcher.policy.threshold:
             continue
-        if query.colour is None or matcher.hues_agree(query.colour, ref.colour, verdict):
+        if matcher.hues_agree(query.colour, ref.colour, verdict):
             return query, verdict
     return None
 
@@ -225,8 +225,12 @@ class Stored:
     def kept(self) -> NDArray[np.uint8] | None:
         return None if self._pixels is None else self._pixels(self.position)
 
-    @functools.cached_property
     def colour(self) -> NDArray[np.uint8] | None:
+        """The item's colour pixels at any scale, read once when first asked."""
+        return self._kept_colour
+
+    @functools.cached_property
+    def _kept_colour(self) -> NDArray[np.uint8] | None:
         return None if self._colours is None else self._colours(self.position)
 
     @functools.cached_property

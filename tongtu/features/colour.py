@@ -6,8 +6,8 @@ outline in two fills, agree there once brightness is fitted; their hues do not. 
 keeps its hues: re-encoding, blur, resizing and most overlays leave the chroma of most
 of the picture where it was, and a copy whose saturation was turned up or down keeps it
 up to one factor. So the mean chroma (Cr, Cb about grey) of a grid of blocks over the
-shared region is compared, the query's saturation fitted as one factor within
-`_SATURATION`; a grey query (or a grey copy) tells nothing."""
+shared region is compared, the query's saturation fitted as one factor within bounds
+(`_SATURATION`, `_LAID_SATURATION`); a grey query (or a grey copy) tells nothing."""
 
 from __future__ import annotations
 

@@ -194,9 +194,10 @@ class Matcher:
             crop_verdict = self._second_look(query, ref, pixels[ref.key])
             if crop_verdict is not None and self._inside(crop_verdict.match):
                 found[ref.key] = crop_verdict
-        if policy.colours > 0.0:  # the hues of every match found so far
-            keyed = {ref.key: ref for ref in refs}
-            found = {k: v for k, v in found.items() if self._colours_agree(query, keyed[k], v)}
+        colours = {ref.key: ref.colour for ref in refs}  # the hues of every match so far
+        found = {
+            k: v for k, v in found.items() if self.hues_agree(lambda: query.rgb, colours[k], v)
+        }
         if not found:  # a crop of one picture found is no crop of another
             near = closest([*refused, *close], policy.placed_look)
             placed = self._placed_look(query, near, pixels)
@@ -254,20 +255,25 @@ class Matcher:
         s = max(policy.threshold, score(max(self.scale(ref.cosine), region), match))
         return ref.key, Verdict(s, match, size, frame)
 
-    def _colours_agree(self, query: ShapedQuery, ref: Reference, verdict: Verdict) -> bool:
-        return self.hues_agree(query.rgb, ref.colour(), verdict)
-
     def hues_agree(
-        self, query: NDArray[np.uint8], ref: NDArray[np.uint8] | None, verdict: Verdict
+        self,
+        query: Callable[[], NDArray[np.uint8] | None],
+        ref: Callable[[], NDArray[np.uint8] | None],
+        verdict: Verdict,
     ) -> bool:
         """Whether the query's hues agree with the reference's (colour pixels, any
-        scale) where the verdict's match lays one over the other, in `colours` of the
-        reference's blocks holding colour (true where that cannot be told or is not
-        asked: no colour pixels kept, a grey query, a grey reference)."""
+        scale; read only where asked) where the verdict's match lays one over the other,
+        in `colours` of the reference's blocks holding colour (true where that cannot be
+        told or is not asked: no colour pixels kept, a grey query, a grey reference)."""
         policy = self.policy
-        if ref is None or policy.colours <= 0.0 or not policy.check_pixels:
+        if policy.colours <= 0.0 or not policy.check_pixels:
             return True  # not asked, or the features alone decide
-        hues = laid_agreement(query, ref, verdict.match, verdict.query_size, verdict.ref_size)
+        query_rgb, ref_rgb = query(), ref()
+        if query_rgb is None or ref_rgb is None:
+            return True
+        hues = laid_agreement(
+            query_rgb, ref_rgb, verdict.match, verdict.query_size, verdict.ref_size
+        )
         return hues is None or hues >= policy.colours
 
     def _inside(self, match: Match) -> bool:
