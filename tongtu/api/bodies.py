@@ -2,24 +2,44 @@
 and the OpenAPI document come.
 
 A body arrives as JSON, multipart or urlencoded; `api/fields.py` reads it into fields
-first. Each field is then validated by the parsers the Baidu routes use
-(`tongtu.params`), which raise the API's own errors (216100 and the rest, with their
-messages): pydantic calls them and lets their exceptions through. An image field is a
+first. Each field is then validated by its kind (`api/kinds.py`): the parsers the Baidu
+routes use (`tongtu.params`), which raise the API's own errors (216100 and the rest,
+with their messages); pydantic calls them and lets their exceptions through. An image field is a
 file part in multipart and base64 text in JSON; the OpenAPI document says so for each.
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, ClassVar, Self
+from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo
-from pydantic.json_schema import WithJsonSchema
+from pydantic import BaseModel, ConfigDict, ValidationError
 
-from tongtu.api.fields import Fields, Upload, as_text, flag, image_bytes, tags_text, text
+from tongtu.api.fields import Fields, Upload
+from tongtu.api.kinds import (
+    FILE_SCHEMA,
+    MAX_DELETE,
+    NAME,
+    TAGS_SCHEMA,
+    BatchTags,
+    Brief,
+    Capacity,
+    Duplicate,
+    Files,
+    Flag,
+    Image,
+    Items,
+    LibraryName,
+    PageSize,
+    PageStart,
+    Positive,
+    Refs,
+    TagLogic,
+    Tags,
+    Text,
+    Url,
+)
 from tongtu.engine import OnDuplicate, Source
 from tongtu.errors import InvalidParam, MissingParam
-from tongtu.params import MAX_RESULTS, parse_brief, parse_page, parse_tag_logic, parse_tags
 from tongtu.storage.base import TagFilter
 
 __all__ = [
@@ -38,138 +58,6 @@ __all__ = [
 ]
 
 MAX_BATCH = 100
-MAX_DELETE = 1000
-NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-# --- one validator per kind of field ---------------------------------------------------
-
-
-def _key(info: ValidationInfo) -> str:
-    return str(info.field_name)
-
-
-def _text(value: Any, info: ValidationInfo) -> str | None:
-    return text({_key(info): value}, _key(info))
-
-
-def _image(value: Any, info: ValidationInfo) -> bytes | None:
-    return image_bytes(value, _key(info))
-
-
-def _tags(value: Any, info: ValidationInfo) -> tuple[int, ...] | None:
-    return parse_tags(tags_text({_key(info): value}, _key(info)))
-
-
-def _brief(value: Any, info: ValidationInfo) -> str | None:
-    return parse_brief(_text(value, info))
-
-
-def _flag(value: Any, info: ValidationInfo) -> bool:
-    return flag({_key(info): value}, _key(info))
-
-
-def _on_duplicate(value: Any, info: ValidationInfo) -> OnDuplicate:
-    value = _text(value, info)
-    if value is None or value == "":
-        return OnDuplicate.REJECT
-    try:
-        return OnDuplicate(value)
-    except ValueError:
-        choices = ", ".join(o.value for o in OnDuplicate)
-        raise InvalidParam(f"on_duplicate must be one of {choices}") from None
-
-
-def _tag_logic(value: Any, info: ValidationInfo) -> bool:
-    """AND / OR, or Baidu's 0 / 1; True for OR."""
-    value = _text(value, info)
-    if value is not None and value.strip().upper() in ("AND", "OR"):
-        return bool(value.strip().upper() == "OR")
-    return parse_tag_logic(value)
-
-
-def _pn(value: Any, info: ValidationInfo) -> int:
-    return parse_page(_text(value, info), None)[0]
-
-
-def _rn(value: Any, info: ValidationInfo) -> int:
-    return parse_page(None, _text(value, info))[1]
-
-
-def _positive(value: Any, info: ValidationInfo) -> int | None:
-    v = _text(value, info)
-    if v is None:
-        return None
-    v = v.strip()
-    if not (v.isascii() and v.isdigit()) or len(v) > 11 or not 1 <= int(v) <= 10**10:
-        raise InvalidParam(f"{_key(info)} must be a positive integer")
-    return int(v)
-
-
-def _refs(value: Any, info: ValidationInfo) -> list[str] | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = [r for r in re.split(r"[;\s]+", value) if r]
-    if not isinstance(value, list) or not all(isinstance(r, str) for r in value):
-        raise InvalidParam("images must be a list of ids or cont_signs")
-    if not value:
-        raise MissingParam("images is empty")
-    if len(value) > MAX_DELETE:
-        raise InvalidParam(f"at most {MAX_DELETE} images in one request")
-    return value
-
-
-def _objects(value: Any, info: ValidationInfo) -> list[Fields] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
-        raise InvalidParam("items must be a list of objects")
-    return [{str(k): as_text(v) for k, v in i.items()} for i in value]
-
-
-def _files(value: Any, info: ValidationInfo) -> list[Any] | None:
-    if value is None:
-        return None
-    return value if isinstance(value, list) else [value]
-
-
-_TAGS_DOC = {
-    "description": 'Up to two integer tags in 1..65535: [1, 2] or "1,2".',
-    "oneOf": [{"type": "array", "items": {"type": "integer"}, "maxItems": 2}, {"type": "string"}],
-}
-# A file part in multipart; `Body.openapi` writes base64 text for JSON.
-_FILE = {"type": "string", "format": "binary"}
-
-Text = Annotated[str | None, BeforeValidator(_text), WithJsonSchema({"type": "string"})]
-Image = Annotated[bytes | None, BeforeValidator(_image), WithJsonSchema(_FILE)]
-Tags = Annotated[tuple[int, ...] | None, BeforeValidator(_tags), WithJsonSchema(_TAGS_DOC)]
-Brief = Annotated[
-    str | None,
-    BeforeValidator(_brief),
-    WithJsonSchema({"type": "string", "description": "Up to 256 bytes. Default: empty."}),
-]
-Url = Annotated[
-    str | None,
-    BeforeValidator(_text),
-    WithJsonSchema(
-        {"type": "string", "description": "Fetched by the server when the image is absent."}
-    ),
-]
-Duplicate = Annotated[
-    OnDuplicate,
-    BeforeValidator(_on_duplicate),
-    WithJsonSchema(
-        {
-            "type": "string",
-            "enum": [o.value for o in OnDuplicate],
-            "description": "When the same picture is already in the library. Default reject.",
-        }
-    ),
-]
-Positive = Annotated[
-    int | None, BeforeValidator(_positive), WithJsonSchema({"type": "integer", "minimum": 1})
-]
 
 
 class Body(BaseModel):
@@ -202,7 +90,7 @@ class Body(BaseModel):
         form = cls._schema()
         props = {
             k: ({"type": "string", "contentEncoding": "base64", "description": "base64 image"}
-                if v == _FILE else v)
+                if v == FILE_SCHEMA else v)
             for k, v in form["properties"].items()
         }  # fmt: skip
         content = {"application/json": {"schema": {**form, "properties": props}}}
@@ -253,9 +141,9 @@ class BatchBody(Body):
     """JSON: `items`, each an add's fields; multipart: repeated `image` files, each one's
     brief its file name. Items are parsed one by one (`AddBody`): a bad one fails alone."""
 
-    items: Annotated[list[Fields] | None, BeforeValidator(_objects)] = None
-    image: Annotated[list[Any] | None, BeforeValidator(_files)] = None
-    tags: Annotated[str | None, BeforeValidator(lambda v, i: tags_text({"tags": v}))] = None
+    items: Items = None
+    image: Files = None
+    tags: BatchTags = None
     on_duplicate: Duplicate = OnDuplicate.REJECT
 
     def each(self) -> list[Fields]:
@@ -301,10 +189,10 @@ class BatchBody(Body):
                     "properties": {
                         "image": {
                             "type": "array",
-                            "items": _FILE,
+                            "items": FILE_SCHEMA,
                             "description": "Files; each one's brief is its file name.",
                         },
-                        "tags": _TAGS_DOC,
+                        "tags": TAGS_SCHEMA,
                         "on_duplicate": duplicate,
                     },
                 }
@@ -316,30 +204,16 @@ class TagQuery(Body):
     """Tags a result must carry, and whether all of them (AND) or any (OR)."""
 
     tags: Tags = None
-    tag_logic: Annotated[
-        bool,
-        BeforeValidator(_tag_logic),
-        WithJsonSchema({"type": "string", "description": "AND (0, default) or OR (1)."}),
-    ] = False
+    tag_logic: TagLogic = False
 
     def tag_filter(self) -> TagFilter | None:
         return TagFilter(self.tags, self.tag_logic) if self.tags else None
 
 
 class SearchBody(TagQuery, _Picture):
-    pn: Annotated[
-        int,
-        BeforeValidator(_pn),
-        WithJsonSchema({"type": "integer", "minimum": 0, "maximum": MAX_RESULTS, "default": 0}),
-    ] = 0
-    rn: Annotated[
-        int,
-        BeforeValidator(_rn),
-        WithJsonSchema({"type": "integer", "minimum": 1, "maximum": MAX_RESULTS, "default": 300}),
-    ] = 300
-    explain: Annotated[
-        bool, BeforeValidator(_flag), WithJsonSchema({"type": "boolean", "default": False})
-    ] = False
+    pn: PageStart = 0
+    rn: PageSize = 300
+    explain: Flag = False
 
 
 class CompareBody(Body):
@@ -362,14 +236,8 @@ class LibraryBody(Body):
     required = ("name",)
     multipart = False
 
-    name: Annotated[
-        str, BeforeValidator(_text), WithJsonSchema({"type": "string", "pattern": NAME.pattern})
-    ]
-    capacity: Annotated[
-        int | None,
-        BeforeValidator(_positive),
-        WithJsonSchema({"type": "integer", "minimum": 1, "description": "Admin only."}),
-    ] = None
+    name: LibraryName
+    capacity: Capacity = None
 
     def checked_name(self) -> str:
         if not NAME.match(self.name):
@@ -399,15 +267,4 @@ class DeleteBody(Body):
     required = ("images",)
     multipart = False
 
-    images: Annotated[
-        list[str],
-        BeforeValidator(_refs),
-        WithJsonSchema(
-            {
-                "type": "array",
-                "maxItems": MAX_DELETE,
-                "items": {"type": "string"},
-                "description": "Image ids or cont_signs.",
-            }
-        ),
-    ]
+    images: Refs
