@@ -8,7 +8,7 @@ import pytest
 
 from corpus.graphics import graphics_pool
 from tests.conftest import crop, open_photo, photo_names
-from tongtu.features import local, shrink
+from tongtu.features import local, rule, shrink
 from tongtu.features.local import (
     QUERY_FEATURES,
     REF_FEATURES,
@@ -109,7 +109,7 @@ def test_a_fit_stretched_past_the_bound_is_refused(photos: object) -> None:
         for look in group.lookalikes:
             query = extract_local(shrink(look), QUERY_FEATURES)
             free = verify(query, ref, 0, float("inf"))
-            if free.homography is not None and _stretch(free) > local.MAX_STRETCH:
+            if free.homography is not None and _stretch(free) > rule.MAX_STRETCH:
                 stretched += 1
                 refused += verify(query, ref).homography is None
     assert stretched >= 1, "no look-alike is laid stretched: the test is moot"
@@ -120,4 +120,4 @@ def test_a_fit_stretched_past_the_bound_is_refused(photos: object) -> None:
     for size in ((int(w * 1.6), h), (w, int(h * 1.6))):  # made wider, made taller
         query = extract_local(shrink(np.asarray(img.resize(size))), QUERY_FEATURES)
         match = verify(query, ref)
-        assert match.inliers >= 25 and 1.5 < _stretch(match) < local.MAX_STRETCH
+        assert match.inliers >= 25 and 1.5 < _stretch(match) < rule.MAX_STRETCH

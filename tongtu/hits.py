@@ -4,6 +4,7 @@ merging a query's parts asks."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cv2
@@ -22,6 +23,7 @@ __all__ = [
     "in_frame",
     "intersection",
     "overlap",
+    "rivals",
 ]
 
 Region = tuple[tuple[float, float], ...]
@@ -79,3 +81,29 @@ def overlap(a: Region, b: Region) -> float:
     inter = intersection(a, b)
     union = polygon_area(a) + polygon_area(b) - inter
     return inter / union if union > 0 and inter > 0 else 0.0
+
+
+def rivals(
+    hits: dict[int, Hit], least: float, copies: Callable[[ImageRecord, ImageRecord], bool]
+) -> list[int]:
+    """The results to drop: one part of a query is a copy of one picture, or of pictures
+    that are copies of each other. Where a result found inside the query lies over the
+    same part of it as a stronger one (their regions on it overlapping by `least` of
+    their union or more), it stays only if the two are `copies` of each other by the
+    rule of a search (a picture and its copy, both in the library); otherwise it is a
+    look-alike that the part let in (another window of one application, another slide
+    of one template, seen too small in the query for their text to differ). A result
+    that holds the whole query was verified on all of it, and stays."""
+    kept: list[Hit] = []
+    dropped = []
+    for hit in sorted(hits.values(), key=lambda h: (-h.score, h.record.id)):
+        if hit.kind is not MatchKind.RESULT_IN_QUERY:  # verified on the whole query
+            kept.append(hit)
+        elif any(
+            overlap(s.query_region, hit.query_region) >= least and not copies(s.record, hit.record)
+            for s in kept
+        ):
+            dropped.append(hit.record.id)
+        else:
+            kept.append(hit)
+    return dropped

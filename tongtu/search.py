@@ -25,10 +25,11 @@ from tongtu.features import Extractor, QueryFeatures, shrink
 from tongtu.features.descriptor import SHORT_SIDE
 from tongtu.features.local import NO_MATCH, QUERY_FEATURES, extract_local, polygon_area, stretch
 from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
+from tongtu.features.part_whole import part_holds
 from tongtu.features.parts import part_features
 from tongtu.features.regions import Box, grid_regions, picture_regions
 from tongtu.features.score import MatchKind, match_kind, score
-from tongtu.hits import FULL, Comparison, Hit, Region, SearchPage, in_frame, intersection, overlap
+from tongtu.hits import FULL, Comparison, Hit, Region, SearchPage, in_frame, intersection, rivals
 from tongtu.imaging import Picture
 from tongtu.params import MAX_RESULTS
 from tongtu.references import coarse_features, stored_reference
@@ -51,7 +52,7 @@ class _Run:
     wanted: int
     timings: dict[str, float]
     counts: dict[str, int]
-    # the whole query, which a part's match must hold over (`Matcher.part_holds`)
+    # the whole query, which a part's match must hold over (features/part_whole.py)
     whole: QueryFeatures
     # each candidate as the matcher sees it, its pixels and the features found on them
     # read or found once a search (a reference is a candidate of many parts of a query)
@@ -191,8 +192,8 @@ class Search:
                 least = self.policy.grid_ref_cover if cell else self.policy.part_ref_cover
                 if part is not None and part.match.ref_cover < least:
                     part = None  # as in search: a part showing a detail of b
-                if part is not None and not self.matcher.part_holds(
-                    query, (x, y, bw, bh), part, gray_b
+                if part is not None and not part_holds(
+                    self.policy, query, (x, y, bw, bh), part, gray_b
                 ):
                     part = None  # as in search: b laid over all of a, which it is not
                 if part is not None and (verdict is None or part.score > verdict.score):
@@ -315,34 +316,11 @@ class Search:
                 run.counts["matched"] += 1
 
     def _rivals(self, run: _Run, hits: dict[int, Hit]) -> None:
-        """One part of a query is a copy of one picture, or of pictures that are copies
-        of each other: where a result found inside the query lies over the same part of
-        it as a stronger one (their regions on it overlapping by `rivals` of their union
-        or more), it stays only if the two are copies of each other by the rule of a
-        search (a picture and its copy, both in the library); otherwise it is a look-alike
-        that the part let in (another window of one application, another slide of one
-        template, seen too small in the query for their text to differ). A result that
-        holds the whole query was verified on all of it, and stays."""
-        order = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))
-        kept: list[Hit] = []
-        for hit in order:
-            if hit.kind is not MatchKind.RESULT_IN_QUERY:  # verified on the whole query
-                kept.append(hit)
-                continue
-            rival = next(
-                (
-                    s
-                    for s in kept
-                    if overlap(s.query_region, hit.query_region) >= self.policy.rivals
-                    and not self._copies(run, s.record, hit.record)
-                ),
-                None,
-            )
-            if rival is None:
-                kept.append(hit)
-            else:
-                del hits[hit.record.id]
-                run.counts["rivals"] = run.counts.get("rivals", 0) + 1
+        """Results found inside the query over the same part of it as a stronger one
+        that is no copy of them dropped (hits.py `rivals`)."""
+        for image_id in rivals(hits, self.policy.rivals, lambda a, b: self._copies(run, a, b)):
+            del hits[image_id]
+            run.counts["rivals"] = run.counts.get("rivals", 0) + 1
 
     def _copies(self, run: _Run, a: ImageRecord, b: ImageRecord) -> bool:
         """Whether one of two library pictures is a copy of the other, judged on what
@@ -400,7 +378,7 @@ class Search:
             found = {
                 i: v
                 for i, v in found.items()
-                if matcher.part_holds(run.whole, box, v, known[i][1].pixels)
+                if part_holds(matcher.policy, run.whole, box, v, known[i][1].pixels)
             }
         for i, verdict in found.items():
             match = verdict.match

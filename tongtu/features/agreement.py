@@ -57,6 +57,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from tongtu.features import rule
 from tongtu.features.local import Match, frame, stretch
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import rests_on_cosine
@@ -73,7 +74,7 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Agreement:
-    median: float | None  # None: under _MIN_BLOCKS blocks textured on both sides
+    median: float | None  # None: under rule.MIN_BLOCKS blocks textured on both sides
     share: float
     # of a 6×6 grid over the region, each cell (with 2 or more textured blocks): the
     # share of its textured blocks that agree
@@ -103,30 +104,15 @@ class Agreement:
         if self.agreeing is None or self.place is None or len(points) == 0:
             return np.zeros(len(points), dtype=bool)
         p = points.astype(np.float64) @ self.place[:2, :2].T + self.place[:2, 2]
-        col, row = np.floor(p[:, 0] / _BLOCK).astype(int), np.floor(p[:, 1] / _BLOCK).astype(int)
+        col, row = (
+            np.floor(p[:, 0] / rule.BLOCK).astype(int),
+            np.floor(p[:, 1] / rule.BLOCK).astype(int),
+        )
         rows, cols = self.agreeing.shape
         ok = (row >= 0) & (row < rows) & (col >= 0) & (col < cols)
         out = np.zeros(len(points), dtype=bool)
         out[ok] = self.agreeing[row[ok], col[ok]]
         return out
-
-
-_STRONG = 4.0
-_GRID = 6
-_GOOD = 0.5  # a block agrees when its band-passed pixels correlate this well
-# The shared region is compared at no more than about this many pixels a side, and never
-# above the resolution either image holds of it (a thumbnail of a 15 % crop's reference
-# holds ~200 px of it).
-_SIDE = 128
-_BLOCK = 8
-_DETAIL_SIDE = 384  # px a side at most where the two pictures' fine detail is compared
-# Band-pass: Gaussian σ (px at the comparison scale) of the detail kept and of the
-# background removed.
-_FINE, _COARSE = 1.0, 5.0
-# A block must hold some texture on both sides (std of the band-passed grey levels) to
-# count; fewer than _MIN_BLOCKS such blocks and nothing is judged.
-_TEXTURE = 1.5
-_MIN_BLOCKS = 8
 
 
 def agreement(
@@ -157,7 +143,7 @@ def measure(
     if overlap is None:
         return None
     query, to_query, shared, area_q, area_r = overlap
-    q, r, inside, place = _warp(query, ref_gray, to_query, shared, area_q, area_r, _SIDE)
+    q, r, inside, place = _warp(query, ref_gray, to_query, shared, area_q, area_r, rule.PIXEL_SIDE)
     found = _block_agreement(_band(q), _band(r), inside)
     if found is None:
         return None
@@ -192,11 +178,6 @@ def _overlap(
     return np.ascontiguousarray(query), to_query, shared, float(area_q), area_r
 
 
-# Gaussian σ (px at the detail comparison's scale) the reference is blurred by, in turn,
-# until it holds no more fine detail than a blurred query
-_BLURS = (0.0, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
-
-
 def blurred_agreement(
     query_gray: NDArray[np.uint8],
     ref_gray: NDArray[np.uint8],
@@ -204,7 +185,7 @@ def blurred_agreement(
     match: Match,
 ) -> Agreement | None:
     """As `measure`, at the finer scale where fine detail is compared (up to
-    _DETAIL_SIDE px), with the reference first blurred as much as the query is: a
+    rule.DETAIL_SIDE px), with the reference first blurred as much as the query is: a
     blurred copy's pixels agree with it there, a look-alike's other words in one font
     do not."""
     overlap = _overlap(query_gray, ref_gray, ref_size, match)
@@ -215,7 +196,7 @@ def blurred_agreement(
         return None
     q, ref, inside, keep = fine
     target = _laplacian(q, keep)
-    for sigma in _BLURS:
+    for sigma in rule.BLURS:
         blurred = ref if sigma == 0.0 else cv2.GaussianBlur(ref, (0, 0), sigma)
         blurred = np.asarray(blurred, dtype=np.float32)
         if _laplacian(blurred, keep) <= target:
@@ -231,12 +212,12 @@ def _fine(
     area_r: float,
     ref_gray: NDArray[np.uint8],
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_], NDArray[np.bool_]] | None:
-    """The shared region of both at up to _DETAIL_SIDE px (as `_warp`), the
+    """The shared region of both at up to rule.DETAIL_SIDE px (as `_warp`), the
     reference's footprint in it and that footprint less its edge, where fine detail is
     compared (None: too small to tell)."""
-    q, r, inside, _ = _warp(query, ref_gray, to_query, poly, area_q, area_r, _DETAIL_SIDE)
+    q, r, inside, _ = _warp(query, ref_gray, to_query, poly, area_q, area_r, rule.DETAIL_SIDE)
     keep = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    if int(keep.sum()) < 64:
+    if int(keep.sum()) < rule.DETAIL_MIN_PIXELS:
         return None
     return q.astype(np.float32), r.astype(np.float32), inside, keep
 
@@ -289,7 +270,7 @@ def _detail(
     area_r: float,
 ) -> float:
     """The query's fine detail (mean absolute Laplacian) over the reference's in their
-    shared region at up to _DETAIL_SIDE px: well under 1 where the query is the
+    shared region at up to rule.DETAIL_SIDE px: well under 1 where the query is the
     blurrier (arguments as `_warp`)."""
     fine = _fine(query_gray, to_query, poly, area_q, area_r, ref_gray=ref_gray)
     if fine is None:
@@ -334,20 +315,16 @@ def holds(found: Agreement | None, match: Match, policy: MatchPolicy = DEFAULT_P
 def _band(gray: NDArray[np.generic]) -> NDArray[np.float32]:
     g = gray.astype(np.float32)
     return np.asarray(
-        cv2.GaussianBlur(g, (0, 0), _FINE) - cv2.GaussianBlur(g, (0, 0), _COARSE),
+        cv2.GaussianBlur(g, (0, 0), rule.BAND_FINE) - cv2.GaussianBlur(g, (0, 0), rule.BAND_COARSE),
         dtype=np.float32,
     )
 
 
 def _blocks(a: NDArray[np.generic]) -> NDArray[np.generic]:
     """(rows, cols, 64) views of the whole 8×8 blocks of a 2-D array."""
-    h, w = (a.shape[0] // _BLOCK) * _BLOCK, (a.shape[1] // _BLOCK) * _BLOCK
-    b = a[:h, :w].reshape(h // _BLOCK, _BLOCK, w // _BLOCK, _BLOCK).swapaxes(1, 2)
-    return b.reshape(h // _BLOCK, w // _BLOCK, _BLOCK * _BLOCK)
-
-
-# A block's mean grey level agrees within this many grey levels of the fitted one.
-_LEVEL = 12.0
+    h, w = (a.shape[0] // rule.BLOCK) * rule.BLOCK, (a.shape[1] // rule.BLOCK) * rule.BLOCK
+    b = a[:h, :w].reshape(h // rule.BLOCK, rule.BLOCK, w // rule.BLOCK, rule.BLOCK).swapaxes(1, 2)
+    return b.reshape(h // rule.BLOCK, w // rule.BLOCK, rule.BLOCK * rule.BLOCK)
 
 
 def _levels(q: NDArray[np.uint8], r: NDArray[np.uint8], inside: NDArray[np.bool_]) -> float:
@@ -360,7 +337,7 @@ def _levels(q: NDArray[np.uint8], r: NDArray[np.uint8], inside: NDArray[np.bool_
     wherever the layout has detail, and their other artwork is not looked at. A copy's
     levels follow the reference's everywhere; another theme's do not."""
     whole = _blocks(inside).all(axis=2)
-    if int(whole.sum()) < _MIN_BLOCKS:
+    if int(whole.sum()) < rule.MIN_BLOCKS:
         return 1.0
     bq = _blocks(q.astype(np.float32))[whole]
     br = _blocks(r.astype(np.float32))[whole]
@@ -372,11 +349,11 @@ def _levels(q: NDArray[np.uint8], r: NDArray[np.uint8], inside: NDArray[np.bool_
         x, y = mr[keep], mq[keep]
         gain = 1.0
         if float(np.ptp(x)) > 4.0:
-            gain = float(np.clip(np.polyfit(x, y, 1)[0], 0.5, 2.0))
+            gain = float(np.clip(np.polyfit(x, y, 1)[0], *rule.LEVEL_CONTRAST))
         offset = float(np.median(y - gain * x))
         miss = np.abs(mq - (gain * mr + offset))
-        keep = miss <= max(float(np.quantile(miss, 0.7)), _LEVEL)
-    return float((miss <= _LEVEL).mean())
+        keep = miss <= max(float(np.quantile(miss, 0.7)), rule.LEVEL_GAP)
+    return float((miss <= rule.LEVEL_GAP).mean())
 
 
 def _block_agreement(
@@ -389,24 +366,24 @@ def _block_agreement(
     ba = ba - ba.mean(axis=1, keepdims=True)
     bb = bb - bb.mean(axis=1, keepdims=True)
     sa, sb = ba.std(axis=1), bb.std(axis=1)
-    ta, tb = sa >= _TEXTURE, sb >= _TEXTURE
+    ta, tb = sa >= rule.TEXTURE, sb >= rule.TEXTURE
     both = ta & tb
     # A block textured on one side only disagrees when that side is strongly textured:
     # content the other picture lacks, not the grain or compression of a faint area.
-    either = both | (sa >= _STRONG) | (sb >= _STRONG)
-    if int(either.sum()) < _MIN_BLOCKS:
+    either = both | (sa >= rule.STRONG_TEXTURE) | (sb >= rule.STRONG_TEXTURE)
+    if int(either.sum()) < rule.MIN_BLOCKS:
         return None
     ncc = (ba * bb).mean(axis=1) / np.maximum(sa * sb, 1e-6)
-    agree = both & (ncc >= _GOOD)
-    median = float(np.median(ncc[both])) if int(both.sum()) >= _MIN_BLOCKS else None
+    agree = both & (ncc >= rule.BLOCK_AGREES)
+    median = float(np.median(ncc[both])) if int(both.sum()) >= rule.MIN_BLOCKS else None
     # cells of a grid over the region: agreeing where enough of their textured blocks do
     h, w = whole.shape
-    cell = np.minimum(rows * _GRID // h, _GRID - 1) * _GRID + np.minimum(
-        cols * _GRID // w, _GRID - 1
+    cell = np.minimum(rows * rule.CELLS // h, rule.CELLS - 1) * rule.CELLS + np.minimum(
+        cols * rule.CELLS // w, rule.CELLS - 1
     )
-    textured_n = np.bincount(cell[either], minlength=_GRID * _GRID)
-    agree_n = np.bincount(cell[agree], minlength=_GRID * _GRID)
-    counted = textured_n >= 2
+    textured_n = np.bincount(cell[either], minlength=rule.CELLS * rule.CELLS)
+    agree_n = np.bincount(cell[agree], minlength=rule.CELLS * rule.CELLS)
+    counted = textured_n >= rule.CELL_MIN_BLOCKS
     agreeing = np.zeros(whole.shape, dtype=bool)
     agreeing[rows[agree], cols[agree]] = True
     return Agreement(

@@ -7,7 +7,7 @@ keeps its hues: re-encoding, blur, resizing and most overlays leave the chroma o
 of the picture where it was, and a copy whose saturation was turned up or down keeps it
 up to one factor. So the mean chroma (Cr, Cb about grey) of a grid of blocks over the
 shared region is compared, the query's saturation fitted as one factor within bounds
-(`_SATURATION`, `_LAID_SATURATION`); a grey query (or a grey copy) tells nothing."""
+(`rule.PLACED_SATURATION`, `rule.LAID_SATURATION`); a grey query (or a grey copy) tells nothing."""
 
 from __future__ import annotations
 
@@ -15,29 +15,12 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from tongtu.features import rule
 from tongtu.features.local import Match
 
 __all__ = ["laid_agreement", "placed_agreement", "thumbnail_colour"]
 
 RGB = NDArray[np.uint8]
-
-# Compared over a grid of this many blocks a side; a block holds colour where its chroma
-# (Cr or Cb, 0-255 scale, about grey) reaches _COLOURED, agrees where the two differ by
-# at most _CHROMA_GAP; under _MIN_COLOURED such blocks tell nothing.
-_GRID = 12
-_COLOURED = 8.0
-_CHROMA_GAP = 10.0
-_MIN_COLOURED = 4
-# A copy's saturation may be scaled within these bounds (a grey copy has no colour to
-# compare): a slate fill is cyan at a sixth of its saturation, and no copy.
-_SATURATION = (0.5, 2.0)
-# A match's: AugLy's saturation and colour jitter turn a copy's up by 2.5 (more than the
-# placed look's bound), and another theme's hues fit no factor at all.
-_LAID_SATURATION = (0.5, 3.0)
-# The query is compared at no more than this many pixels a side (a grid's block means).
-_LAID_SIDE = 256
-# and where the fitted chroma is strong, a match's blocks agree within this share of it
-_RELATIVE_GAP = 0.3
 
 
 def thumbnail_colour(jpeg: bytes) -> RGB | None:
@@ -52,7 +35,7 @@ def placed_agreement(query: RGB, part: RGB) -> float | None:
     """Of the blocks of the query that hold colour on either side, the share whose
     chroma agrees with `part`'s, the reference's pixels where the query was placed
     (any size). None for a grey query, or where too few blocks hold colour to tell."""
-    if part.shape[0] < _GRID or part.shape[1] < _GRID:
+    if part.shape[0] < rule.COLOUR_GRID or part.shape[1] < rule.COLOUR_GRID:
         return None
     return _agreement(_chroma(query), _chroma(part))
 
@@ -72,7 +55,7 @@ def laid_agreement(
     if match.homography is None:
         return None
     qh, qw = query.shape[:2]
-    if (k := _LAID_SIDE / max(qh, qw)) < 1.0:  # block means need no more pixels than this
+    if (k := rule.COLOUR_SIDE / max(qh, qw)) < 1.0:  # block means need no more pixels than this
         size = (max(1, round(qw * k)), max(1, round(qh * k)))
         query = np.asarray(cv2.resize(query, size, interpolation=cv2.INTER_AREA), np.uint8)
         qh, qw = query.shape[:2]
@@ -91,13 +74,15 @@ def laid_agreement(
     if len(xs) == 0:
         return None
     x0, x1, y0, y1 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
-    if x1 - x0 < _GRID or y1 - y0 < _GRID:
+    if x1 - x0 < rule.COLOUR_GRID or y1 - y0 < rule.COLOUR_GRID:
         return None
     box = (slice(y0, y1), slice(x0, x1))
     cover = cv2.resize(
-        (inside[box] > 0).astype(np.float32), (_GRID, _GRID), interpolation=cv2.INTER_AREA
+        (inside[box] > 0).astype(np.float32),
+        (rule.COLOUR_GRID, rule.COLOUR_GRID),
+        interpolation=cv2.INTER_AREA,
     ).reshape(-1)
-    whole = cover >= 0.99
+    whole = cover >= rule.COLOUR_BLOCK_COVER
     q = _chroma(np.ascontiguousarray(seen[box]))[whole]
     r = _chroma(np.ascontiguousarray(laid[box]))[whole]
     return _agreement(q, r, either=False)
@@ -108,27 +93,31 @@ def _agreement(q: NDArray[np.float32], r: NDArray[np.float32], either: bool = Tr
     fitted (`q`, `r`: (blocks, 2) chroma): blocks coloured on either side, or (`either`
     false) on the reference's, where an overlay's colours over white (an emoji on a
     chart) are no disagreement."""
-    if len(q) == 0 or float(np.abs(q).max()) < _COLOURED:
+    if len(q) == 0 or float(np.abs(q).max()) < rule.COLOURED:
         return None  # a grey query (or a grey copy): its colours tell nothing
-    coloured = np.abs(r).max(axis=1) >= _COLOURED
+    coloured = np.abs(r).max(axis=1) >= rule.COLOURED
     if either:
-        coloured |= np.abs(q).max(axis=1) >= _COLOURED
-    if int(coloured.sum()) < _MIN_COLOURED:
+        coloured |= np.abs(q).max(axis=1) >= rule.COLOURED
+    if int(coloured.sum()) < rule.MIN_COLOURED:
         return None
     q, r = q[coloured], r[coloured]
     if either:
         fitted = float((q * r).sum()) / max(1e-6, float((r * r).sum()))
     else:  # each block's own factor, the median: a caption's grey blocks do not pull it
         fitted = float(np.median((q * r).sum(axis=1) / np.maximum((r * r).sum(axis=1), 1e-6)))
-    saturation = float(np.clip(fitted, *(_SATURATION if either else _LAID_SATURATION)))
-    gap = np.full(len(r), _CHROMA_GAP, dtype=np.float32)
+    saturation = float(
+        np.clip(fitted, *(rule.PLACED_SATURATION if either else rule.LAID_SATURATION))
+    )
+    gap = np.full(len(r), rule.CHROMA_GAP, dtype=np.float32)
     if not either:  # saturated colours clip in RGB: a copy's factor varies block to block
-        gap = np.maximum(gap, _RELATIVE_GAP * saturation * np.abs(r).max(axis=1))
+        gap = np.maximum(gap, rule.RELATIVE_GAP * saturation * np.abs(r).max(axis=1))
     return float((np.abs(q - saturation * r).max(axis=1) <= gap).mean())
 
 
 def _chroma(rgb: RGB) -> NDArray[np.float32]:
-    """The mean chroma (Cr, Cb about grey) of each block of a `_GRID` grid."""
+    """The mean chroma (Cr, Cb about grey) of each block of a `rule.COLOUR_GRID` grid."""
     ycc = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2YCrCb)
-    small = cv2.resize(ycc.astype(np.float32), (_GRID, _GRID), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        ycc.astype(np.float32), (rule.COLOUR_GRID, rule.COLOUR_GRID), interpolation=cv2.INTER_AREA
+    )
     return np.asarray(small[..., 1:].reshape(-1, 2) - 128.0, dtype=np.float32)

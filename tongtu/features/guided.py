@@ -28,12 +28,11 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from tongtu.features import rule
 from tongtu.features.local import LocalFeatures, Match
 
 __all__ = ["guided_agreement", "match_scale"]
 
-RADIUS = 5.0  # px of the query's work image
-MAX_DISTANCE = 64  # of 256 bits: near descriptors (unrelated ones sit near 128)
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
@@ -71,13 +70,13 @@ def guided_agreement(
     if len(mapped) == 0:
         return None
     d2 = ((mapped[:, None, :] - query.points[None, :, :]) ** 2).sum(axis=2)
-    i, j = np.nonzero(d2 <= RADIUS * RADIUS)
+    i, j = np.nonzero(d2 <= rule.GUIDE_RADIUS * rule.GUIDE_RADIUS)
     if len(i) == 0:
         return None
     bits = _POPCOUNT[np.bitwise_xor(descriptors[i], query.descriptors[j])].sum(axis=1)
     best = np.full(len(mapped), 1 << 10, dtype=np.int64)
     np.minimum.at(best, i, bits.astype(np.int64))
     structured = best < (1 << 10)
-    if int(structured.sum()) < 20:
+    if int(structured.sum()) < rule.GUIDE_MIN_FEATURES:
         return None
-    return float((best[structured] <= MAX_DISTANCE).sum() / structured.sum())
+    return float((best[structured] <= rule.GUIDE_DISTANCE).sum() / structured.sum())

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from tongtu.features import rule
 from tongtu.features.local import LocalFeatures, Match
-from tongtu.features.score import WHOLE
 
 __all__ = ["Describe", "region_cosine"]
 
@@ -55,13 +55,13 @@ def region_cosine(
     warp = to_rgb @ match.homography @ to_ref
     laid = cv2.warpPerspective(colour, warp, (qw, qh), flags=cv2.INTER_LINEAR)
     warped: RGB = np.ascontiguousarray(laid[:, ::-1] if match.flipped else laid, dtype=np.uint8)
-    if match.query_cover >= WHOLE:  # the query's own descriptor serves
+    if match.query_cover >= rule.WHOLE:  # the query's own descriptor serves
         return float(np.dot(query.embedding, describe(warped)))
     xs = [p[0] for p in match.query_region]
     ys = [p[1] for p in match.query_region]
     x0, x1 = max(0, int(min(xs) * qw)), min(qw, int(np.ceil(max(xs) * qw)))
     y0, y1 = max(0, int(min(ys) * qh)), min(qh, int(np.ceil(max(ys) * qh)))
-    if x1 - x0 < 16 or y1 - y0 < 16:
+    if min(x1 - x0, y1 - y0) < rule.LIKENESS_MIN_SIDE:
         return None
     mine = np.ascontiguousarray(query.rgb[y0:y1, x0:x1], dtype=np.uint8)
     laid_part = np.ascontiguousarray(warped[y0:y1, x0:x1], dtype=np.uint8)

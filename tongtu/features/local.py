@@ -16,6 +16,8 @@ import faiss
 import numpy as np
 from numpy.typing import NDArray
 
+from tongtu.features import rule
+
 __all__ = [
     "LocalFeatures",
     "Match",
@@ -37,23 +39,7 @@ REF_FEATURES = 500
 # Queries are not stored, so they can afford more features, which matters when the query
 # shows the reference small (screenshots, collages, posters on a wall).
 QUERY_FEATURES = 1500
-# Lowe's ratio test on Hamming distances.
-RATIO = 0.8
 GRID = 4
-# Verification stops early when the reference features matched so far make the count a
-# match needs improbable: after each checkpoint (a quarter, then a half of the reference
-# features, taken evenly over their stored order), if fewer matched than
-# P[Binomial(needed, fraction) ≤ matched] < HOPELESS allows. Most candidates of a search
-# are other pictures and stop at the first checkpoint (over every pair bench/quality
-# verifies: 38 % of the matching work left, no accepted match lost).
-HOPELESS = 1e-3
-# A copy is scaled alike in every direction, or nearly (a phone photo's tilt, a picture
-# made wider): a fit that stretches one direction this many times the other lays the
-# reference over a sliver of the query or the query over one of it, along rows of text
-# or a chart's gridlines that repeat (another window of one application, another slide
-# of one template: stretched 5 to 470 times on bench/hard's draws). Served copies on the
-# dev draws (seed 3) stretched at most 1.43 times (a phone photo).
-MAX_STRETCH = 4.0
 _HEADER = struct.Struct("<HHH")  # count, width, height of the work image
 _POS_SCALE = 8.0  # positions stored as uint16 in 1/8 px of the work image
 
@@ -207,13 +193,13 @@ def _spread(
 
 
 def verify(
-    query: LocalFeatures, ref: LocalFeatures, needed: int = 0, max_stretch: float = MAX_STRETCH
+    query: LocalFeatures, ref: LocalFeatures, needed: int = 0, max_stretch: float = rule.MAX_STRETCH
 ) -> Match:
     """Match features and fit a homography from reference to query (USAC MAGSAC).
 
     `needed`: the inliers below which the caller has no use for the match; with it,
     matching stops as soon as that many became improbable (NO_MATCH). `max_stretch`: the
-    most a fit may stretch one direction against the other (`MAX_STRETCH`); inf: any
+    most a fit may stretch one direction against the other (`rule.MAX_STRETCH`); inf: any
     fit, one that folds the frame too."""
     if len(query) < 8 or len(ref) < 8 or needed > len(ref):
         return NO_MATCH
@@ -285,7 +271,7 @@ def ratio_matches(
         if len(rows) == 0:
             continue
         d0, d1, first = two_nearest(np.ascontiguousarray(ref[rows]), query)
-        found = np.where(d0 < RATIO * d1, first, -1)
+        found = np.where(d0 < rule.RATIO * d1, first, -1)
         nearest[rows] = found
         passed += int(np.count_nonzero(found >= 0))
         searched += len(rows)
@@ -318,13 +304,13 @@ def two_nearest(
 
 
 def _improbable(seen: int, fraction: float, needed: int) -> bool:
-    """P[Binomial(needed, fraction) ≤ seen] < HOPELESS: had `needed` of the features
+    """P[Binomial(needed, fraction) ≤ seen] < rule.HOPELESS: had `needed` of the features
     matched, at most `seen` of them falling in the first `fraction` is that unlikely."""
     if seen >= needed:
         return False
     q = 1.0 - fraction
     cdf = sum(math.comb(needed, i) * fraction**i * q ** (needed - i) for i in range(seen + 1))
-    return cdf < HOPELESS
+    return cdf < rule.HOPELESS
 
 
 def _simplest(
@@ -341,22 +327,22 @@ def _simplest(
         return hom
     mapped = src @ sim[:, :2].T + sim[:, 2]
     fits = int((np.linalg.norm(mapped - dst, axis=1) <= tol).sum())
-    if fits < 0.9 * len(src):
+    if fits < rule.SIMILAR_FITS * len(src):
         return hom
     return np.vstack([np.asarray(sim, dtype=np.float64), [0.0, 0.0, 1.0]])
 
 
-def _plausible(hom: NDArray[np.float64], max_stretch: float = MAX_STRETCH) -> bool:
+def _plausible(hom: NDArray[np.float64], max_stretch: float = rule.MAX_STRETCH) -> bool:
     """Reject degenerate fits: collapsed, mirrored, stretched past `max_stretch` or wildly
     projective transforms."""
     a = hom[:2, :2] / hom[2, 2] if abs(hom[2, 2]) > 1e-9 else hom[:2, :2]
     det = float(np.linalg.det(a))
-    if not (1e-3 < det < 1e3):
+    if not (rule.AREA_RATIO[0] < det < rule.AREA_RATIO[1]):
         return False
     longest, shortest = np.linalg.svd(a, compute_uv=False)
     if longest > max_stretch * shortest:
         return False
-    return bool(abs(hom[2, 0]) < 0.01 and abs(hom[2, 1]) < 0.01)
+    return bool(abs(hom[2, 0]) < rule.MAX_PERSPECTIVE and abs(hom[2, 1]) < rule.MAX_PERSPECTIVE)
 
 
 def frame(w: int, h: int) -> NDArray[np.float32]:

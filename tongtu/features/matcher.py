@@ -17,25 +17,19 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from tongtu.features import rule
 from tongtu.features.agreement import blurred_agreement, holds, measure, needs_pixels
 from tongtu.features.candidate import Gray, Query, Reference, ShapedQuery, Verdict
 from tongtu.features.colour import laid_agreement, placed_agreement
 from tongtu.features.descriptor import unscaled
 from tongtu.features.guided import guided_agreement, match_scale
 from tongtu.features.likeness import Describe, region_cosine
-from tongtu.features.local import NO_MATCH, LocalFeatures, Match, laid_cover, verify
+from tongtu.features.local import NO_MATCH, LocalFeatures, Match, verify
 from tongtu.features.placement import refined, roughly
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
 
 __all__ = ["DEFAULT_POLICY", "MatchPolicy", "Matcher", "Query", "Reference", "Verdict"]
-
-# The placed look places the query roughly in each of its candidates, then finely in
-# this many of them, the best placed roughly (features/placement.py).
-_REFINED = 3
-# Places whose correlation is this close to 1 are alike: resampling a thumbnail alone
-# costs that much (one disc placed at two sub-pixel phases: 0.9936 and 0.9989).
-_PEAK_NOISE = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +206,8 @@ class Matcher:
         pixels: Mapping[int, Callable[[], Gray | None]],
     ) -> tuple[int, Verdict] | None:
         """The query placed roughly inside each reference's pixels, then finely inside
-        the `_REFINED` best (features/placement.py). The best place is kept where it is
-        `placed_ratio` times closer to 1 (down to `_PEAK_NOISE`) than the best in any
+        the `rule.PLACES_REFINED` best (features/placement.py). The best place is kept where it is
+        `placed_ratio` times closer to 1 (down to `rule.PEAK_NOISE`) than the best in any
         other of `refs` (a copy's pixels are the reference's; a motif that several
         pictures share, an arc of a circle, a theme's panel, is placed in each alike),
         its colours agree there in `placed_colour` of the blocks, and it holds as a
@@ -226,7 +220,7 @@ class Matcher:
             if gray is not None and (found := roughly(query.gray, gray, policy.placed_areas)):
                 rough.append((found.peak, ref, found, gray))
         places = []
-        for _, ref, found, gray in sorted(rough, key=lambda p: -p[0])[:_REFINED]:
+        for _, ref, found, gray in sorted(rough, key=lambda p: -p[0])[: rule.PLACES_REFINED]:
             if (fine := refined(query.gray, gray, found)) is not None:
                 places.append((fine.peak, ref, fine, gray))
         if not places:
@@ -284,56 +278,6 @@ class Matcher:
             match.query_cover >= policy.small_look_cover
             and match.ref_cover <= policy.crop_look_cover
         )
-
-    def part_holds(
-        self,
-        whole: ShapedQuery,
-        box: tuple[int, int, int, int],
-        verdict: Verdict,
-        pixels: Callable[[], Gray | None],
-    ) -> bool:
-        """Whether a match found on a part of the query (`box`: x, y, w, h of
-        `whole.rgb`) holds over the whole query where it lays the reference over
-        `part_whole` or more of it: then the query as a whole claims to be the
-        reference, and the grey levels must agree across their overlap (`levels`), not
-        only in the part.
-
-        A picture pasted or framed in the query lies inside the part; another screen of
-        one layout (a theme's login screen, a skin) lays the reference over all of the
-        query through the part they share (the panel, the buttons), whose pixels are
-        the same, while the rest of the query is other artwork. Only the levels are
-        asked there: a copy found through a part because a caption's text disagrees
-        with the blocks beneath it (the whole query's `share`) keeps its levels but
-        under the caption."""
-        policy = self.policy
-        match = verdict.match
-        if (
-            policy.part_whole <= 0.0
-            or policy.levels <= 0.0
-            or not policy.check_pixels
-            or match.homography is None
-        ):
-            return True
-        (qw, qh), (rw, rh) = verdict.query_size, verdict.ref_size
-        ww, wh = whole.local.width, whole.local.height
-        x, y, bw, bh = box
-        kx, ky = ww / whole.rgb.shape[1], wh / whole.rgb.shape[0]
-        to_whole = np.array([[kx * bw / qw, 0, kx * x], [0, ky * bh / qh, ky * y], [0, 0, 1]])
-        homography = match.homography
-        if match.flipped:  # from the mirrored part's frame, into the mirrored whole's
-            homography = to_whole @ _mirror(qw) @ homography
-            flipped_whole = _mirror(ww) @ homography
-        else:
-            homography = to_whole @ homography
-            flipped_whole = homography
-        if laid_cover(homography, (rw, rh), (ww, wh)) < policy.part_whole:
-            return True
-        gray = pixels()
-        if gray is None:
-            return True
-        full = dataclasses.replace(match, homography=flipped_whole)
-        found = measure(whole.gray, gray, (rw, rh), full)
-        return found is None or found.levels >= policy.levels
 
     def _second_look(
         self, query: ShapedQuery, ref: Reference, pixels: Callable[[], Gray | None]
@@ -447,9 +391,4 @@ class Matcher:
 
 def _off(peak: float) -> float:
     """How far a place's correlation is from 1, no closer than resampling allows."""
-    return max(1.0 - peak, _PEAK_NOISE)
-
-
-def _mirror(width: int) -> NDArray[np.float64]:
-    """x → width − x: a frame's pixels to its mirror image's."""
-    return np.array([[-1.0, 0.0, float(width)], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    return max(1.0 - peak, rule.PEAK_NOISE)

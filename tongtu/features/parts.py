@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from tongtu.features import rule
 from tongtu.features.local import WORK_SIDE, LocalFeatures, gray_features, sized_gray
 
 __all__ = ["FRAME", "PART_BOXES", "EachPart", "part_boxes", "part_features"]
@@ -36,13 +37,6 @@ PART_BOXES: tuple[tuple[float, float, float, float], ...] = (
 # The frame's longer side: a ninth seen at the work size fits it (stored positions go up
 # to 8191 px).
 FRAME = 3 * WORK_SIDE
-# A part is seen at the work size, or enlarged at most this much: a ninth of a 1024 px
-# picture enlarged to the work size holds no more detail, and costs 3.5 times the pixels
-# (on bench/perf's photos, 142 → 71 ms a picture for the parts).
-MAX_ENLARGE = 1.25
-# Pictures smaller than this on their shorter side keep no parts: their thumbnail's
-# dense features already hold all their pixels.
-MIN_SIDE = 256
 
 
 def part_boxes(width: int, height: int) -> list[Box]:
@@ -62,7 +56,7 @@ def part_features(
     `each`: how the parts are gone through (`map`, or an executor's, to find them on
     several cores)."""
     height, width = rgb.shape[:2]
-    if min(height, width) < MIN_SIDE or per_part <= 0:
+    if min(height, width) < rule.PART_MIN_SIDE or per_part <= 0:
         return None
     to_frame = FRAME / max(width, height)
     gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
@@ -76,7 +70,7 @@ def part_features(
         x, y, w, h = box
         part = np.ascontiguousarray(gray[y : y + h, x : x + w])
         return gray_features(
-            sized_gray(part, min(WORK_SIDE, round(MAX_ENLARGE * max(w, h)))), per_part
+            sized_gray(part, min(WORK_SIDE, round(rule.PART_ENLARGE * max(w, h)))), per_part
         )
 
     points, descriptors = [], []

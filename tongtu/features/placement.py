@@ -7,7 +7,7 @@ every look, though their own picture was among the candidates and its pixels are
 So the query's grey pixels are slid over the reference's (its stored thumbnail) at the
 sizes a crop keeping `areas` of it would have there, by normalised cross-correlation:
 first over a coarse copy of the thumbnail at every size, then at full size around the
-best place, at sizes within `_REFINE` of the best. The place found is a `Match` like
+best place, at sizes within `rule.PLACE_REFINE` of the best. The place found is a `Match` like
 any other, with a transform and no inliers; the matcher holds it to the pixel rule and
 the region's likeness (features/matcher.py, `placed_look`).
 """
@@ -20,22 +20,13 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from tongtu.features import rule
 from tongtu.features.local import Match, clipped, frame
 
 __all__ = ["Placement", "place", "refined", "roughly"]
 
 Gray = NDArray[np.uint8]
 RGB = NDArray[np.uint8]
-
-# The coarse pass: the thumbnail seen at this longer side, the query at this many sizes.
-_COARSE_SIDE = 160
-_SIZES = 14
-# The fine pass: the best coarse size times each of these, searched within a few coarse
-# pixels of the best coarse place.
-_REFINE = tuple(float(f) for f in np.linspace(0.9, 1.1, 11))
-# A template with less contrast than this (std of grey levels) shows nothing to place.
-_FLAT = 2.0
-_MIN_SIDE = 8  # px: the smallest template the coarse pass slides
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +71,7 @@ def place(query: Gray, ref: Gray, areas: tuple[float, float]) -> Placement | Non
 
 
 def roughly(query: Gray, ref: Gray, areas: tuple[float, float]) -> Placement | None:
-    """`place`'s coarse pass: the best place over a copy of `ref` `_COARSE_SIDE` px on
+    """`place`'s coarse pass: the best place over a copy of `ref` `rule.PLACE_SIDE` px on
     its longer side, in `ref`'s pixels (to a few of them)."""
     c = _coarse_scale(ref)
     rh, rw = ref.shape[:2]
@@ -88,7 +79,7 @@ def roughly(query: Gray, ref: Gray, areas: tuple[float, float]) -> Placement | N
     aspect = query.shape[1] / query.shape[0]
     small = _within(query, max(coarse.shape))  # no template is larger than the copy
     best: Placement | None = None
-    for area in np.geomspace(areas[0], areas[1], _SIZES):
+    for area in np.geomspace(areas[0], areas[1], rule.PLACE_SIZES):
         w = round(float(np.sqrt(area * coarse.shape[0] * coarse.shape[1] * aspect)))
         found = _slide(small, coarse, w, round(w / aspect))
         if found is not None and (best is None or found.peak > best.peak):
@@ -106,7 +97,7 @@ def refined(query: Gray, ref: Gray, rough: Placement) -> Placement | None:
     margin = round(2 / _coarse_scale(ref)) + 2
     cx, cy = rough.x + rough.w / 2, rough.y + rough.w / aspect / 2
     best: Placement | None = None
-    for f in _REFINE:
+    for f in rule.PLACE_REFINE:
         w = round(rough.w * f)
         h = round(w / aspect)
         x0, y0 = round(cx - w / 2) - margin, round(cy - h / 2) - margin
@@ -117,7 +108,7 @@ def refined(query: Gray, ref: Gray, rough: Placement) -> Placement | None:
 
 
 def _coarse_scale(ref: Gray) -> float:
-    return min(1.0, _COARSE_SIDE / float(max(ref.shape[:2])))
+    return min(1.0, rule.PLACE_SIDE / float(max(ref.shape[:2])))
 
 
 def _within(gray: Gray, side: int) -> Gray:
@@ -138,10 +129,10 @@ def _slide(
 ) -> Placement | None:
     """The query at w × h slid over `ref` (within `window`: x, y, w, h, if given)."""
     rh, rw = ref.shape[:2]
-    if w < _MIN_SIDE or h < _MIN_SIDE or w > rw or h > rh:
+    if w < rule.PLACE_MIN_SIDE or h < rule.PLACE_MIN_SIDE or w > rw or h > rh:
         return None
     template = cv2.resize(query, (w, h), interpolation=cv2.INTER_AREA)
-    if float(template.std()) < _FLAT:
+    if float(template.std()) < rule.FLAT:
         return None
     x0 = y0 = 0
     if window is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from tongtu.features.local import MAX_STRETCH
+from tongtu.features import rule
 
 __all__ = ["DEFAULT_POLICY", "MatchPolicy"]
 
@@ -171,7 +171,7 @@ class MatchPolicy:
     # the cells of these n × n grids (and the halves with 2); () none
     query_grid: tuple[int, ...] = (2, 3)
     # a match found on a part of the query that lays its reference over this share of
-    # the whole query or more must hold there too (`Matcher.part_holds`; 0: not asked).
+    # the whole query or more must hold there too (features/part_whole.py; 0: not asked).
     # bench/hard's screens, dev draw: with `levels`, wrong results 19 → 10 of 160 served
     # (another theme's login screen found through its panel), nothing lost on any pool
     part_whole: float = 0.5
@@ -219,8 +219,8 @@ class MatchPolicy:
     second_look_features: int = 1500
     second_look_cosines: tuple[float, float] = (0.2, 0.6)
     # the most a match's transform may stretch one direction against the other
-    # (features/local.py `MAX_STRETCH`; inf: any, and one folding the frame too)
-    max_stretch: float = MAX_STRETCH
+    # (features/rule.py `MAX_STRETCH`; inf: any, and one folding the frame too)
+    max_stretch: float = rule.MAX_STRETCH
     crop_look: int = 1
     crop_look_cover: float = 0.5
     second_look_min_side: int = 256

@@ -17,25 +17,17 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from tongtu.features import rule
+
 __all__ = ["Box", "grid_regions", "picture_regions"]
 
 Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
-
-# The search for rectangles runs at this size (longer side): enough for borders of a
-# few pixels, cheap (~5 ms).
-_SIDE = 640
-# A region is 3-70 % of the query (smaller holds too few pixels to describe, larger is
-# the picture itself) with sides of 48 px at least in the query.
-_MIN_AREA, _MAX_AREA = 0.03, 0.70
-_MIN_SIDE = 48
-# A contour fills this much of its bounding box (a rectangle seen straight on).
-_FILL = 0.8
 
 
 def picture_regions(rgb: NDArray[np.uint8], limit: int = 2) -> list[Box]:
     """Up to `limit` rectangles, largest first, none kept that is nearly one kept already."""
     h, w = rgb.shape[:2]
-    scale = min(1.0, _SIDE / max(h, w))
+    scale = min(1.0, rule.REGION_SIDE / max(h, w))
     gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
@@ -47,10 +39,13 @@ def picture_regions(rgb: NDArray[np.uint8], limit: int = 2) -> list[Box]:
     for contour in contours:
         x, y, bw, bh = cv2.boundingRect(contour)
         area = bw * bh / (sw * sh)
-        if not _MIN_AREA <= area <= _MAX_AREA or min(bw, bh) < _MIN_SIDE * scale:
+        if (
+            not rule.REGION_AREA[0] <= area <= rule.REGION_AREA[1]
+            or min(bw, bh) < rule.REGION_MIN_SIDE * scale
+        ):
             continue
         corners = cv2.approxPolyDP(contour, 0.03 * cv2.arcLength(contour, True), True)
-        if len(corners) != 4 or cv2.contourArea(contour) < _FILL * bw * bh:
+        if len(corners) != 4 or cv2.contourArea(contour) < rule.REGION_FILL * bw * bh:
             continue
         found.append((x, y, bw, bh))
     found += _between_bars(gray, found)
@@ -69,7 +64,8 @@ def grid_regions(width: int, height: int, grids: tuple[int, ...]) -> list[Box]:
     """The cells of an n × n grid for each n of `grids`, and with a grid of 2 the four
     halves too: parts of a query searched on their own when it holds a picture with no
     straight border (pasted into a photo, one of several on a page), which
-    `picture_regions` cannot find. Coarsest first; cells under `_MIN_SIDE` are left out."""
+    `picture_regions` cannot find. Coarsest first; cells under `rule.REGION_MIN_SIDE`
+    are left out."""
     boxes: list[Box] = []
     if 2 in grids:
         half_w, half_h = width // 2, height // 2
@@ -85,7 +81,7 @@ def grid_regions(width: int, height: int, grids: tuple[int, ...]) -> list[Box]:
         boxes += [
             (xs[i], ys[j], xs[i + 1] - xs[i], ys[j + 1] - ys[j]) for j in range(n) for i in range(n)
         ]
-    return [b for b in boxes if min(b[2], b[3]) >= _MIN_SIDE]
+    return [b for b in boxes if min(b[2], b[3]) >= rule.REGION_MIN_SIDE]
 
 
 def _scaled(box: Box, scale: float) -> Box:
@@ -130,7 +126,7 @@ def _trim(gray: NDArray[np.uint8], box: Box) -> Box:
     inner = gray[y + m : y + h - m, x + m : x + w - m].astype(np.float32)
     rows = np.flatnonzero(inner.std(axis=1) > 4.0)
     cols = np.flatnonzero(inner.std(axis=0) > 4.0)
-    if len(rows) < _MIN_SIDE // 4 or len(cols) < _MIN_SIDE // 4:
+    if len(rows) < rule.REGION_MIN_SIDE // 4 or len(cols) < rule.REGION_MIN_SIDE // 4:
         return box
     if len(rows) >= inner.shape[0] - 2 and len(cols) >= inner.shape[1] - 2:
         return box  # nothing flat to trim

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 
+from tongtu.features import rule
 from tongtu.features.local import Match
 
 __all__ = ["MatchKind", "inliers_needed", "match_kind", "rests_on_cosine", "score"]
@@ -17,18 +18,10 @@ class MatchKind(StrEnum):
     RESULT_IN_QUERY = "result_is_part_of_query"
 
 
-# Logistic model over the descriptor cosine and log inlier count. Its 0.5 level is the
-# decision boundary: 15 inliers at cosine 0.6, ~27 at cosine 0.3 (a screenshot), ~8 at
-# cosine 0.9; a high cosine alone never reaches it, since look-alike photos of one scene
-# reach 0.88-0.93 (docs/matching.md, "Score").
-_W_COS = 4.0
-_W_INLIERS = 2.2
-_COS0 = 0.6
-_INLIERS0 = 15
-
-
 def score(cosine: float, match: Match) -> float:
-    z = _W_COS * (cosine - _COS0) + _W_INLIERS * (math.log1p(match.inliers) - math.log1p(_INLIERS0))
+    z = rule.COSINE_WEIGHT * (cosine - rule.PIVOT_COSINE) + rule.INLIER_WEIGHT * (
+        math.log1p(match.inliers) - math.log1p(rule.PIVOT_INLIERS)
+    )
     return 1.0 / (1.0 + math.exp(-z))
 
 
@@ -37,7 +30,7 @@ def rests_on_cosine(match: Match) -> bool:
     cosine is high, the one signal that pictures alike in layout fool (two pages of
     different text in one font reach cosine 0.93, and a chance alignment of their
     repeated letters gives the 8 inliers that such a cosine needs)."""
-    return match.inliers < _INLIERS0
+    return match.inliers < rule.PIVOT_INLIERS
 
 
 def inliers_needed(cosine: float, threshold: float) -> int:
@@ -48,19 +41,18 @@ def inliers_needed(cosine: float, threshold: float) -> int:
     if threshold >= 1.0:
         return 1 << 30
     logit = math.log(threshold / (1.0 - threshold))
-    log1p_inliers = math.log1p(_INLIERS0) + (logit - _W_COS * (cosine - _COS0)) / _W_INLIERS
+    log1p_inliers = (
+        math.log1p(rule.PIVOT_INLIERS)
+        + (logit - rule.COSINE_WEIGHT * (cosine - rule.PIVOT_COSINE)) / rule.INLIER_WEIGHT
+    )
     if log1p_inliers > 30:
         return 1 << 30
     return max(0, math.ceil(math.expm1(log1p_inliers) - 1e-6))
 
 
-# the share of a picture a match must cover to count as all of it
-WHOLE = 0.85
-
-
 def match_kind(match: Match) -> MatchKind:
-    full_q = match.query_cover >= WHOLE
-    full_r = match.ref_cover >= WHOLE
+    full_q = match.query_cover >= rule.WHOLE
+    full_r = match.ref_cover >= rule.WHOLE
     if full_q and full_r:
         return MatchKind.NEAR_EXACT
     if full_q:
