@@ -212,7 +212,9 @@ class Matcher:
         pictures share, an arc of a circle, a theme's panel, is placed in each alike),
         its colours agree there in `placed_colour` of the blocks, and it holds as a
         second look's match with too few inliers: pixels agreeing in `region_share` of
-        the blocks, the region's likeness. `pixels`: each reference's, read once."""
+        the blocks, the region's likeness (not for a query too small for it, where
+        `placed_small` lets its pixels and colours decide). `pixels`: each reference's,
+        read once."""
         policy = self.policy
         rough = []
         for ref in refs:
@@ -233,7 +235,7 @@ class Matcher:
             return None  # placed about as well elsewhere: nothing tells the two apart
         likeness = self._likeness(query, ref.local, ref)
         colour = ref.colour()
-        if likeness is None or colour is None:
+        if colour is None or (likeness is None and not self._placed_small(query)):
             return None
         hues = placed_agreement(query.rgb, found.cut(colour, gray))
         if hues is not None and hues < policy.placed_colour:
@@ -243,11 +245,24 @@ class Matcher:
         match = found.match(size, frame, gray)
         if not self._agrees(query, ref.local, match, pixels[ref.key], policy.region_share):
             return None
-        region = likeness(match)
-        if region is None or (region := self.scale(region)) < policy.region_likeness:
-            return None
-        s = max(policy.threshold, score(max(self.scale(ref.cosine), region), match))
+        region = self.scale(ref.cosine)  # a small query's: its pixels and colours alone
+        if likeness is not None:
+            found_region = likeness(match)
+            if found_region is None or self.scale(found_region) < policy.region_likeness:
+                return None
+            region = max(region, self.scale(found_region))
+        s = max(policy.threshold, score(region, match))
         return ref.key, Verdict(s, match, size, frame)
+
+    def _placed_small(self, query: ShapedQuery) -> bool:
+        """Whether the placed look takes a query too small for the region's likeness
+        (`placed_small`) on its pixels and colours alone."""
+        policy = self.policy
+        return (
+            policy.placed_small > 0
+            and policy.check_pixels
+            and min(query.rgb.shape[:2]) < policy.region_min_side
+        )
 
     def hues_agree(
         self,
