@@ -5,27 +5,27 @@ duplicates route and `tongtu dedup` alike.
 features' fit (features/local.py), its score (features/score.py), the mirrored query
 where the plain one falls short, and the pixel check (features/agreement.py).
 `Matcher.match` decides a query against the references a search or a compare proposes,
-with the second look and the aspect look (`MatchPolicy`) for the ones refused."""
+with the looks of `MatchPolicy` for the ones refused: the aspect, coarse, second and
+crop looks here, the placed look in features/placed.py."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features import rule
 from tongtu.features.agreement import blurred_agreement, holds, measure, needs_pixels
 from tongtu.features.candidate import Gray, Query, Reference, ShapedQuery, Verdict
-from tongtu.features.colour import laid_agreement, placed_agreement
+from tongtu.features.colour import laid_agreement
 from tongtu.features.descriptor import unscaled
 from tongtu.features.guided import guided_agreement, match_scale
 from tongtu.features.likeness import Describe, region_cosine
 from tongtu.features.local import NO_MATCH, LocalFeatures, Match, verify
-from tongtu.features.placement import refined, roughly
+from tongtu.features.placed import placed_look
 from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
 
@@ -92,14 +92,14 @@ class Matcher:
                 return None  # a part both pictures share, not one inside the other
             s = score(cosine, match)
             if likeness is None:
-                if s >= threshold and self._agrees(query, ref, match, gray):
+                if s >= threshold and self.agrees(query, ref, match, gray):
                     return Verdict(s, match, *frames)
                 return None
             if s < threshold and (fewest is None or match.inliers < fewest):
                 return None
             # fewer inliers than the cosine asks: the pixels must agree nearly everywhere
             share = None if s >= threshold else policy.region_share
-            if not self._agrees(query, ref, match, gray, share):
+            if not self.agrees(query, ref, match, gray, share):
                 return None
             region = likeness(match)
             if region is None:  # no colour pixels kept: the features alone
@@ -138,7 +138,7 @@ class Matcher:
         pixels = {ref.key: functools.cache(ref.pixels) for ref in refs}
         for ref in refs:
             held = ref.cosine < policy.region_held_below
-            likeness = self._likeness(query, ref.local, ref) if held else None
+            likeness = self.likeness(query, ref.local, ref) if held else None
             verdict = self.judge(query, ref.local, ref.cosine, pixels[ref.key], likeness)
             if verdict.score >= policy.threshold:
                 found[ref.key] = verdict
@@ -194,75 +194,10 @@ class Matcher:
         }
         if not found:  # a crop of one picture found is no crop of another
             near = closest([*refused, *close], policy.placed_look)
-            placed = self._placed_look(query, near, pixels)
+            placed = placed_look(self, query, near, pixels)
             if placed is not None:
                 found[placed[0]] = placed[1]
         return found
-
-    def _placed_look(
-        self,
-        query: ShapedQuery,
-        refs: list[Reference],
-        pixels: Mapping[int, Callable[[], Gray | None]],
-    ) -> tuple[int, Verdict] | None:
-        """The query placed roughly inside each reference's pixels, then finely inside
-        the `rule.PLACES_REFINED` best (features/placement.py). The best place is kept where it is
-        `placed_ratio` times closer to 1 (down to `rule.PEAK_NOISE`) than the best in any
-        other of `refs` (a copy's pixels are the reference's; a motif that several
-        pictures share, an arc of a circle, a theme's panel, is placed in each alike),
-        its colours agree there in `placed_colour` of the blocks, and it holds as a
-        second look's match with too few inliers: pixels agreeing in `region_share` of
-        the blocks, the region's likeness (not for a query too small for it, where
-        `placed_small` lets its pixels and colours decide). `pixels`: each reference's,
-        read once."""
-        policy = self.policy
-        rough = []
-        for ref in refs:
-            gray = pixels[ref.key]()
-            if gray is not None and (found := roughly(query.gray, gray, policy.placed_areas)):
-                rough.append((found.peak, ref, found, gray))
-        places = []
-        for _, ref, found, gray in sorted(rough, key=lambda p: -p[0])[: rule.PLACES_REFINED]:
-            if (fine := refined(query.gray, gray, found)) is not None:
-                places.append((fine.peak, ref, fine, gray))
-        if not places:
-            return None
-        places.sort(key=lambda p: -p[0])
-        peak, ref, found, gray = places[0]
-        if peak < policy.placed_peak:
-            return None
-        if len(places) > 1 and _off(peak) > policy.placed_ratio * _off(places[1][0]):
-            return None  # placed about as well elsewhere: nothing tells the two apart
-        likeness = self._likeness(query, ref.local, ref)
-        colour = ref.colour()
-        if colour is None or (likeness is None and not self._placed_small(query)):
-            return None
-        hues = placed_agreement(query.rgb, found.cut(colour, gray))
-        if hues is not None and hues < policy.placed_colour:
-            return None  # the grey levels of another palette: another theme, another fill
-        size = (query.local.width, query.local.height)
-        frame = (ref.local.width, ref.local.height)
-        match = found.match(size, frame, gray)
-        if not self._agrees(query, ref.local, match, pixels[ref.key], policy.region_share):
-            return None
-        region = self.scale(ref.cosine)  # a small query's: its pixels and colours alone
-        if likeness is not None:
-            found_region = likeness(match)
-            if found_region is None or self.scale(found_region) < policy.region_likeness:
-                return None
-            region = max(region, self.scale(found_region))
-        s = max(policy.threshold, score(region, match))
-        return ref.key, Verdict(s, match, size, frame)
-
-    def _placed_small(self, query: ShapedQuery) -> bool:
-        """Whether the placed look takes a query too small for the region's likeness
-        (`placed_small`) on its pixels and colours alone."""
-        policy = self.policy
-        return (
-            policy.placed_small > 0
-            and policy.check_pixels
-            and min(query.rgb.shape[:2]) < policy.region_min_side
-        )
 
     def hues_agree(
         self,
@@ -305,13 +240,13 @@ class Matcher:
         fewest = policy.region_min_inliers
         dense = ref.dense()
         if dense is not None:
-            likeness = self._likeness(query, dense, ref)
+            likeness = self.likeness(query, dense, ref)
             verdict = self.judge(query, dense, ref.cosine, pixels, likeness, fewest)
             for side in policy.small_look:
                 if verdict.score >= policy.threshold:
                     break
                 view = query.seen_small(side)
-                likeness = self._likeness(view, dense, ref)
+                likeness = self.likeness(view, dense, ref)
                 small = self.judge(view, dense, ref.cosine, pixels, likeness, fewest)
                 if small.match.query_cover >= policy.small_look_cover:
                     verdict = small  # a crop lies inside its reference, all of it
@@ -320,7 +255,7 @@ class Matcher:
         parts = ref.parts() if policy.parts_look else None
         if parts is None:
             return None
-        likeness = self._likeness(query, parts, ref)
+        likeness = self.likeness(query, parts, ref)
         verdict = self.judge(query, parts, ref.cosine, pixels, likeness, fewest)
         return verdict if verdict.score >= policy.threshold else None
 
@@ -348,7 +283,7 @@ class Matcher:
         fine = blurred_agreement(query.gray, gray, (ref.width, ref.height), full)
         return fine is not None and fine.share >= self.policy.coarse_share
 
-    def _likeness(
+    def likeness(
         self, query: ShapedQuery, ref: LocalFeatures, candidate: Reference
     ) -> Callable[[Match], float | None] | None:
         """The region's likeness of one candidate, where the policy asks for it."""
@@ -367,7 +302,7 @@ class Matcher:
 
         return likeness
 
-    def _agrees(
+    def agrees(
         self,
         query: Query,
         ref: LocalFeatures,
@@ -402,8 +337,3 @@ class Matcher:
             guide, ref, match.homography, None if found is None else found.agree_at
         )
         return share is None or share >= self.policy.guided
-
-
-def _off(peak: float) -> float:
-    """How far a place's correlation is from 1, no closer than resampling allows."""
-    return max(1.0 - peak, rule.PEAK_NOISE)

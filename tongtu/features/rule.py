@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-# ---- The score (features/score.py) ------------------------------------------------------
+# ---- The score (features/score.py) -------------------------------------------------------
 # A logistic model over the descriptor cosine and the log inlier count; its 0.5 level is
 # the decision boundary: PIVOT_INLIERS inliers at PIVOT_COSINE, ~27 at cosine 0.3 (a
 # screenshot), ~8 at cosine 0.9; a high cosine alone never reaches it, since look-alike
@@ -73,7 +73,7 @@ GUIDE_RADIUS = 5.0
 GUIDE_DISTANCE = 64
 GUIDE_MIN_FEATURES = 20
 
-# ---- The pixels (features/agreement.py) ----------------------------------------------------
+# ---- The pixels (features/agreement.py) --------------------------------------------------
 # The shared region is compared at no more than about PIXEL_SIDE pixels a side, and never
 # above the resolution either image holds of it (a thumbnail of a 15 % crop's reference
 # holds ~200 px of it); the fine detail at no more than DETAIL_SIDE, and not where the
@@ -111,7 +111,7 @@ BLURS = (0.0, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 LEVEL_GAP = 12.0
 LEVEL_CONTRAST = (0.5, 2.0)
 
-# ---- The colours (features/colour.py) --------------------------------------------------------
+# ---- The colours (features/colour.py) ----------------------------------------------------
 # Compared over a grid of COLOUR_GRID blocks a side; a block holds colour where its
 # chroma (Cr or Cb, 0-255 scale, about grey) reaches COLOURED, agrees where the two
 # differ by at most CHROMA_GAP, or RELATIVE_GAP of the reference's chroma times the
@@ -143,7 +143,7 @@ COLOUR_SIDE = 256
 # a side or more (less is no picture to describe). By hand.
 LIKENESS_MIN_SIDE = 16
 
-# ---- The placed look (features/placement.py, `Matcher`) ---------------------------------------
+# ---- The placed look (features/placement.py, features/placed.py) -------------------------
 # The coarse pass: the thumbnail seen at PLACE_SIDE px on its longer side, the query at
 # PLACE_SIZES sizes. The fine pass: the best coarse size times each of PLACE_REFINE,
 # searched within a few coarse pixels of the best coarse place, in the PLACES_REFINED
@@ -163,7 +163,7 @@ PLACE_MIN_SIDE = 8
 # Measured (tests/test_placed_look.py: 17 → 24 of 32 crops found with it).
 PEAK_NOISE = 0.01
 
-# ---- The query's rectangles (features/regions.py) ---------------------------------------------
+# ---- The query's rectangles (features/regions.py) ----------------------------------------
 # The search for rectangles runs at REGION_SIDE px (longer side): enough for borders of a
 # few pixels, cheap (~5 ms). A region is 3-70 % of the query (smaller holds too few pixels
 # to describe, larger is the picture itself) with sides of REGION_MIN_SIDE px at least,
@@ -175,7 +175,7 @@ REGION_AREA = (0.03, 0.70)
 REGION_MIN_SIDE = 48
 REGION_FILL = 0.8
 
-# ---- The reference's parts (features/parts.py) -------------------------------------------------
+# ---- The reference's parts (features/parts.py) -------------------------------------------
 # A part is seen at the work size, or enlarged at most PART_ENLARGE times: a ninth of a
 # 1024 px picture enlarged to the work size holds no more detail, and costs 3.5 times the
 # pixels (on bench/perf's photos, 142 → 71 ms a picture for the parts). Pictures under
