@@ -16,6 +16,7 @@ STORED = {
     "descriptor.py": {"DIM", "SHORT_SIDE", "MAX_LONG_SIDE"},
     "extractor.py": {"WORK_MAX"},
     "local.py": {"WORK_SIDE", "REF_FEATURES", "QUERY_FEATURES", "GRID", "_POS_SCALE"},
+    "parts.py": {"MAX_ENLARGE", "MIN_SIDE"},
 }
 
 

@@ -18,7 +18,6 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features import rule
 from tongtu.features.local import WORK_SIDE, LocalFeatures, gray_features, sized_gray
 
 __all__ = ["FRAME", "PART_BOXES", "EachPart", "part_boxes", "part_features"]
@@ -37,6 +36,14 @@ PART_BOXES: tuple[tuple[float, float, float, float], ...] = (
 # The frame's longer side: a ninth seen at the work size fits it (stored positions go up
 # to 8191 px).
 FRAME = 3 * WORK_SIDE
+# A part is seen at the work size, or enlarged at most this much: a ninth of a 1024 px
+# picture enlarged to the work size holds no more detail, and costs 3.5 times the pixels
+# (on bench/perf's photos, 142 → 71 ms a picture for the parts; bench/README "The
+# reference's parts, kept": the same found on the dev draws, adds 203 → 161 ms).
+MAX_ENLARGE = 1.25
+# Pictures smaller than this on their shorter side keep no parts: their thumbnail's
+# dense features already hold all their pixels (by hand).
+MIN_SIDE = 256
 
 
 def part_boxes(width: int, height: int) -> list[Box]:
@@ -56,7 +63,7 @@ def part_features(
     `each`: how the parts are gone through (`map`, or an executor's, to find them on
     several cores)."""
     height, width = rgb.shape[:2]
-    if min(height, width) < rule.PART_MIN_SIDE or per_part <= 0:
+    if min(height, width) < MIN_SIDE or per_part <= 0:
         return None
     to_frame = FRAME / max(width, height)
     gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
@@ -70,7 +77,7 @@ def part_features(
         x, y, w, h = box
         part = np.ascontiguousarray(gray[y : y + h, x : x + w])
         return gray_features(
-            sized_gray(part, min(WORK_SIDE, round(rule.PART_ENLARGE * max(w, h)))), per_part
+            sized_gray(part, min(WORK_SIDE, round(MAX_ENLARGE * max(w, h)))), per_part
         )
 
     points, descriptors = [], []

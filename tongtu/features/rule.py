@@ -11,8 +11,8 @@ share and cells, the looks. The numbers here are the ones inside those checks: h
 block is cut and when it counts, how colours and places are read (docs/matching.md).
 
 What a library stores is not here: the work image's size and its features' count
-(features/local.py `WORK_SIDE`, `REF_FEATURES`, `QUERY_FEATURES`), the parts' boxes
-(features/parts.py), the descriptor's input (features/descriptor.py) — changing those
+(features/local.py `WORK_SIDE`, `REF_FEATURES`, `QUERY_FEATURES`), the parts' boxes and
+sizes (features/parts.py), the descriptor's input (features/descriptor.py) — changing those
 changes what is stored, and asks for a re-index."""
 
 from __future__ import annotations
@@ -174,14 +174,3 @@ REGION_SIDE = 640
 REGION_AREA = (0.03, 0.70)
 REGION_MIN_SIDE = 48
 REGION_FILL = 0.8
-
-# ---- The reference's parts (features/parts.py) -------------------------------------------
-# A part is seen at the work size, or enlarged at most PART_ENLARGE times: a ninth of a
-# 1024 px picture enlarged to the work size holds no more detail, and costs 3.5 times the
-# pixels (on bench/perf's photos, 142 → 71 ms a picture for the parts). Pictures under
-# PART_MIN_SIDE px on their shorter side keep no parts: their thumbnail's dense features
-# already hold all their pixels. PART_ENLARGE measured (bench/README "The reference's
-# parts, kept": the same found on the dev draws, adds 203 → 161 ms); PART_MIN_SIDE by
-# hand.
-PART_ENLARGE = 1.25
-PART_MIN_SIDE = 256
