@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
@@ -37,6 +36,7 @@ from tongtu.api.bodies import (
 from tongtu.api.errors import error_detail, new_log_id
 from tongtu.api.fields import Fields, read_fields
 from tongtu.api.schemas import (
+    ERROR_RESPONSES,
     AddOut,
     BatchItemOut,
     BatchOut,
@@ -44,7 +44,6 @@ from tongtu.api.schemas import (
     DeletedOut,
     DeleteItemOut,
     DuplicatesOut,
-    ErrorOut,
     ImageOut,
     ImagesOut,
     LibrariesOut,
@@ -71,22 +70,7 @@ MAX_BODY = 8 * 1024 * 1024
 MAX_BATCH_BODY = 96 * 1024 * 1024
 MAX_PAGE = 200
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut, "description": desc}
-    for status, desc in (
-        (400, "Bad parameter or image"),
-        (401, "Missing, unknown or expired token"),
-        (403, "The app may not use this library or operation"),
-        (404, "No such library or image"),
-        (409, "Already exists / library full / library in use"),
-        (413, "Image or body too large"),
-        (415, "Not an accepted image format"),
-        (422, "Features could not be extracted / malformed request"),
-        (429, "Request limit reached"),
-    )
-}
-
-router = APIRouter(prefix="/v1", responses=_ERRORS)
+router = APIRouter(prefix="/v1", responses=ERROR_RESPONSES)
 
 
 # --- auth and lookups ------------------------------------------------------------------

@@ -29,6 +29,23 @@ class ErrorOut(BaseModel):
     error: ErrorDetail
 
 
+# What each error status of a native route means, for the OpenAPI document.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorOut, "description": desc}
+    for status, desc in (
+        (400, "Bad parameter or image"),
+        (401, "Missing, unknown or expired token"),
+        (403, "The app may not use this library or operation"),
+        (404, "No such library or image"),
+        (409, "Already exists / library full / library in use"),
+        (413, "Image or body too large"),
+        (415, "Not an accepted image format"),
+        (422, "Features could not be extracted / malformed request"),
+        (429, "Request limit reached"),
+    )
+}
+
+
 class ImageOut(BaseModel):
     id: int
     cont_sign: str
