@@ -37,7 +37,14 @@ def placed_agreement(query: RGB, part: RGB) -> float | None:
     (any size). None for a grey query, or where too few blocks hold colour to tell."""
     if part.shape[0] < rule.COLOUR_GRID or part.shape[1] < rule.COLOUR_GRID:
         return None
-    return _agreement(_chroma(query), _chroma(part))
+    q, r = _chroma(query), _chroma(part)
+    coloured = _coloured(r) | _coloured(q)
+    if _grey(q) or int(coloured.sum()) < rule.MIN_COLOURED:
+        return None
+    q, r = q[coloured], r[coloured]
+    fitted = float((q * r).sum()) / max(1e-6, float((r * r).sum()))
+    saturation = float(np.clip(fitted, *rule.PLACED_SATURATION))
+    return _agreeing(q, saturation * r, np.full(len(r), rule.CHROMA_GAP, dtype=np.float32))
 
 
 def laid_agreement(
@@ -85,33 +92,35 @@ def laid_agreement(
     whole = cover >= rule.COLOUR_BLOCK_COVER
     q = _chroma(np.ascontiguousarray(seen[box]))[whole]
     r = _chroma(np.ascontiguousarray(laid[box]))[whole]
-    return _agreement(q, r, either=False)
-
-
-def _agreement(q: NDArray[np.float32], r: NDArray[np.float32], either: bool = True) -> float | None:
-    """The share of blocks holding colour whose chroma agree, the query's saturation
-    fitted (`q`, `r`: (blocks, 2) chroma): blocks coloured on either side, or (`either`
-    false) on the reference's, where an overlay's colours over white (an emoji on a
-    chart) are no disagreement."""
-    if len(q) == 0 or float(np.abs(q).max()) < rule.COLOURED:
-        return None  # a grey query (or a grey copy): its colours tell nothing
-    coloured = np.abs(r).max(axis=1) >= rule.COLOURED
-    if either:
-        coloured |= np.abs(q).max(axis=1) >= rule.COLOURED
-    if int(coloured.sum()) < rule.MIN_COLOURED:
+    # blocks coloured on the reference's side only: an overlay's colours over white (an
+    # emoji on a chart) are no disagreement
+    coloured = _coloured(r)
+    if _grey(q) or int(coloured.sum()) < rule.MIN_COLOURED:
         return None
     q, r = q[coloured], r[coloured]
-    if either:
-        fitted = float((q * r).sum()) / max(1e-6, float((r * r).sum()))
-    else:  # each block's own factor, the median: a caption's grey blocks do not pull it
-        fitted = float(np.median((q * r).sum(axis=1) / np.maximum((r * r).sum(axis=1), 1e-6)))
-    saturation = float(
-        np.clip(fitted, *(rule.PLACED_SATURATION if either else rule.LAID_SATURATION))
-    )
-    gap = np.full(len(r), rule.CHROMA_GAP, dtype=np.float32)
-    if not either:  # saturated colours clip in RGB: a copy's factor varies block to block
-        gap = np.maximum(gap, rule.RELATIVE_GAP * saturation * np.abs(r).max(axis=1))
-    return float((np.abs(q - saturation * r).max(axis=1) <= gap).mean())
+    # each block's own factor, the median: a caption's grey blocks do not pull it
+    fitted = float(np.median((q * r).sum(axis=1) / np.maximum((r * r).sum(axis=1), 1e-6)))
+    saturation = float(np.clip(fitted, *rule.LAID_SATURATION))
+    # saturated colours clip in RGB: a copy's factor varies block to block
+    strong = rule.RELATIVE_GAP * saturation * np.abs(r).max(axis=1)
+    return _agreeing(q, saturation * r, np.maximum(rule.CHROMA_GAP, strong))
+
+
+def _grey(q: NDArray[np.float32]) -> bool:
+    """A grey query (or a grey copy): its colours tell nothing."""
+    return len(q) == 0 or float(np.abs(q).max()) < rule.COLOURED
+
+
+def _coloured(chroma: NDArray[np.float32]) -> NDArray[np.bool_]:
+    """The blocks (rows of (blocks, 2) chroma) that hold colour."""
+    return np.asarray(np.abs(chroma).max(axis=1) >= rule.COLOURED)
+
+
+def _agreeing(
+    q: NDArray[np.float32], fitted: NDArray[np.float32], gap: NDArray[np.float32]
+) -> float:
+    """The share of blocks whose chroma lies within `gap` of the fitted reference's."""
+    return float((np.abs(q - fitted).max(axis=1) <= gap).mean())
 
 
 def _chroma(rgb: RGB) -> NDArray[np.float32]:

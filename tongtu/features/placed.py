@@ -69,9 +69,11 @@ def placed_look(
     region = matcher.scale(ref.cosine)  # a small query's: its pixels and colours alone
     if likeness is not None:
         found_region = likeness(match)
-        if found_region is None or matcher.scale(found_region) < policy.region_likeness:
+        if found_region is None:
             return None
-        region = max(region, matcher.scale(found_region))
+        if (found_region := matcher.scale(found_region)) < policy.region_likeness:
+            return None
+        region = max(region, found_region)
     s = max(policy.threshold, score(region, match))
     return ref.key, Verdict(s, match, size, frame)
 

@@ -9,7 +9,7 @@ sizes a crop keeping `areas` of it would have there, by normalised cross-correla
 first over a coarse copy of the thumbnail at every size, then at full size around the
 best place, at sizes within `rule.PLACE_REFINE` of the best. The place found is a `Match` like
 any other, with a transform and no inliers; the matcher holds it to the pixel rule and
-the region's likeness (features/matcher.py, `placed_look`).
+the region's likeness (features/placed.py).
 """
 
 from __future__ import annotations
