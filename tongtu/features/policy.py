@@ -239,6 +239,9 @@ class MatchPolicy:
     # the second look also judges a reference on its parts' features, where it keeps
     # them (features/parts.py, TONGTU_REFERENCE_PARTS); 0: not
     parts_look: int = 1
+    # the second look takes the refused candidates whose parts hold most inliers with
+    # the query first, then the closest (Matcher._first_seen); 0: the closest alone
+    parts_first: int = 1
     coarse_look: int = 1
     coarse_look_min: float = 0.6
     coarse_side: int = 256
