@@ -183,6 +183,13 @@ def _slide(rng: np.random.Generator) -> Group:
     return Group("slide", draw(), [draw(), draw()])
 
 
+def windows(seed: int, n: int) -> list[Group]:
+    """`n` application windows of as many applications: one layout, other names and
+    items (the windows of `graphics_pool`, without its other kinds)."""
+    rng = np.random.default_rng(seed)
+    return [_window(rng) for _ in range(n)]
+
+
 def graphics_pool(seed: int, n_groups: int, photos: list[RGB]) -> list[Group]:
     """`n_groups` groups, the kinds in turn."""
     posters = (n_groups + 2) // 4
