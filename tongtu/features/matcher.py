@@ -297,10 +297,11 @@ class Matcher:
             [query.local.width / view.local.width, query.local.height / view.local.height, 1.0]
         )
         full = dataclasses.replace(match, homography=to_full @ match.homography)
-        found = measure(query.gray, gray, (ref.width, ref.height), full)
+        ranged = bool(self.policy.range_matched)
+        found = measure(query.gray, gray, (ref.width, ref.height), full, ranged)
         if found is None or found.detail() >= self.policy.coarse_detail:
             return False
-        fine = blurred_agreement(query.gray, gray, (ref.width, ref.height), full)
+        fine = blurred_agreement(query.gray, gray, (ref.width, ref.height), full, ranged)
         return fine is not None and fine.share >= self.policy.coarse_share
 
     def likeness(
@@ -340,7 +341,8 @@ class Matcher:
         gray = pixels()
         found = None
         if gray is not None:
-            found = measure(query.gray, gray, (ref.width, ref.height), match)
+            ranged = bool(self.policy.range_matched)
+            found = measure(query.gray, gray, (ref.width, ref.height), match, ranged)
             if not holds(found, match, self.policy):
                 return False
         if share is not None and (found is None or found.share < share):

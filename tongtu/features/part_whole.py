@@ -66,7 +66,7 @@ def part_holds(
     if gray is None:
         return True
     full = dataclasses.replace(match, homography=flipped_whole)
-    found = measure(whole.gray, gray, (rw, rh), full)
+    found = measure(whole.gray, gray, (rw, rh), full, bool(policy.range_matched))
     return found is None or found.levels >= policy.levels
 
 
