@@ -120,9 +120,8 @@ def test_a_crop_of_a_dark_part_is_compared_at_the_screen_s_contrast(
     """Crops keeping 10-30 % of each screen (AugLy, as bench/hard's): each picture's grey
     levels are stretched to its own range, a crop of a dark part of a screen several
     times more than the whole screen, and its pixels then seem to hold texture and levels
-    the screen's do not; undone (`MatchPolicy.range_matched`, off by default: it lets
-    template look-alikes of graphics in), they agree. The same crops of the other themes
-    stay refused."""
+    the screen's do not; undone (`MatchPolicy.range_matched`), they agree. The same crops
+    of the other themes stay refused."""
     engine, groups = indexed
     rng = np.random.default_rng(23)
     families = ("crop_10", "crop_15", "crop_30")

@@ -233,6 +233,9 @@ class Stored:
     def _kept_colour(self) -> NDArray[np.uint8] | None:
         return None if self._colours is None else self._colours(self.position)
 
+    # a thumbnail stretched as the library picture it stands for (as `Reference.pixels`)
+    stretched = 1.0
+
     @functools.cached_property
     def gray(self) -> NDArray[np.uint8]:
         """Asked for only where the reference's pixels are, so once `kept` is known."""

@@ -132,26 +132,28 @@ def measure(
     ref_gray: NDArray[np.uint8],
     ref_size: tuple[int, int],
     match: Match,
-    ranged: bool = True,
+    stretched: float = 0.0,
 ) -> Agreement | None:
     """How the band-passed 8×8 blocks of the shared region agree, or None where nothing
     can be told (no transform, no overlap, no texture).
 
     `query_gray`: the query's work image (`work_gray`), never mirrored; `ref_gray`: the
     reference's pixels at any scale (its thumbnail), whose work image was `ref_size`
-    (w, h) when its features were found. `ranged`: the query's grey range brought to the
-    reference's over the region first (`_ranged`; `MatchPolicy.range_matched`)."""
+    (w, h) when its features were found. `stretched`: how many times the query's
+    contrast was raised when its grey levels were stretched (`_ranged`; 0: nothing undone)."""
     overlap = _overlap(query_gray, ref_gray, ref_size, match)
     if overlap is None:
         return None
     query, to_query, shared, area_q, area_r = overlap
     q, r, inside, place = _warp(
-        query, ref_gray, to_query, shared, area_q, area_r, rule.PIXEL_SIDE, ranged
+        query, ref_gray, to_query, shared, area_q, area_r, rule.PIXEL_SIDE, stretched
     )
     found = _block_agreement(_band(q), _band(r), inside)
     if found is None:
         return None
-    detail = functools.partial(_detail, query, ref_gray, to_query, shared, area_q, area_r, ranged)
+    detail = functools.partial(
+        _detail, query, ref_gray, to_query, shared, area_q, area_r, stretched
+    )
     return replace(found, place=place, detail=detail, levels=_levels(q, r, inside))
 
 
@@ -187,7 +189,7 @@ def blurred_agreement(
     ref_gray: NDArray[np.uint8],
     ref_size: tuple[int, int],
     match: Match,
-    ranged: bool = True,
+    stretched: float = 0.0,
 ) -> Agreement | None:
     """As `measure`, at the finer scale where fine detail is compared (up to
     rule.DETAIL_SIDE px), with the reference first blurred as much as the query is: a
@@ -196,7 +198,7 @@ def blurred_agreement(
     overlap = _overlap(query_gray, ref_gray, ref_size, match)
     if overlap is None:
         return None
-    fine = _fine(*overlap, ref_gray=ref_gray, ranged=ranged)
+    fine = _fine(*overlap, ref_gray=ref_gray, stretched=stretched)
     if fine is None:
         return None
     q, ref, inside, keep = fine
@@ -216,13 +218,13 @@ def _fine(
     area_q: float,
     area_r: float,
     ref_gray: NDArray[np.uint8],
-    ranged: bool,
+    stretched: float,
 ) -> tuple[NDArray[np.float32], NDArray[np.float32], NDArray[np.bool_], NDArray[np.bool_]] | None:
     """The shared region of both at up to rule.DETAIL_SIDE px (as `_warp`), the
     reference's footprint in it and that footprint less its edge, where fine detail is
     compared (None: too small to tell)."""
     q, r, inside, _ = _warp(
-        query, ref_gray, to_query, poly, area_q, area_r, rule.DETAIL_SIDE, ranged
+        query, ref_gray, to_query, poly, area_q, area_r, rule.DETAIL_SIDE, stretched
     )
     keep = cv2.erode(inside.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
     if int(keep.sum()) < rule.DETAIL_MIN_PIXELS:
@@ -243,12 +245,12 @@ def _warp(
     area_q: float,
     area_r: float,
     side: int,
-    ranged: bool,
+    stretched: float,
 ) -> tuple[NDArray[np.uint8], NDArray[np.uint8], NDArray[np.bool_], NDArray[np.float64]]:
     """The shared region of both at no more than `side` px a side (and never above the
     resolution either holds of it), the reference's footprint in it, and the transform
-    from the query's work image to it; with `ranged`, the query's grey levels brought to
-    the reference's range there (`_ranged`)."""
+    from the query's work image to it; the query's own stretch undone where it shows
+    (`_ranged`)."""
     rh, rw = ref_gray.shape[:2]
     scale = float(np.sqrt(min(area_q, area_r, side * side) / area_q))
     x0, y0 = poly.min(axis=0)
@@ -269,24 +271,28 @@ def _warp(
         np.full((rh, rw), 255, np.uint8), place @ to_query, size, flags=cv2.INTER_NEAREST
     )
     q, inside = np.asarray(warped, np.uint8), np.asarray(footprint > 0, np.bool_)
-    return (_ranged(q, r, inside) if ranged else q), r, inside, place
+    return _ranged(q, r, inside, stretched), r, inside, place
 
 
 def _ranged(
-    q: NDArray[np.uint8], r: NDArray[np.uint8], inside: NDArray[np.bool_]
+    q: NDArray[np.uint8], r: NDArray[np.uint8], inside: NDArray[np.bool_], stretched: float
 ) -> NDArray[np.uint8]:
-    """`q` with its contrast to `r` undone where it lies past rule.LEVEL_CONTRAST, within
-    rule.RANGE_CONTRAST (the fit of `_levels`). Each picture's grey levels were stretched
-    to its own range (features/local.py `stretch`), so a crop of a dark or faded part of
-    a picture is stretched several times more than the whole picture's thumbnail: exact
-    crops of a player's skin agreed at a median of 0.99 but in 65-77 % of the blocks
-    (texture tripled on one side) and 47-77 % of the levels. As it is elsewhere."""
-    fit = _level_fit(q, r, inside, rule.RANGE_CONTRAST)
+    """`q` with its contrast to `r` undone where the levels' fit finds it past
+    rule.LEVEL_CONTRAST and the query's own stretch explains it: raised no more than
+    `stretched` times the most a copy's edit may raise it. Each picture's grey levels
+    were stretched to its own range (features/local.py `stretch`), so a crop of a dark
+    or faded part of a picture is stretched several times more than the whole picture's
+    thumbnail: exact crops of a player's skin agreed at a median of 0.99 but in 65-77 %
+    of the blocks (texture tripled on one side) and 47-77 % of the levels. A white
+    design is not stretched, and another of its template keeps its own contrast."""
+    low, high = rule.LEVEL_CONTRAST
+    if stretched <= 1.0:  # not stretched, or not asked
+        return q
+    fit = _level_fit(q, r, inside, (low, stretched * high))
     if fit is None:
         return q
     gain, offset, _ = fit
-    low, high = rule.LEVEL_CONTRAST
-    if low <= gain <= high:
+    if gain <= high:
         return q
     mapped = (q.astype(np.float32) - offset) / gain
     return np.asarray(np.clip(mapped, 0, 255).round(), np.uint8)
@@ -299,12 +305,12 @@ def _detail(
     poly: NDArray[np.float32],
     area_q: float,
     area_r: float,
-    ranged: bool,
+    stretched: float,
 ) -> float:
     """The query's fine detail (mean absolute Laplacian) over the reference's in their
     shared region at up to rule.DETAIL_SIDE px: well under 1 where the query is the
     blurrier (arguments as `_warp`)."""
-    fine = _fine(query_gray, to_query, poly, area_q, area_r, ref_gray=ref_gray, ranged=ranged)
+    fine = _fine(query_gray, to_query, poly, area_q, area_r, ref_gray=ref_gray, stretched=stretched)
     if fine is None:
         return 1.0
     query, ref, _, keep = fine

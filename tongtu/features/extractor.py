@@ -34,6 +34,7 @@ from tongtu.features.local import (
     WORK_SIDE,
     LocalFeatures,
     extract_local,
+    stretch_gain,
     work_gray,
 )
 
@@ -101,6 +102,12 @@ class QueryFeatures:
     def gray(self) -> NDArray[np.uint8]:
         """The grey work image the local features were found on (unmirrored)."""
         return work_gray(self._rgb, self._side)
+
+    @cached_property
+    def stretched(self) -> float:
+        """How many times the work image's contrast was raised (`stretch`): a crop of a
+        dark part of a picture far more than the picture."""
+        return stretch_gain(np.asarray(cv2.cvtColor(self._rgb, cv2.COLOR_RGB2GRAY), np.uint8))
 
     def guide(self, flipped: bool) -> LocalFeatures:
         """The features the guided check carries a reference's to: the query's own."""

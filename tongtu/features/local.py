@@ -126,15 +126,30 @@ def stretch(gray: NDArray[np.uint8]) -> NDArray[np.uint8]:
     ORB's binary tests compare pixels, so a linear stretch leaves descriptors as they are,
     but its corner detector has a fixed contrast threshold: a foggy or faded picture
     (grey levels 27..67) yields 2 corners before and ~600 after, enough to verify."""
+    found = _stretch_range(gray)
+    if found is None:
+        return gray
+    lo, hi = found
+    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)
+    return np.asarray(cv2.LUT(gray, lut.astype(np.uint8)), dtype=np.uint8)
+
+
+def stretch_gain(gray: NDArray[np.uint8]) -> float:
+    """How many times `stretch` raises the contrast of `gray` (1: not stretched)."""
+    found = _stretch_range(gray)
+    return 1.0 if found is None else 255.0 / (found[1] - found[0])
+
+
+def _stretch_range(gray: NDArray[np.uint8]) -> tuple[float, float] | None:
+    """The grey levels `stretch` brings to 0 and 255; None where it leaves `gray` as it is."""
     # Percentiles from the histogram: a sort of the pixels costs 10x more.
     hist = cv2.calcHist([gray], [0], None, [256], [0, 256]).ravel()
     cdf = np.cumsum(hist) / gray.size
     lo = float(np.searchsorted(cdf, 0.005))
     hi = float(np.searchsorted(cdf, 0.995))
     if hi - lo < 8 or (lo <= 2 and hi >= 253):
-        return gray
-    lut = np.clip((np.arange(256, dtype=np.float32) - lo) * (255.0 / (hi - lo)), 0, 255)
-    return np.asarray(cv2.LUT(gray, lut.astype(np.uint8)), dtype=np.uint8)
+        return None
+    return lo, hi
 
 
 def extract_local(

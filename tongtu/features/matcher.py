@@ -297,11 +297,11 @@ class Matcher:
             [query.local.width / view.local.width, query.local.height / view.local.height, 1.0]
         )
         full = dataclasses.replace(match, homography=to_full @ match.homography)
-        ranged = bool(self.policy.range_matched)
-        found = measure(query.gray, gray, (ref.width, ref.height), full, ranged)
+        stretched = query.stretched if self.policy.range_matched else 0.0
+        found = measure(query.gray, gray, (ref.width, ref.height), full, stretched)
         if found is None or found.detail() >= self.policy.coarse_detail:
             return False
-        fine = blurred_agreement(query.gray, gray, (ref.width, ref.height), full, ranged)
+        fine = blurred_agreement(query.gray, gray, (ref.width, ref.height), full, stretched)
         return fine is not None and fine.share >= self.policy.coarse_share
 
     def likeness(
@@ -341,8 +341,8 @@ class Matcher:
         gray = pixels()
         found = None
         if gray is not None:
-            ranged = bool(self.policy.range_matched)
-            found = measure(query.gray, gray, (ref.width, ref.height), match, ranged)
+            stretched = query.stretched if self.policy.range_matched else 0.0
+            found = measure(query.gray, gray, (ref.width, ref.height), match, stretched)
             if not holds(found, match, self.policy):
                 return False
         if share is not None and (found is None or found.share < share):

@@ -66,7 +66,8 @@ def part_holds(
     if gray is None:
         return True
     full = dataclasses.replace(match, homography=flipped_whole)
-    found = measure(whole.gray, gray, (rw, rh), full, bool(policy.range_matched))
+    stretched = whole.stretched if policy.range_matched else 0.0
+    found = measure(whole.gray, gray, (rw, rh), full, stretched)
     return found is None or found.levels >= policy.levels
 
 

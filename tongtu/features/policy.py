@@ -243,11 +243,12 @@ class MatchPolicy:
     # the query first, then the closest (Matcher._first_seen); 0: the closest alone
     parts_first: int = 1
     # a contrast past rule.LEVEL_CONTRAST between the query and the reference over a
-    # match's region undone before its pixels are compared (features/agreement.py
-    # `_ranged`); 0: each as stretched alone. Off: held out (bench/README, "A crop's own
-    # contrast undone") it found one more crop of photos and served five wrong results
-    # on graphics, where none were served without it
-    range_matched: int = 0
+    # match's region undone before its pixels are compared, where the query's own
+    # stretch to its grey range explains it (features/agreement.py `_ranged`); 0: each
+    # as stretched alone. bench/README, "A crop's own contrast undone": a contrast any
+    # fit found let graphics' template look-alikes in (held out, 0 -> 5 wrong); bounded
+    # by the stretch, a white design's contrast is never undone
+    range_matched: int = 1
     coarse_look: int = 1
     coarse_look_min: float = 0.6
     coarse_side: int = 256

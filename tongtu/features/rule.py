@@ -110,12 +110,6 @@ BLURS = (0.0, 0.7, 1.0, 1.4, 2.0, 2.8, 4.0)
 # (bench/README "Levels": copies 0.83-1.0, other themes 0.24-0.77).
 LEVEL_GAP = 12.0
 LEVEL_CONTRAST = (0.5, 2.0)
-# Each picture's grey levels are stretched to its own range (features/local.py
-# `stretch`): a crop of a dark part of a picture far more than the whole one's
-# thumbnail. Before the pixels are compared (`MatchPolicy.range_matched`), a contrast
-# past LEVEL_CONTRAST between the two over a match's region is undone where the levels'
-# fit finds it within RANGE_CONTRAST. By hand.
-RANGE_CONTRAST = (0.2, 5.0)
 
 # ---- The colours (features/colour.py) ----------------------------------------------------
 # Compared over a grid of COLOUR_GRID blocks a side; a block holds colour where its
