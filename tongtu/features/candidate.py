@@ -22,8 +22,8 @@ class Query(Protocol):
     """What `judge` needs of a query: its local features, its mirrored ones (None: not
     tried), the grey work image they were found on, and the features the guided check
     carries the reference's to (`guide`: as dense as a search query's, in the frame of
-    `local`, or of `local_flipped` when `flipped`; None: no check); `stretched`: how
-    many times `gray`'s contrast was raised when it was stretched to its own range."""
+    `local`, or of `local_flipped` when `flipped`; None: no check); `stretched`: about
+    how many times `gray`'s contrast was raised when it was stretched to its own range."""
 
     @property
     def local(self) -> LocalFeatures: ...

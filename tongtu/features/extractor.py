@@ -105,8 +105,10 @@ class QueryFeatures:
 
     @cached_property
     def stretched(self) -> float:
-        """How many times the work image's contrast was raised (`stretch`): a crop of a
-        dark part of a picture far more than the picture."""
+        """How many times `stretch` raises the query's contrast (a crop of a dark part of
+        a picture far more than the picture), read on its grey picture at the size it
+        was given: the work image `gray` was stretched by the histogram of its resized
+        copy, which differs from it by the resampling only."""
         return stretch_gain(np.asarray(cv2.cvtColor(self._rgb, cv2.COLOR_RGB2GRAY), np.uint8))
 
     def guide(self, flipped: bool) -> LocalFeatures:
