@@ -21,11 +21,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.clusters import Stored, copies
-from tongtu.features import Extractor, QueryFeatures, shrink
+from tongtu.features import Extractor, QueryFeatures, rule, shrink
 from tongtu.features.descriptor import SHORT_SIDE
 from tongtu.features.local import NO_MATCH, QUERY_FEATURES, extract_local, polygon_area, stretch
 from tongtu.features.matcher import Matcher, MatchPolicy, Reference, Verdict
-from tongtu.features.part_whole import part_holds
+from tongtu.features.part_whole import laid_box, part_holds
 from tongtu.features.parts import part_features
 from tongtu.features.regions import Box, grid_regions, picture_regions
 from tongtu.features.score import MatchKind, match_kind, score
@@ -37,6 +37,10 @@ from tongtu.storage.base import ImageRecord, TagFilter, VectorStore
 from tongtu.storage.catalog import Catalog
 
 __all__ = ["Search"]
+
+# A followed cell's box is grown by this share of its sides each way: the transform
+# fitted on a cell is loosest far from it.
+_FOLLOW_MARGIN = 0.05
 
 # Kinds of hit where the query as a whole is a copy: no region of it needs a search.
 _WHOLE = (MatchKind.EXACT, MatchKind.NEAR_EXACT, MatchKind.QUERY_IN_RESULT)
@@ -233,7 +237,7 @@ class Search:
                 (int(i), float(c)) for i, c in zip(ids, cosines, strict=True) if int(i) not in seen
             ]
             t = time.perf_counter()
-            found = self._verify(run, query, fresh, hits, box=box)
+            found = len(self._verify(run, query, fresh, hits, box=box))
             run.timings["verification"] += time.perf_counter() - t
             run.counts["verified"] += len(fresh)
             run.counts["matched"] += found
@@ -253,6 +257,7 @@ class Search:
         features/regions.py); their hits keep the part's place in the query as their
         query region, the best hit of a reference over all parts kept."""
         h, w = rgb.shape[:2]
+        followed: set[int] = set()
         for (x, y, bw, bh), cell in self._query_parts(rgb):
             if self._covered(hits, in_frame(FULL, (x, y, bw, bh), w, h)):
                 run.counts["covered"] = run.counts.get("covered", 0) + 1
@@ -260,8 +265,9 @@ class Search:
             run.counts["regions"] = run.counts.get("regions", 0) + 1
             crop = np.ascontiguousarray(rgb[y : y + bh, x : x + bw])
             found = dict(hits)
+            partial: dict[int, Verdict] = {}
             if cell:
-                self._cell(run, crop, found, (x, y, bw, bh))
+                partial = self._cell(run, crop, found, (x, y, bw, bh))
             else:
                 self._candidates(run, self._extractor.query(crop), found, (x, y, bw, bh))
             for image_id, hit in found.items():
@@ -273,6 +279,49 @@ class Search:
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
                 )
+            for image_id, verdict in partial.items():
+                if image_id in hits or image_id in followed:
+                    continue
+                if len(followed) < self.policy.follow_cells:
+                    followed.add(image_id)
+                    self._follow(run, image_id, verdict, (x, y, bw, bh), hits)
+
+    def _follow(
+        self, run: _Run, image_id: int, verdict: Verdict, box: Box, hits: dict[int, Hit]
+    ) -> None:
+        """A grid cell's match that covers too little of its reference (a picture
+        pasted across the cell's border) followed to where it lays all of the reference
+        on the query: that box, with a margin, verified against the reference alone, and
+        a match there covering `grid_ref_cover` of it added to `hits`."""
+        laid = laid_box(run.whole, box, verdict)
+        if laid is None:
+            return
+        h, w = run.whole.rgb.shape[:2]
+        x, y, bw, bh = laid
+        mx, my = round(bw * _FOLLOW_MARGIN), round(bh * _FOLLOW_MARGIN)
+        x0, y0 = max(0, x - mx), max(0, y - my)
+        x1, y1 = min(w, x + bw + mx), min(h, y + bh + my)
+        grown = (x0, y0, x1 - x0, y1 - y0)
+        if min(grown[2], grown[3]) < rule.REGION_MIN_SIDE or grown[2] * grown[3] > 0.9 * w * h:
+            return  # too small to search, or the whole query, searched already
+        vectors = self.catalog.embeddings([image_id])
+        if image_id not in vectors:
+            return  # deleted meanwhile
+        t = time.perf_counter()
+        run.counts["followed"] = run.counts.get("followed", 0) + 1
+        part = self._extractor.query(np.ascontiguousarray(run.whole.rgb[y0:y1, x0:x1]))
+        cosine = float(np.dot(part.embedding, vectors[image_id]))
+        found: dict[int, Hit] = {}
+        self._verify(run, part, [(image_id, cosine)], found, box=grown)
+        run.timings["verification"] += time.perf_counter() - t
+        hit = found.get(image_id)
+        if hit is None or polygon_area(hit.result_region) < self.policy.grid_ref_cover:
+            return
+        region = in_frame(hit.query_region, grown, w, h)
+        hits[image_id] = Hit(
+            hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
+        )
+        run.counts["matched"] += 1
 
     def _covered(self, hits: dict[int, Hit], part: Region) -> bool:
         """Whether `part` (in 0..1 of the query) lies `part_covered` of its area or more
@@ -285,12 +334,15 @@ class Search:
             intersection(part, hit.query_region) >= least * area for hit in hits.values()
         )
 
-    def _cell(self, run: _Run, crop: NDArray[np.uint8], hits: dict[int, Hit], box: Box) -> None:
+    def _cell(
+        self, run: _Run, crop: NDArray[np.uint8], hits: dict[int, Hit], box: Box
+    ) -> dict[int, Verdict]:
         """One grid cell: its descriptor (at `grid_side`), its `grid_candidates` nearest
         references, and those at `grid_min_cosine` or more verified against the cell's
         own local features, found only then (most cells of most queries have none). A
         match joins `hits` if it covers `grid_ref_cover` of its reference: a cell that
-        shows a part of one (a template's header, a landmark's detail) is no copy of it."""
+        shows a part of one (a template's header, a landmark's detail) is no copy of it.
+        The matches covering less: their verdicts."""
         t = time.perf_counter()
         embedding = self._extractor.describe(crop, self.policy.grid_side)
         cosines, ids = self.vectors.search(
@@ -303,17 +355,18 @@ class Search:
             if int(i) not in hits and c >= self.policy.grid_min_cosine
         ]
         if not fresh:
-            return
+            return {}
         t = time.perf_counter()
         part = QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES))
         found: dict[int, Hit] = {}
-        self._verify(run, part, fresh, found, self._cell_matcher, box)
+        verdicts = self._verify(run, part, fresh, found, self._cell_matcher, box)
         run.timings["verification"] += time.perf_counter() - t
         run.counts["verified"] += len(fresh)
         for image_id, hit in found.items():
             if polygon_area(hit.result_region) >= self.policy.grid_ref_cover:
                 hits[image_id] = hit
                 run.counts["matched"] += 1
+        return {i: v for i, v in verdicts.items() if i not in hits}
 
     def _rivals(self, run: _Run, hits: dict[int, Hit]) -> None:
         """Results found inside the query over the same part of it as a stronger one
@@ -360,11 +413,11 @@ class Search:
         hits: dict[int, Hit],
         matcher: Matcher | None = None,
         box: Box | None = None,
-    ) -> int:
+    ) -> dict[int, Verdict]:
         """Verify `candidates` against `query` (a part of the whole query at `box`, if
-        given) and add the copies to `hits`: how many."""
+        given) and add the copies to `hits`: their verdicts."""
         if not candidates:
-            return 0
+            return {}
         matcher = matcher or self.matcher
         self._known(run, [i for i, _ in candidates])
         known = run.refs  # a candidate missing was deleted since
@@ -389,4 +442,4 @@ class Search:
                 match.query_region,
                 match.ref_region,
             )
-        return len(found)
+        return found

@@ -17,7 +17,7 @@ from tongtu.features.candidate import Gray, ShapedQuery, Verdict
 from tongtu.features.local import laid_cover
 from tongtu.features.policy import MatchPolicy
 
-__all__ = ["part_holds"]
+__all__ = ["laid_box", "part_holds"]
 
 
 def part_holds(
@@ -48,18 +48,11 @@ def part_holds(
         or match.homography is None
     ):
         return True
-    (qw, qh), (rw, rh) = verdict.query_size, verdict.ref_size
+    rw, rh = verdict.ref_size
     ww, wh = whole.local.width, whole.local.height
-    x, y, bw, bh = box
-    kx, ky = ww / whole.rgb.shape[1], wh / whole.rgb.shape[0]
-    to_whole = np.array([[kx * bw / qw, 0, kx * x], [0, ky * bh / qh, ky * y], [0, 0, 1]])
-    homography = match.homography
-    if match.flipped:  # from the mirrored part's frame, into the mirrored whole's
-        homography = to_whole @ _mirror(qw) @ homography
-        flipped_whole = _mirror(ww) @ homography
-    else:
-        homography = to_whole @ homography
-        flipped_whole = homography
+    homography = _on_whole(whole, box, verdict)
+    # the whole query's frame as the match's own: the mirrored whole's where it is mirrored
+    flipped_whole = _mirror(ww) @ homography if match.flipped else homography
     if laid_cover(homography, (rw, rh), (ww, wh)) < policy.part_whole:
         return True
     gray = pixels()
@@ -69,6 +62,47 @@ def part_holds(
     stretched = whole.stretched if policy.range_matched else 0.0
     found = measure(whole.gray, gray, (rw, rh), full, stretched)
     return found is None or found.levels >= policy.levels
+
+
+def laid_box(
+    whole: ShapedQuery, box: tuple[int, int, int, int], verdict: Verdict
+) -> tuple[int, int, int, int] | None:
+    """Where a match found on a part of the query (`box`: x, y, w, h of `whole.rgb`)
+    lays its whole reference on the query: the bounding box (x, y, w, h of
+    `whole.rgb`, clipped to it) of the reference's frame; None without a transform."""
+    if verdict.match.homography is None:
+        return None
+    homography = _on_whole(whole, box, verdict)
+    rw, rh = verdict.ref_size
+    corners = np.array([[0, 0, 1], [rw, 0, 1], [rw, rh, 1], [0, rh, 1]], dtype=np.float64)
+    laid = corners @ homography.T
+    if np.any(laid[:, 2] <= 1e-9):
+        return None  # the frame folds through the horizon: no box
+    kx = whole.local.width / whole.rgb.shape[1]
+    ky = whole.local.height / whole.rgb.shape[0]
+    xs, ys = laid[:, 0] / laid[:, 2] / kx, laid[:, 1] / laid[:, 2] / ky
+    h, w = whole.rgb.shape[:2]
+    x0, y0 = max(0, int(np.floor(xs.min()))), max(0, int(np.floor(ys.min())))
+    x1, y1 = min(w, int(np.ceil(xs.max()))), min(h, int(np.ceil(ys.max())))
+    if x1 <= x0 or y1 <= y0:
+        return None
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _on_whole(
+    whole: ShapedQuery, box: tuple[int, int, int, int], verdict: Verdict
+) -> NDArray[np.float64]:
+    """A part's match's homography (reference → the part's work image, mirrored where
+    the match is) as one from the reference onto the whole query's work image, never
+    mirrored."""
+    (qw, qh), match = verdict.query_size, verdict.match
+    assert match.homography is not None
+    x, y, bw, bh = box
+    kx, ky = whole.local.width / whole.rgb.shape[1], whole.local.height / whole.rgb.shape[0]
+    to_whole = np.array([[kx * bw / qw, 0, kx * x], [0, ky * bh / qh, ky * y], [0, 0, 1]])
+    if match.flipped:  # from the mirrored part's frame
+        return np.asarray(to_whole @ _mirror(qw) @ match.homography, dtype=np.float64)
+    return np.asarray(to_whole @ match.homography, dtype=np.float64)
 
 
 def _mirror(width: int) -> NDArray[np.float64]:

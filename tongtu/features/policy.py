@@ -193,6 +193,11 @@ class MatchPolicy:
     # as many and saved nothing more)
     grid_side: int = 224
     grid_min_cosine: float = 0.3
+    # a grid cell's match covering less than `grid_ref_cover` of its reference (a
+    # picture pasted across the cell's border) is followed to where it lays the whole
+    # reference on the query, and that box verified against the reference alone, for
+    # this many references a query at most (Search._follow; 0: none)
+    follow_cells: int = 3
     # a result found inside the query whose region on it overlaps a stronger one's by
     # this much of their union is its rival for that part: it stays only if the two are
     # copies of each other (1.0 or more: never rivals)
