@@ -40,7 +40,7 @@ __all__ = ["Search"]
 
 # A followed cell's box is grown by this share of its sides each way: the transform
 # fitted on a cell is loosest far from it.
-_FOLLOW_MARGIN = 0.05
+_FOLLOW_MARGIN = 0.02
 
 # Kinds of hit where the query as a whole is a copy: no region of it needs a search.
 _WHOLE = (MatchKind.EXACT, MatchKind.NEAR_EXACT, MatchKind.QUERY_IN_RESULT)
