@@ -400,9 +400,11 @@ class Search:
         """The parts of a query searched on their own: its rectangles, then the cells of
         the policy's grids (True)."""
         h, w = rgb.shape[:2]
-        parts = [(box, False) for box in picture_regions(rgb, self.policy.query_regions)]
-        if self.policy.query_grid:
-            parts += [(box, True) for box in grid_regions(w, h, self.policy.query_grid)]
+        policy = self.policy
+        found = picture_regions(rgb, policy.query_regions, bool(policy.straight_regions))
+        parts = [(box, False) for box in found]
+        if policy.query_grid:
+            parts += [(box, True) for box in grid_regions(w, h, policy.query_grid)]
         return parts
 
     def _verify(

@@ -170,6 +170,9 @@ class MatchPolicy:
     guided_scales: tuple[float, float] = (0.75, 1.33)
     guided_detail: float = 0.6
     query_regions: int = 2
+    # the rectangles also found on the query's long straight edges alone, where a
+    # photo's texture joins a pasted picture's border (features/regions.py `_straight`)
+    straight_regions: int = 0
     # parts of a query with no whole match, searched on their own beside the rectangles:
     # the cells of these n × n grids (and the halves with 2); () none
     query_grid: tuple[int, ...] = (2, 3)

@@ -24,17 +24,54 @@ __all__ = ["Box", "grid_regions", "picture_regions"]
 Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
 
 
-def picture_regions(rgb: NDArray[np.uint8], limit: int = 2) -> list[Box]:
-    """Up to `limit` rectangles, largest first, none kept that is nearly one kept already."""
+def picture_regions(rgb: NDArray[np.uint8], limit: int = 2, straight: bool = False) -> list[Box]:
+    """Up to `limit` rectangles, largest first, none kept that is nearly one kept already.
+    `straight`: also those drawn by the query's long straight edges alone (`_straight`),
+    and each as found beside the picture trimmed out of it (`_trim`)."""
     h, w = rgb.shape[:2]
     scale = min(1.0, rule.REGION_SIDE / max(h, w))
     gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
     if scale < 1.0:
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
         gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
-    edges = cv2.dilate(cv2.Canny(gray, 30, 90), np.ones((3, 3), np.uint8))
+    canny = np.asarray(cv2.Canny(gray, 30, 90), dtype=np.uint8)
+    found = _rectangles(np.asarray(cv2.dilate(canny, np.ones((3, 3), np.uint8))), scale)
+    if straight:
+        found += [box for box in _rectangles(_straight(canny), scale) if box not in found]
+    found += _between_bars(gray, found)
+    boxes = [_trim(gray, box) for box in found if _textured(gray, box)]
+    if straight:  # a design's own flat margin is no slot's: the box as found, too
+        boxes += [box for box in found if _textured(gray, box) and box not in boxes]
+    boxes.sort(key=lambda b: -b[2] * b[3])
+    kept: list[Box] = []
+    for box in boxes:  # a slot and the picture trimmed out of it are both kept
+        if all(_iou(box, k) < 0.7 for k in kept):
+            kept.append(box)
+        if len(kept) == limit:
+            break
+    return [_scaled(box, scale) for box in kept]
+
+
+def _straight(canny: NDArray[np.uint8]) -> NDArray[np.uint8]:
+    """The long horizontal and vertical runs of an edge map, thickened: a picture pasted
+    into a photo has four straight borders, but the photo's texture beside them joins
+    its edges to the contour of the border, which is then no rectangle; the texture's
+    edges are short and crooked, and go."""
+    run = rule.REGION_MIN_SIDE // 2
+    across = cv2.dilate(canny, np.ones((3, 1), np.uint8))  # a border a pixel off straight
+    down = cv2.dilate(canny, np.ones((1, 3), np.uint8))
+    lines = np.maximum(
+        cv2.morphologyEx(across, cv2.MORPH_OPEN, np.ones((1, run), np.uint8)),
+        cv2.morphologyEx(down, cv2.MORPH_OPEN, np.ones((run, 1), np.uint8)),
+    )
+    return np.asarray(cv2.dilate(lines, np.ones((3, 3), np.uint8)), dtype=np.uint8)
+
+
+def _rectangles(edges: NDArray[np.uint8], scale: float) -> list[Box]:
+    """The bounding boxes of the closed four-sided contours of an edge map that fill
+    them, of the sizes a picture inside the query has."""
     contours, _ = cv2.findContours(edges, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    sh, sw = gray.shape
+    sh, sw = edges.shape
     found: list[Box] = []
     for contour in contours:
         x, y, bw, bh = cv2.boundingRect(contour)
@@ -48,16 +85,7 @@ def picture_regions(rgb: NDArray[np.uint8], limit: int = 2) -> list[Box]:
         if len(corners) != 4 or cv2.contourArea(contour) < rule.REGION_FILL * bw * bh:
             continue
         found.append((x, y, bw, bh))
-    found += _between_bars(gray, found)
-    boxes = [_trim(gray, box) for box in found if _textured(gray, box)]
-    boxes.sort(key=lambda b: -b[2] * b[3])
-    kept: list[Box] = []
-    for box in boxes:  # a slot and the picture trimmed out of it are both kept
-        if all(_iou(box, k) < 0.7 for k in kept):
-            kept.append(box)
-        if len(kept) == limit:
-            break
-    return [_scaled(box, scale) for box in kept]
+    return found
 
 
 def grid_regions(width: int, height: int, grids: tuple[int, ...]) -> list[Box]:
