@@ -26,8 +26,9 @@ Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
 
 def picture_regions(rgb: NDArray[np.uint8], limit: int = 2, straight: bool = False) -> list[Box]:
     """Up to `limit` rectangles, largest first, none kept that is nearly one kept already.
-    `straight`: also those drawn by the query's long straight edges alone (`_straight`),
-    and each as found beside the picture trimmed out of it (`_trim`)."""
+    `straight`: then up to `limit` more, of those drawn by the query's long straight
+    edges alone (`_straight`) and of each as found (a design's own flat margin is
+    trimmed as a slot's would be, `_trim`)."""
     h, w = rgb.shape[:2]
     scale = min(1.0, rule.REGION_SIDE / max(h, w))
     gray = np.asarray(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), dtype=np.uint8)
@@ -36,20 +37,26 @@ def picture_regions(rgb: NDArray[np.uint8], limit: int = 2, straight: bool = Fal
         gray = np.asarray(cv2.resize(gray, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
     canny = np.asarray(cv2.Canny(gray, 30, 90), dtype=np.uint8)
     found = _rectangles(np.asarray(cv2.dilate(canny, np.ones((3, 3), np.uint8))), scale)
-    if straight:
-        found += [box for box in _rectangles(_straight(canny), scale) if box not in found]
     found += _between_bars(gray, found)
-    boxes = [_trim(gray, box) for box in found if _textured(gray, box)]
-    if straight:  # a design's own flat margin is no slot's: the box as found, too
-        boxes += [box for box in found if _textured(gray, box) and box not in boxes]
-    boxes.sort(key=lambda b: -b[2] * b[3])
-    kept: list[Box] = []
-    for box in boxes:  # a slot and the picture trimmed out of it are both kept
-        if all(_iou(box, k) < 0.7 for k in kept):
-            kept.append(box)
-        if len(kept) == limit:
-            break
+    found = [box for box in found if _textured(gray, box)]
+    kept = _largest([_trim(gray, box) for box in found], [], limit)
+    if straight:  # up to `limit` more: none of these displaces a box of the contours
+        lines = [box for box in _rectangles(_straight(canny), scale) if _textured(gray, box)]
+        more = [_trim(gray, box) for box in lines] + found + lines
+        kept += _largest(more, kept, limit)
     return [_scaled(box, scale) for box in kept]
+
+
+def _largest(boxes: list[Box], kept: list[Box], limit: int) -> list[Box]:
+    """Up to `limit` of `boxes`, largest first, none nearly one kept already (in `kept`
+    or before it)."""
+    out: list[Box] = []
+    for box in sorted(boxes, key=lambda b: -b[2] * b[3]):  # a slot and its picture: both
+        if len(out) == limit:
+            break
+        if all(_iou(box, k) < 0.7 for k in [*kept, *out]):
+            out.append(box)
+    return out
 
 
 def _straight(canny: NDArray[np.uint8]) -> NDArray[np.uint8]:
