@@ -34,8 +34,8 @@ from tongtu.features.local import (
     WORK_SIDE,
     LocalFeatures,
     extract_local,
+    sized_gray,
     stretch_gain,
-    work_gray,
 )
 
 
@@ -99,9 +99,14 @@ class QueryFeatures:
         return self._small[side]
 
     @cached_property
+    def _grey(self) -> NDArray[np.uint8]:
+        """The query's grey picture at the size it was given: `gray` and `stretched`."""
+        return np.asarray(cv2.cvtColor(self._rgb, cv2.COLOR_RGB2GRAY), np.uint8)
+
+    @cached_property
     def gray(self) -> NDArray[np.uint8]:
         """The grey work image the local features were found on (unmirrored)."""
-        return work_gray(self._rgb, self._side)
+        return sized_gray(self._grey, self._side)
 
     @cached_property
     def stretched(self) -> float:
@@ -109,7 +114,7 @@ class QueryFeatures:
         a picture far more than the picture), read on its grey picture at the size it
         was given: the work image `gray` was stretched by the histogram of its resized
         copy, which differs from it by the resampling only."""
-        return stretch_gain(np.asarray(cv2.cvtColor(self._rgb, cv2.COLOR_RGB2GRAY), np.uint8))
+        return stretch_gain(self._grey)
 
     def guide(self, flipped: bool) -> LocalFeatures:
         """The features the guided check carries a reference's to: the query's own."""

@@ -297,7 +297,7 @@ class Matcher:
             [query.local.width / view.local.width, query.local.height / view.local.height, 1.0]
         )
         full = dataclasses.replace(match, homography=to_full @ match.homography)
-        stretched = query.stretched if self.policy.range_matched else 0.0
+        stretched = self.policy.stretch_undone(query)
         found = measure(query.gray, gray, (ref.width, ref.height), full, stretched)
         if found is None or found.detail() >= self.policy.coarse_detail:
             return False
@@ -341,7 +341,7 @@ class Matcher:
         gray = pixels()
         found = None
         if gray is not None:
-            stretched = query.stretched if self.policy.range_matched else 0.0
+            stretched = self.policy.stretch_undone(query)
             found = measure(query.gray, gray, (ref.width, ref.height), match, stretched)
             if not holds(found, match, self.policy):
                 return False

@@ -59,8 +59,7 @@ def part_holds(
     if gray is None:
         return True
     full = dataclasses.replace(match, homography=flipped_whole)
-    stretched = whole.stretched if policy.range_matched else 0.0
-    found = measure(whole.gray, gray, (rw, rh), full, stretched)
+    found = measure(whole.gray, gray, (rw, rh), full, policy.stretch_undone(whole))
     return found is None or found.levels >= policy.levels
 
 

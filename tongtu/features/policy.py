@@ -13,6 +13,11 @@ from tongtu.features import rule
 __all__ = ["DEFAULT_POLICY", "MatchPolicy"]
 
 
+class _Stretched(Protocol):
+    @property
+    def stretched(self) -> float: ...
+
+
 class _HasThreshold(Protocol):
     @property
     def threshold(self) -> float: ...
@@ -301,6 +306,11 @@ class MatchPolicy:
             coarse_look=settings.coarse_look,
             levels=settings.levels,
         )
+
+    def stretch_undone(self, query: _Stretched) -> float:
+        """What the pixel check undoes of the query's own stretch (features/agreement.py
+        `measure`): its gain where `range_matched`, 0 (nothing) where not."""
+        return query.stretched if self.range_matched else 0.0
 
     def second_look_for(self, cosine: float) -> bool:
         low, high = self.second_look_cosines
