@@ -13,77 +13,44 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from numpy.typing import NDArray
-from PIL import Image
 
 from corpus.graphics import graphics_pool
-from tests.conftest import jpeg, open_photo, photo_names, png
-from tongtu.engine import Engine, Source
-from tongtu.settings import Settings
+from tests.conftest import jpeg, open_photo, photo_names
+from tests.groups import index_groups, served
+from tests.pastes import CENTRES, backs, pasted
+from tongtu.engine import Engine
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
-# where the pastes are centred: on the borders of the 2 × 2 and 3 × 3 grids' cells
-CENTRES = [(0.5, 1 / 3), (1 / 3, 0.5), (2 / 3, 0.5), (0.5, 2 / 3), (1 / 3, 1 / 3)]
+Shown = list[tuple[str, NDArray[np.uint8], list[NDArray[np.uint8]]]]
 
 
 @pytest.fixture(scope="module")
-def library(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[tuple[Engine, list[tuple[str, NDArray[np.uint8], list[NDArray[np.uint8]]]]]]:
+def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, Shown]]:
     photos = [np.asarray(open_photo(n)) for n in photo_names(2000)[:12]]
     groups = graphics_pool(31, 12, photos)
-    engine = Engine.open(Settings(data_dir=tmp_path_factory.mktemp("follow")))
-    lib = engine.library("lib", create=True)
-    shown = []
-    for k, g in enumerate(groups):
-        engine.add(lib, Source(image=png(Image.fromarray(g.reference))), f"{g.kind} {k}")
-        shown.append((f"{g.kind} {k}", g.reference, list(g.lookalikes)))
-    yield engine, shown
+    engine = index_groups(tmp_path_factory.mktemp("follow"), "lib", groups)
+    yield engine, [(f"{g.kind} {k}", g.reference, g.lookalikes) for k, g in enumerate(groups)]
     engine.close()
-
-
-def _backs() -> list[Image.Image]:
-    """Photos outside the library, 1280 px wide."""
-    backs = [open_photo(n).convert("RGB") for n in photo_names(2000)[20:25]]
-    return [b.resize((1280, round(1280 * b.height / b.width))) for b in backs]
-
-
-def _pasted(
-    picture: NDArray[np.uint8], back: Image.Image, area: float, centre: tuple[float, float]
-) -> bytes:
-    out = back.copy()
-    W, H = out.size
-    h, w = picture.shape[:2]
-    s = np.sqrt(area * W * H / (w * h))
-    small = Image.fromarray(picture).resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS)
-    x = round(centre[0] * W - small.width / 2)
-    y = round(centre[1] * H - small.height / 2)
-    out.paste(small, (x, y))
-    return jpeg(out, 85)
 
 
 def _served(engine: Engine, queries: list[tuple[str, bytes]], follow: int) -> list[list[str]]:
     before = engine.policy
     engine.policy = dataclasses.replace(before, follow_cells=follow)
     try:
-        return [
-            [h.record.brief for h in engine.search(engine.library("lib"), Source(image=q)).hits]
-            for _, q in queries
-        ]
+        return [served(engine, "lib", q) for _, q in queries]
     finally:
         engine.policy = before
 
 
 def _queries(
-    shown: list[tuple[str, NDArray[np.uint8], list[NDArray[np.uint8]]]],
-    looks: bool,
-    centres: list[tuple[float, float]],
+    shown: Shown, looks: bool, centres: list[tuple[float, float]]
 ) -> list[tuple[str, bytes]]:
     """Each picture (or each of its look-alikes) pasted at 12 % of a photo's area,
     centred on each of `centres` in turn."""
-    backs = _backs()
+    photos = backs()
     return [
-        (name, _pasted(picture, backs[(i + j) % len(backs)], 0.12, centre))
+        (name, jpeg(pasted(picture, photos[(i + j) % len(photos)], 0.12, centre)[0], 85))
         for i, (name, reference, lookalikes) in enumerate(shown)
         for j, centre in enumerate(centres)
         for picture in (lookalikes if looks else [reference])
@@ -91,7 +58,7 @@ def _queries(
 
 
 def test_a_paste_across_the_cells_is_followed_to_all_of_it(
-    library: tuple[Engine, list[tuple[str, NDArray[np.uint8], list[NDArray[np.uint8]]]]],
+    library: tuple[Engine, Shown],
 ) -> None:
     engine, shown = library
     queries = _queries(shown, False, CENTRES)
@@ -106,7 +73,7 @@ def test_a_paste_across_the_cells_is_followed_to_all_of_it(
 
 
 def test_a_look_alike_pasted_across_the_cells_is_not_let_in_by_following(
-    library: tuple[Engine, list[tuple[str, NDArray[np.uint8], list[NDArray[np.uint8]]]]],
+    library: tuple[Engine, Shown],
 ) -> None:
     """The followed box is a whole query's worth of the look-alike: the same template
     with other text or data, refused there as it is as a query of its own."""

@@ -16,7 +16,7 @@ from PIL import Image
 
 from corpus.graphics import graphics_pool
 from tests.conftest import open_photo, photo_names
-from tests.test_follow import CENTRES, _backs
+from tests.pastes import CENTRES, backs, pasted
 from tongtu.features import shrink
 from tongtu.features.regions import Box, _iou, picture_regions
 
@@ -28,31 +28,25 @@ def _pasted(
 ) -> tuple[NDArray[np.uint8], Box]:
     """`picture` pasted at `area` of `back` centred at `centre`, as JPEG q85 and seen as a
     search sees it (`shrink`), and where it lies there."""
-    out = back.copy()
-    W, H = out.size
-    h, w = picture.shape[:2]
-    s = np.sqrt(area * W * H / (w * h))
-    small = Image.fromarray(picture).resize((round(w * s), round(h * s)), Image.Resampling.LANCZOS)
-    x, y = round(centre[0] * W - small.width / 2), round(centre[1] * H - small.height / 2)
-    out.paste(small, (x, y))
+    out, (x, y, w, h) = pasted(picture, back, area, centre)
     buf = io.BytesIO()
     out.save(buf, "JPEG", quality=85)
     rgb = shrink(np.asarray(Image.open(buf).convert("RGB")))
-    k = rgb.shape[1] / W
-    return rgb, (round(x * k), round(y * k), round(small.width * k), round(small.height * k))
+    k = rgb.shape[1] / out.width
+    return rgb, (round(x * k), round(y * k), round(w * k), round(h * k))
 
 
 def test_a_design_pasted_into_a_photo_is_found_as_a_rectangle() -> None:
     photos = [np.asarray(open_photo(n)) for n in photo_names(2000)[:12]]
     designs = [g.reference for g in graphics_pool(31, 12, photos)]
-    backs = _backs()
+    around = backs()
     found = {False: 0, True: 0}
     boxes = {False: 0, True: 0}
     n = 0
     for area in (0.06, 0.12):
         for i, design in enumerate(designs):
             for j, centre in enumerate(CENTRES):
-                rgb, truth = _pasted(design, backs[(i + j) % len(backs)], area, centre)
+                rgb, truth = _pasted(design, around[(i + j) % len(around)], area, centre)
                 n += 1
                 for straight in (False, True):
                     regions = picture_regions(rgb, 2, straight)
