@@ -70,7 +70,7 @@ def _holds(region: tuple[int, int, int, int], box: tuple[int, int, int, int]) ->
 def test_the_picture_of_a_page_is_among_its_rectangles() -> None:
     for k, name in enumerate(NAMES[:6]):
         page, box = _page(open_photo(name), k)
-        boxes = picture_regions(np.asarray(page))
+        boxes = picture_regions(np.asarray(page)).framed
         assert any(_holds(b, box) for b in boxes), (name, boxes, box)
 
 
@@ -117,7 +117,7 @@ def test_a_portrait_picture_letterboxed_in_a_landscape_slot_is_a_region() -> Non
         w = round(h * photo.width / photo.height)
         x = 310 + (440 - w) // 2
         page.paste(photo.resize((w, h)), (x, 310))
-        boxes = picture_regions(np.asarray(page))
+        boxes = picture_regions(np.asarray(page)).framed
         assert any(_holds(b, (x, 310, w, h)) for b in boxes), (name, boxes, (x, 310, w, h))
         if k > 40:
             break

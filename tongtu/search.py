@@ -15,6 +15,7 @@ import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -44,6 +45,14 @@ _FOLLOW_MARGIN = 0.02
 
 # Kinds of hit where the query as a whole is a copy: no region of it needs a search.
 _WHOLE = (MatchKind.EXACT, MatchKind.NEAR_EXACT, MatchKind.QUERY_IN_RESULT)
+
+
+class _Part(NamedTuple):
+    """A part of the query searched on its own."""
+
+    box: Box
+    cell: bool  # a cell of the query grid, described and verified as `Search._cell` does
+    least: float  # the share of its reference a match on it must cover
 
 
 @dataclass(slots=True)
@@ -181,7 +190,7 @@ class Search:
         verdict, kind, query_region = against(query, self.matcher), None, None
         if verdict is None and self.policy.query_regions:  # regions, as in search
             h_a, w_a = query.rgb.shape[:2]
-            for (x, y, bw, bh), cell in self._query_parts(query.rgb):
+            for (x, y, bw, bh), cell, least in self._query_parts(query.rgb):
                 crop = np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw])
                 if not cell:
                     part = against(self._extractor.query(crop), self.matcher)
@@ -193,7 +202,6 @@ class Search:
                         QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES)),
                         self._cell_matcher,
                     )
-                least = self.policy.grid_ref_cover if cell else self.policy.part_ref_cover
                 if part is not None and part.match.ref_cover < least:
                     part = None  # as in search: a part showing a detail of b
                 if part is not None and not part_holds(
@@ -258,7 +266,7 @@ class Search:
         query region, the best hit of a reference over all parts kept."""
         h, w = rgb.shape[:2]
         followed: set[int] = set()
-        for (x, y, bw, bh), cell in self._query_parts(rgb):
+        for (x, y, bw, bh), cell, least in self._query_parts(rgb):
             if self._covered(hits, in_frame(FULL, (x, y, bw, bh), w, h)):
                 run.counts["covered"] = run.counts.get("covered", 0) + 1
                 continue
@@ -273,7 +281,7 @@ class Search:
             for image_id, hit in found.items():
                 if image_id in hits and hits[image_id].score >= hit.score:
                     continue
-                if not cell and polygon_area(hit.result_region) < self.policy.part_ref_cover:
+                if not cell and polygon_area(hit.result_region) < least:
                     continue  # a detail of the reference: a rectangle shows most of it
                 region = in_frame(hit.query_region, (x, y, bw, bh), w, h)
                 hits[image_id] = Hit(
@@ -396,15 +404,19 @@ class Search:
         for i, (record, local) in self.catalog.images_with_local(new).items():
             run.refs[i] = (record, stored_reference(self.catalog, record, local, self.policy))
 
-    def _query_parts(self, rgb: NDArray[np.uint8]) -> list[tuple[Box, bool]]:
+    def _query_parts(self, rgb: NDArray[np.uint8]) -> list[_Part]:
         """The parts of a query searched on their own: its rectangles, then the cells of
-        the policy's grids (True)."""
+        the policy's grids. A match on a rectangle of closed contours may cover any
+        `part_ref_cover` of its reference; on one the straight edges alone drew, or on a
+        cell, which may as well be a look-alike's text lines or header, most of it."""
         h, w = rgb.shape[:2]
         policy = self.policy
         found = picture_regions(rgb, policy.query_regions, bool(policy.straight_regions))
-        parts = [(box, False) for box in found]
+        parts = [_Part(box, False, policy.part_ref_cover) for box in found.framed]
+        parts += [_Part(box, False, policy.grid_ref_cover) for box in found.drawn]
         if policy.query_grid:
-            parts += [(box, True) for box in grid_regions(w, h, policy.query_grid)]
+            cells = grid_regions(w, h, policy.query_grid)
+            parts += [_Part(box, True, policy.grid_ref_cover) for box in cells]
         return parts
 
     def _verify(

@@ -13,18 +13,29 @@ among the first two rectangles in 9 of 9 queries, in the mobile template in 9 of
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import cv2
 import numpy as np
 from numpy.typing import NDArray
 
 from tongtu.features import rule
 
-__all__ = ["Box", "grid_regions", "picture_regions"]
+__all__ = ["Box", "Regions", "grid_regions", "picture_regions"]
 
 Box = tuple[int, int, int, int]  # x, y, width, height in the picture's pixels
 
 
-def picture_regions(rgb: NDArray[np.uint8], limit: int = 2, straight: bool = False) -> list[Box]:
+class Regions(NamedTuple):
+    """A query's rectangles: those of closed contours (`framed`), and those only the
+    straight edges drew or kept untrimmed (`drawn`), which may be a slot's text lines
+    as well as a pasted picture."""
+
+    framed: list[Box]
+    drawn: list[Box]
+
+
+def picture_regions(rgb: NDArray[np.uint8], limit: int = 2, straight: bool = False) -> Regions:
     """Up to `limit` rectangles, largest first, none kept that is nearly one kept already.
     `straight`: then up to `limit` more, of those drawn by the query's long straight
     edges alone (`_straight`) and of each as found (a design's own flat margin is
@@ -40,11 +51,12 @@ def picture_regions(rgb: NDArray[np.uint8], limit: int = 2, straight: bool = Fal
     found += _between_bars(gray, found)
     found = [box for box in found if _textured(gray, box)]
     kept = _largest([_trim(gray, box) for box in found], [], limit)
+    drawn: list[Box] = []
     if straight:  # up to `limit` more: none of these displaces a box of the contours
         lines = [box for box in _rectangles(_straight(canny), scale) if _textured(gray, box)]
         more = [_trim(gray, box) for box in lines] + found + lines
-        kept += _largest(more, kept, limit)
-    return [_scaled(box, scale) for box in kept]
+        drawn = _largest(more, kept, limit)
+    return Regions([_scaled(box, scale) for box in kept], [_scaled(box, scale) for box in drawn])
 
 
 def _largest(boxes: list[Box], kept: list[Box], limit: int) -> list[Box]:
