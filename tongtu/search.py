@@ -1,8 +1,8 @@
 """The search pipeline: the exact picture, the candidates of the whole query (the
 vector index, the tag filter inside), the parts of a query that is no copy as a whole
 (its rectangles, the cells of the query grid), each through the one matcher
-(features/matcher.py); hits merged per reference. Compare is the same matcher over one
-candidate.
+(features/matcher.py); hits merged per reference. Compare is the same pipeline over a
+pool of one picture (`_One`), so the two cannot disagree.
 
     search: exact (cont_sign) → candidates (vector index) → verification (local
             features + RANSAC + the pixel rule) → calibrated score → page
@@ -15,7 +15,7 @@ import functools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import cv2
 import numpy as np
@@ -55,13 +55,74 @@ class _Part(NamedTuple):
     least: float  # the share of its reference a match on it must cover
 
 
-@dataclass(slots=True)
-class _Run:
-    """One search's library, tag filter and wanted results, what it measures, and the
-    candidates it has looked at."""
+class _Pool(Protocol):
+    """Where a search's candidates come from: a library (its vector index and catalog),
+    or the one picture a compare is asked about."""
 
+    def nearest(
+        self, embedding: NDArray[np.float32], k: int
+    ) -> tuple[Sequence[float], Sequence[int]]:
+        """Up to `k` (cosine, image id), best first."""
+        ...
+
+    def embeddings(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]: ...
+    def known(self, ids: Sequence[int]) -> dict[int, tuple[ImageRecord, Reference]]:
+        """Each of `ids` still there, as the matcher sees it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Library:
+    """A library's pictures with the tags asked, read from its index and catalog."""
+
+    catalog: Catalog
+    vectors: VectorStore
     library_id: int
     tags: TagFilter | None
+    policy: MatchPolicy
+
+    def nearest(
+        self, embedding: NDArray[np.float32], k: int
+    ) -> tuple[Sequence[float], Sequence[int]]:
+        cosines, ids = self.vectors.search(self.library_id, embedding, k, self.tags)
+        return [float(c) for c in cosines], [int(i) for i in ids]
+
+    def embeddings(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
+        return self.catalog.embeddings(ids)
+
+    def known(self, ids: Sequence[int]) -> dict[int, tuple[ImageRecord, Reference]]:
+        return {
+            i: (record, stored_reference(self.catalog, record, local, self.policy))
+            for i, (record, local) in self.catalog.images_with_local(ids).items()
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class _One:
+    """The one picture a compare is asked about, as a library of one."""
+
+    record: ImageRecord
+    embedding: NDArray[np.float32]
+    reference: Reference
+
+    def nearest(
+        self, embedding: NDArray[np.float32], k: int
+    ) -> tuple[Sequence[float], Sequence[int]]:
+        return [float(np.dot(embedding, self.embedding))], [self.record.id]
+
+    def embeddings(self, ids: Sequence[int]) -> dict[int, NDArray[np.float32]]:
+        return {self.record.id: self.embedding} if self.record.id in ids else {}
+
+    def known(self, ids: Sequence[int]) -> dict[int, tuple[ImageRecord, Reference]]:
+        return {self.record.id: (self.record, self.reference)} if self.record.id in ids else {}
+
+
+@dataclass(slots=True)
+class _Run:
+    """One search's candidates' pool and wanted results, what it measures, and the
+    candidates it has looked at."""
+
+    pool: _Pool
     wanted: int
     timings: dict[str, float]
     counts: dict[str, int]
@@ -143,17 +204,8 @@ class Search:
         query = self._extractor.query(shrink(pic.rgb))  # one resize serves both features
         timings["features"] = time.perf_counter() - t
         self.vectors.sync()
-        run = _Run(library_id, tag_filter, wanted, timings, counts, query)
-        self._candidates(run, query, hits)
-        if self.policy.query_regions and not any(h.kind in _WHOLE for h in hits.values()):
-            t = time.perf_counter()
-            self._regions(run, query.rgb, hits)
-            timings["regions"] = time.perf_counter() - t
-
-        if len(hits) > 1 and self.policy.rivals:
-            t = time.perf_counter()
-            self._rivals(run, hits)
-            timings["rivals"] = time.perf_counter() - t
+        pool = _Library(self.catalog, self.vectors, library_id, tag_filter, self.policy)
+        self._match(_Run(pool, wanted, timings, counts, query), hits)
         ranked = sorted(hits.values(), key=lambda h: (-h.score, h.record.id))[:MAX_RESULTS]
         page = ranked[pn : pn + rn][: max(0, MAX_RESULTS - pn)]
         timings["total"] = time.perf_counter() - t0
@@ -170,62 +222,56 @@ class Search:
         query = self._extractor.query(shrink(pa.rgb))
         ref = self._extractor.reference(small_b)
         timings["features"] = time.perf_counter() - t
-        t = time.perf_counter()
-        cosine = float(np.dot(query.embedding, ref.embedding))
-        gray_b = functools.cache(  # for the pixel check, once a match is found
-            lambda: stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), np.uint8))
-        )
-        dense_b = functools.cache(lambda: extract_local(small_b, self.policy.second_look_features))
-        parts_b = functools.cache(lambda: part_features(pb.rgb, self.part_features))
         h_b, w_b = small_b.shape[:2]
-
-        def against(part: QueryFeatures, matcher: Matcher) -> Verdict | None:
-            cos = float(np.dot(part.embedding, ref.embedding))
-            coarse_b = functools.partial(coarse_features, lambda: small_b, self.policy)
-            b = Reference(
-                0, cos, ref.local, w_b, h_b, gray_b, dense_b, lambda: small_b, coarse_b, parts_b
-            )
-            return matcher.match(part, [b]).get(0)
-
-        verdict, kind, query_region = against(query, self.matcher), None, None
-        if verdict is None and self.policy.query_regions:  # regions, as in search
-            h_a, w_a = query.rgb.shape[:2]
-            for (x, y, bw, bh), cell, least in self._query_parts(query.rgb):
-                crop = np.ascontiguousarray(query.rgb[y : y + bh, x : x + bw])
-                if not cell:
-                    part = against(self._extractor.query(crop), self.matcher)
-                else:  # a grid cell, seen as search sees it (`_cell`)
-                    embedding = self._extractor.describe(crop, self.policy.grid_side)
-                    if float(np.dot(embedding, ref.embedding)) < self.policy.grid_min_cosine:
-                        continue
-                    part = against(
-                        QueryFeatures(crop, embedding, extract_local(crop, QUERY_FEATURES)),
-                        self._cell_matcher,
-                    )
-                if part is not None and part.match.ref_cover < least:
-                    part = None  # as in search: a part showing a detail of b
-                if part is not None and not part_holds(
-                    self.policy, query, (x, y, bw, bh), part, gray_b
-                ):
-                    part = None  # as in search: b laid over all of a, which it is not
-                if part is not None and (verdict is None or part.score > verdict.score):
-                    verdict, kind = part, MatchKind.RESULT_IN_QUERY
-                    query_region = in_frame(part.match.query_region, (x, y, bw, bh), w_a, h_a)
-        timings["verification"] = time.perf_counter() - t
+        colour = functools.cache(lambda: small_b)
+        b = Reference(
+            0,
+            0.0,
+            ref.local,
+            w_b,
+            h_b,
+            functools.cache(  # for the pixel check, once a match is found
+                lambda: stretch(np.asarray(cv2.cvtColor(small_b, cv2.COLOR_RGB2GRAY), np.uint8))
+            ),
+            functools.cache(lambda: extract_local(small_b, self.policy.second_look_features)),
+            colour,
+            functools.cache(functools.partial(coarse_features, colour, self.policy)),
+            functools.cache(lambda: part_features(pb.rgb, self.part_features)),
+        )
+        record = ImageRecord(0, 0, pb.cont_sign, "", (), w_b, h_b, 0.0)
+        counts = {"candidates": 0, "verified": 0, "matched": 0}
+        hits: dict[int, Hit] = {}
+        self._match(_Run(_One(record, ref.embedding, b), 1, timings, counts, query), hits)
+        cosine = float(np.dot(query.embedding, ref.embedding))
         timings["total"] = time.perf_counter() - t0
-        if verdict is None:
+        hit = hits.get(0)
+        if hit is None:
             s = score(self._extractor.scale(cosine), NO_MATCH)
             return Comparison(False, round(s, 4), None, round(cosine, 4), (), (), timings)
-        match = verdict.match
         return Comparison(
             True,
-            round(verdict.score, 4),
-            kind or match_kind(match),
+            hit.score,
+            hit.kind,
             round(cosine, 4),
-            query_region or match.query_region,
-            match.ref_region,
+            hit.query_region,
+            hit.result_region,
             timings,
         )
+
+    def _match(self, run: _Run, hits: dict[int, Hit]) -> None:
+        """The copies of `run.whole` among `run.pool`'s pictures added to `hits`: the
+        candidates of the whole query, then of its parts if it is no copy as a whole;
+        those found over the same part of it as a stronger one and no copy of it
+        dropped."""
+        self._candidates(run, run.whole, hits)
+        if self.policy.query_regions and not any(h.kind in _WHOLE for h in hits.values()):
+            t = time.perf_counter()
+            self._regions(run, run.whole.rgb, hits)
+            run.timings["regions"] = time.perf_counter() - t
+        if len(hits) > 1 and self.policy.rivals:
+            t = time.perf_counter()
+            self._rivals(run, hits)
+            run.timings["rivals"] = time.perf_counter() - t
 
     def _candidates(
         self, run: _Run, query: QueryFeatures, hits: dict[int, Hit], box: Box | None = None
@@ -238,7 +284,7 @@ class Search:
         run.timings.setdefault("verification", 0.0)
         while True:
             t = time.perf_counter()
-            cosines, ids = self.vectors.search(run.library_id, query.embedding, k, run.tags)
+            cosines, ids = run.pool.nearest(query.embedding, k)
             run.timings["candidates"] += time.perf_counter() - t
             run.counts["candidates"] = len(ids)
             fresh = [
@@ -312,7 +358,7 @@ class Search:
         grown = (x0, y0, x1 - x0, y1 - y0)
         if min(grown[2], grown[3]) < rule.REGION_MIN_SIDE or grown[2] * grown[3] > 0.9 * w * h:
             return  # too small to search, or the whole query, searched already
-        vectors = self.catalog.embeddings([image_id])
+        vectors = run.pool.embeddings([image_id])
         if image_id not in vectors:
             return  # deleted meanwhile
         t = time.perf_counter()
@@ -353,9 +399,7 @@ class Search:
         The matches covering less: their verdicts."""
         t = time.perf_counter()
         embedding = self._extractor.describe(crop, self.policy.grid_side)
-        cosines, ids = self.vectors.search(
-            run.library_id, embedding, self.policy.grid_candidates, run.tags
-        )
+        cosines, ids = run.pool.nearest(embedding, self.policy.grid_candidates)
         run.timings["candidates"] += time.perf_counter() - t
         fresh = [
             (int(i), float(c))
@@ -389,7 +433,7 @@ class Search:
         self._known(run, [a.id, b.id])
         if a.id not in run.refs or b.id not in run.refs:
             return True  # deleted meanwhile: nothing to tell
-        vectors = self.catalog.embeddings([a.id, b.id])
+        vectors = run.pool.embeddings([a.id, b.id])
         if a.id not in vectors or b.id not in vectors:
             return True
         cosine = float(np.dot(vectors[a.id], vectors[b.id]))
@@ -400,9 +444,7 @@ class Search:
 
     def _known(self, run: _Run, ids: Sequence[int]) -> None:
         """Each candidate as the matcher sees it, read once a search."""
-        new = [i for i in ids if i not in run.refs]
-        for i, (record, local) in self.catalog.images_with_local(new).items():
-            run.refs[i] = (record, stored_reference(self.catalog, record, local, self.policy))
+        run.refs.update(run.pool.known([i for i in ids if i not in run.refs]))
 
     def _query_parts(self, rgb: NDArray[np.uint8]) -> list[_Part]:
         """The parts of a query searched on their own: its rectangles, then the cells of
