@@ -17,7 +17,8 @@ a mobile screenshot template; meme captions; text and emoji over it; pasted at 5
 the area into another picture; crops keeping 10, 15 and 30 % of the area off-centre; a
 phone photo of a print (perspective, blur, brightness, JPEG); heavy re-encoding. Graphics
 add look-alikes: the same template with other text or data, the same data drawn another
-way, another screen of the same application — none of which may be served.
+way, another screen of the same application — none of which may be served, as they are
+nor pasted into another picture.
 """
 
 from __future__ import annotations
@@ -218,7 +219,26 @@ def build(pool: str, draw: str, seed: int, per_family: int) -> tuple[dict[str, R
     # last, from generators of their own: the families above keep their draws
     queries += _collages(drawn, np.random.default_rng(seed + 1000), per_family)
     queries += _edited(WHOLE_FAMILIES, drawn, np.random.default_rng(seed + 2000), per_family)
+    queries += _pasted_lookalikes(drawn, lookalikes, np.random.default_rng(seed + 3000))
     return {n: pictures[n] for n in library}, queries
+
+
+def _pasted_lookalikes(
+    draw: _Draw, lookalikes: dict[str, list[RGB]], rng: np.random.Generator
+) -> list[Query]:
+    """One look-alike of each indexed picture that has them, pasted into another picture
+    as `paste_5_20` pastes a copy (negatives): a part of the query is then the
+    look-alike alone, searched as a whole query would be, and more (its cells, the
+    boxes its rectangles and followed cells draw) that a whole query is not."""
+    paste = FAMILIES["paste_5_20"]
+    backgrounds = list(draw.backdrop.values())
+    out: list[Query] = []
+    for name in draw.library:
+        looks = lookalikes.get(name, [])
+        if looks:
+            look = looks[int(rng.integers(len(looks)))]
+            out.append(Query("lookalike_paste", _fit(paste(look, rng, backgrounds)), None, name))
+    return out
 
 
 def _edited(
