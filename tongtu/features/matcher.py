@@ -128,7 +128,8 @@ class Matcher:
         in the second look's cosines on denser features (the second look: the
         thumbnail's, with the query seen small where the policy says so, then the
         parts'), and the closest refused ones above those cosines the same way, kept only
-        where the query lies inside them (the crop look)."""
+        where the query lies inside them (the crop look), or on the thumbnail's dense
+        features alone, kept as any match (the whole look)."""
         policy = self.policy
         found: dict[int, Verdict] = {}
         refused: list[Reference] = []
@@ -184,10 +185,15 @@ class Matcher:
             second_verdict = self._second_look(query, ref, pixels[ref.key])
             if second_verdict is not None:
                 found[ref.key] = second_verdict
-        for ref in closest(close, policy.crop_look if policy.second_look > 0 else 0):
-            crop_verdict = self._second_look(query, ref, pixels[ref.key])
-            if crop_verdict is not None and self._inside(crop_verdict.match):
-                found[ref.key] = crop_verdict
+        crops = policy.crop_look if policy.second_look > 0 else 0
+        for i, ref in enumerate(closest(close, max(crops, policy.whole_look))):
+            dense = self._dense_look(query, ref, pixels[ref.key])
+            if dense is not None and (i < policy.whole_look or self._inside(dense.match)):
+                found[ref.key] = dense  # the whole look's, or a crop on the dense features
+            elif i < crops:
+                crop_verdict = dense or self._parts_look(query, ref, pixels[ref.key])
+                if crop_verdict is not None and self._inside(crop_verdict.match):
+                    found[ref.key] = crop_verdict
         colours = {ref.key: ref.colour for ref in refs}  # the hues of every match so far
         found = {
             k: v for k, v in found.items() if self.hues_agree(lambda: query.rgb, colours[k], v)
@@ -252,32 +258,46 @@ class Matcher:
     def _second_look(
         self, query: ShapedQuery, ref: Reference, pixels: Callable[[], Gray | None]
     ) -> Verdict | None:
-        """One refused candidate judged again on denser features: its thumbnail's, with
-        the query also seen small (`small_look`), then its parts' (a query that is a
-        small crop of it, seen at the crop's own scale); a copy needs only
-        `region_min_inliers` where the region's likeness and the pixels say so."""
+        """One refused candidate judged again on denser features: its thumbnail's
+        (`_dense_look`), then its parts' (`_parts_look`)."""
+        return self._dense_look(query, ref, pixels) or self._parts_look(query, ref, pixels)
+
+    def _dense_look(
+        self, query: ShapedQuery, ref: Reference, pixels: Callable[[], Gray | None]
+    ) -> Verdict | None:
+        """A refused candidate judged on features found densely on its thumbnail, with
+        the query also seen small (`small_look`); a copy needs only `region_min_inliers`
+        where the region's likeness and the pixels say so."""
         policy = self.policy
         fewest = policy.region_min_inliers
         dense = ref.dense()
-        if dense is not None:
-            likeness = self.likeness(query, dense, ref)
-            verdict = self.judge(query, dense, ref.cosine, pixels, likeness, fewest)
-            for side in policy.small_look:
-                if verdict.score >= policy.threshold:
-                    break
-                view = query.seen_small(side)
-                likeness = self.likeness(view, dense, ref)
-                small = self.judge(view, dense, ref.cosine, pixels, likeness, fewest)
-                if small.match.query_cover >= policy.small_look_cover:
-                    verdict = small  # a crop lies inside its reference, all of it
+        if dense is None:
+            return None
+        likeness = self.likeness(query, dense, ref)
+        verdict = self.judge(query, dense, ref.cosine, pixels, likeness, fewest)
+        for side in policy.small_look:
             if verdict.score >= policy.threshold:
-                return verdict
-        parts = ref.parts() if policy.parts_look else None
+                break
+            view = query.seen_small(side)
+            likeness = self.likeness(view, dense, ref)
+            small = self.judge(view, dense, ref.cosine, pixels, likeness, fewest)
+            if small.match.query_cover >= policy.small_look_cover:
+                verdict = small  # a crop lies inside its reference, all of it
+        return verdict if verdict.score >= policy.threshold else None
+
+    def _parts_look(
+        self, query: ShapedQuery, ref: Reference, pixels: Callable[[], Gray | None]
+    ) -> Verdict | None:
+        """A refused candidate judged on its parts' features (a query that is a small
+        crop of it, seen at the crop's own scale), where it keeps them."""
+        parts = ref.parts() if self.policy.parts_look else None
         if parts is None:
             return None
         likeness = self.likeness(query, parts, ref)
-        verdict = self.judge(query, parts, ref.cosine, pixels, likeness, fewest)
-        return verdict if verdict.score >= policy.threshold else None
+        verdict = self.judge(
+            query, parts, ref.cosine, pixels, likeness, self.policy.region_min_inliers
+        )
+        return verdict if verdict.score >= self.policy.threshold else None
 
     def _blurrier(
         self,

@@ -246,6 +246,14 @@ class MatchPolicy:
     max_stretch: float = rule.MAX_STRETCH
     crop_look: int = 1
     crop_look_cover: float = 0.5
+    # the whole look: at most this many refused candidates above `second_look_cosines`
+    # (the closest) judged again on their thumbnails' dense features, as the second
+    # look's first step does, and kept as any match (0: none). A phone photo of a
+    # design (perspective, blur, light) aligns 450 dense features where its 500 stored
+    # ones fit loosely enough for the pixels to disagree; the parts' features stay
+    # with the crop look: on bench/hard's dev draw (seed 8) they aligned another slide
+    # of one template over 0.82 of it
+    whole_look: int = 0
     second_look_min_side: int = 256
     small_look: tuple[int, ...] = (256, 352)
     small_look_cover: float = 0.85
