@@ -3,8 +3,10 @@ whether a group's look-alikes are refused and its copies found."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
@@ -27,3 +29,15 @@ def index_groups(data_dir: Path, library: str, groups: Sequence[Group]) -> Engin
 def served(engine: Engine, library: str, data: bytes) -> list[str]:
     """The names of the results a search of `library` for `data` serves."""
     return [h.record.brief for h in engine.search(engine.library(library), Source(image=data)).hits]
+
+
+def served_under(
+    engine: Engine, library: str, queries: Sequence[bytes], **fields: Any
+) -> list[list[str]]:
+    """`served` for each of `queries`, under the engine's policy with `fields` set."""
+    before = engine.policy
+    engine.policy = dataclasses.replace(before, **fields)
+    try:
+        return [served(engine, library, q) for q in queries]
+    finally:
+        engine.policy = before

@@ -7,7 +7,6 @@ too, and refused there as a whole query would be."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import numpy as np
@@ -17,7 +16,7 @@ from PIL import Image
 
 from corpus.graphics import graphics_pool
 from tests.conftest import jpeg, open_photo, photo_names, png
-from tests.groups import index_groups, served
+from tests.groups import index_groups, served_under
 from tests.pastes import CENTRES, backs, pasted
 from tongtu.engine import Engine, Source
 
@@ -33,15 +32,6 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, 
     engine = index_groups(tmp_path_factory.mktemp("follow"), "lib", groups)
     yield engine, [(f"{g.kind} {k}", g.reference, g.lookalikes) for k, g in enumerate(groups)]
     engine.close()
-
-
-def _served(engine: Engine, queries: list[tuple[str, bytes]], follow: int) -> list[list[str]]:
-    before = engine.policy
-    engine.policy = dataclasses.replace(before, follow_cells=follow)
-    try:
-        return [served(engine, "lib", q) for _, q in queries]
-    finally:
-        engine.policy = before
 
 
 def _queries(
@@ -65,7 +55,7 @@ def test_a_paste_across_the_cells_is_followed_to_all_of_it(
     queries = _queries(shown, False, CENTRES)
     found: dict[int, set[int]] = {}
     for follow in (3, 0):
-        served = _served(engine, queries, follow)
+        served = served_under(engine, "lib", [q for _, q in queries], follow_cells=follow)
         assert all(set(got) <= {name} for (name, _), got in zip(queries, served, strict=True))
         found[follow] = {
             i for i, ((name, _), got) in enumerate(zip(queries, served, strict=True)) if name in got
@@ -91,6 +81,10 @@ def test_a_look_alike_pasted_across_the_cells_is_not_let_in_by_following(
     engine, shown = library
     queries = _queries(shown, True, CENTRES[:2])
     assert queries, "no look-alikes drawn: the test is moot"
-    followed = sum(len(got) for got in _served(engine, queries, 3))
-    cells_alone = sum(len(got) for got in _served(engine, queries, 0))
+    followed = sum(
+        len(got) for got in served_under(engine, "lib", [q for _, q in queries], follow_cells=3)
+    )
+    cells_alone = sum(
+        len(got) for got in served_under(engine, "lib", [q for _, q in queries], follow_cells=0)
+    )
     assert followed <= cells_alone, (cells_alone, followed)
