@@ -254,8 +254,11 @@ class MatchPolicy:
     # with the crop look: on bench/hard's dev draw (seed 8) they aligned another slide
     # of one template over 0.82 of it. bench/README, "The whole look": dev (seed 8)
     # graphics and screens 4 more found (phone photos 7 -> 8, 8 -> 9 of 9), held out
-    # (seed 18) photos' re-encoded copies 8 -> 9; nothing lost, no wrong result added
-    whole_look: int = 1
+    # (seed 18) photos' re-encoded copies 8 -> 9; nothing lost, no wrong result added.
+    # Off: a look-alike design blurred 2-4 px (other words in one font) is served
+    # through it (tests/test_lookalikes.py), whose blur hides what differs; such a match
+    # should be held at the finer scale as the coarse look's is (`coarse_share`)
+    whole_look: int = 0
     second_look_min_side: int = 256
     small_look: tuple[int, ...] = (256, 352)
     small_look_cover: float = 0.85
