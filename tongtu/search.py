@@ -327,8 +327,8 @@ class Search:
             for image_id, hit in found.items():
                 if image_id in hits and hits[image_id].score >= hit.score:
                     continue
-                if not cell and polygon_area(hit.result_region) < least:
-                    continue  # a detail of the reference: a rectangle shows most of it
+                if polygon_area(hit.result_region) < least:
+                    continue  # a detail of the reference: a part shows most of it
                 region = in_frame(hit.query_region, (x, y, bw, bh), w, h)
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
