@@ -170,10 +170,8 @@ class Matcher:
                 continue
             view = query.seen_small(side)
             verdict = self.judge(view, coarse, ref.cosine, pixels[ref.key])
-            if verdict.score >= policy.threshold and self._blurrier(
-                query, view, coarse, verdict.match, pixels[ref.key]
-            ):
-                found[ref.key] = verdict
+            if verdict.score >= policy.threshold and self._finer(query, verdict, pixels[ref.key]):
+                found[ref.key] = verdict  # a blurred copy, held at the finer scale
 
         # the closest `n` of `refs` that no look has taken yet (the aspect look may have)
         def closest(refs: list[Reference], n: int) -> list[Reference]:
@@ -188,8 +186,14 @@ class Matcher:
         crops = policy.crop_look if policy.second_look > 0 else 0
         for i, ref in enumerate(closest(close, max(crops, policy.whole_look))):
             dense = self._dense_look(query, ref, pixels[ref.key])
-            if dense is not None and (i < policy.whole_look or self._inside(dense.match)):
-                found[ref.key] = dense  # the whole look's, or a crop on the dense features
+            if dense is not None and self._inside(dense.match):
+                found[ref.key] = dense  # a crop on the dense features
+            elif (
+                dense is not None
+                and i < policy.whole_look
+                and self._finer(query, dense, pixels[ref.key]) is not False
+            ):
+                found[ref.key] = dense  # the whole look's: not blurrier, or held finer
             elif i < crops:
                 crop_verdict = dense or self._parts_look(query, ref, pixels[ref.key])
                 if crop_verdict is not None and self._inside(crop_verdict.match):
@@ -299,29 +303,29 @@ class Matcher:
         )
         return verdict if verdict.score >= self.policy.threshold else None
 
-    def _blurrier(
-        self,
-        query: Query,
-        view: Query,
-        ref: LocalFeatures,
-        match: Match,
-        pixels: Callable[[], Gray | None],
-    ) -> bool:
-        """Whether the query holds less than `coarse_detail` of the reference's fine
-        detail where `match` (found on `view`, the query seen small) lays one over the
-        other, at the query's own scale: a sharp query refused there is no blurred copy."""
+    def _finer(
+        self, query: Query, verdict: Verdict, pixels: Callable[[], Gray | None]
+    ) -> bool | None:
+        """Whether a match found on a blurred query holds at the finer scale: True where
+        the query holds less than `coarse_detail` of the reference's fine detail where
+        the verdict lays one over the other (at the query's own scale) and the blocks
+        agree in `coarse_share` with the reference blurred as much
+        (`blurred_agreement`); False where it is that blurred and they do not; None
+        where the query is not that blurred (or nothing can be told): nothing the blur
+        hides. A look-alike blurred alike agrees seen small or densely (other words in
+        one font); at the finer scale its words differ."""
         gray = pixels()
+        match = verdict.match
         if gray is None or match.homography is None:
-            return False
-        to_full = np.diag(
-            [query.local.width / view.local.width, query.local.height / view.local.height, 1.0]
-        )
+            return None
+        seen_w, seen_h = verdict.query_size
+        to_full = np.diag([query.local.width / seen_w, query.local.height / seen_h, 1.0])
         full = dataclasses.replace(match, homography=to_full @ match.homography)
         stretched = self.policy.stretch_undone(query)
-        found = measure(query.gray, gray, (ref.width, ref.height), full, stretched)
+        found = measure(query.gray, gray, verdict.ref_size, full, stretched)
         if found is None or found.detail() >= self.policy.coarse_detail:
-            return False
-        fine = blurred_agreement(query.gray, gray, (ref.width, ref.height), full, stretched)
+            return None
+        fine = blurred_agreement(query.gray, gray, verdict.ref_size, full, stretched)
         return fine is not None and fine.share >= self.policy.coarse_share
 
     def likeness(
