@@ -8,6 +8,7 @@ with other text or data, another screen of the layout) is no more served for it.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +18,9 @@ from corpus.families import RGB, augly, to_pil, to_rgb
 from corpus.graphics import graphics_pool, screens_pool
 from tests.conftest import jpeg, open_photo, photo_names
 from tests.groups import index_groups, served_under
-from tongtu.engine import Engine
+from tongtu.engine import Engine, Source
+from tongtu.features.matcher import MatchPolicy
+from tongtu.settings import Settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
@@ -61,6 +64,30 @@ def test_a_phone_photo_of_a_design_is_found_on_the_dense_features(
         wrong[whole] = sum(len(set(g) - {name}) for (name, _), g in zip(queries, got, strict=True))
     photos = sum(1 for name, _ in queries if name)
     assert wrong[1] <= wrong[0], wrong
-    # measured 2026-12-07: 47 of 60 found without the whole look, 54 with it, nothing
-    # wrong either way
-    assert found[1] >= found[0] + 3, (found, photos)
+    # measured 2026-12-07: 47 of 60 found without the whole look, 54 with it unheld, 50
+    # held at the finer scale where blurrier, 49 held to `whole_share` too; nothing
+    # wrong in any
+    assert found[1] >= found[0] + 2, (found, photos)
+
+
+def test_another_chart_of_one_template_is_refused(tmp_path: Path) -> None:
+    """bench/hard's dev draw (seed 9) served a look-alike chart (one template, other
+    data) through the whole look: the dense features align its frame, title, legend and
+    grid, and its pixels agree in 0.62 of the blocks: its data differs. A copy fitted
+    densely agrees nearly everywhere (`whole_share`)."""
+    from bench.hard import build  # the bench's own draw and edit of the query
+    from bench.quality import _png
+
+    items, queries = build("graphics", "dev", 9, 9)
+    looks = [q for q in queries if q.family == "lookalike" and q.source == "chart-44"]
+    engine = Engine.open(Settings(data_dir=tmp_path))
+    engine.add(engine.library("lib", create=True), Source(image=_png(items["chart-44"])), "chart")
+    try:
+        shares = [
+            served_under(engine, "lib", [_png(q.rgb) for q in looks], whole_share=share)
+            for share in (0.0, MatchPolicy().whole_share)
+        ]
+    finally:
+        engine.close()
+    assert any(shares[0]), "the whole look alone refuses them: the test is moot"
+    assert not any(shares[1]), shares

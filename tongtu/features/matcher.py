@@ -18,7 +18,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from tongtu.features.agreement import blurred_agreement, holds, measure, needs_pixels
+from tongtu.features.agreement import (
+    Agreement,
+    blurred_agreement,
+    holds,
+    measure,
+    needs_pixels,
+)
 from tongtu.features.candidate import Gray, Query, Reference, ShapedQuery, Verdict
 from tongtu.features.colour import laid_agreement
 from tongtu.features.descriptor import unscaled
@@ -30,6 +36,10 @@ from tongtu.features.policy import DEFAULT_POLICY, MatchPolicy
 from tongtu.features.score import inliers_needed, rests_on_cosine, score
 
 __all__ = ["DEFAULT_POLICY", "MatchPolicy", "Matcher", "Query", "Reference", "Verdict"]
+
+# what `measure` compares of a verdict: the reference's pixels, its work size, the match
+# at the query's own scale, the stretch undone
+_Laid = tuple[Gray, tuple[int, int], Match, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,7 +180,9 @@ class Matcher:
                 continue
             view = query.seen_small(side)
             verdict = self.judge(view, coarse, ref.cosine, pixels[ref.key])
-            if verdict.score >= policy.threshold and self._finer(query, verdict, pixels[ref.key]):
+            if verdict.score >= policy.threshold and self._blurred_copy(
+                query, verdict, pixels[ref.key]
+            ):
                 found[ref.key] = verdict  # a blurred copy, held at the finer scale
 
         # the closest `n` of `refs` that no look has taken yet (the aspect look may have)
@@ -191,9 +203,9 @@ class Matcher:
             elif (
                 dense is not None
                 and i < policy.whole_look
-                and self._finer(query, dense, pixels[ref.key]) is not False
+                and self._whole(query, dense, pixels[ref.key])
             ):
-                found[ref.key] = dense  # the whole look's: not blurrier, or held finer
+                found[ref.key] = dense  # the whole look's
             elif i < crops:
                 crop_verdict = dense or self._parts_look(query, ref, pixels[ref.key])
                 if crop_verdict is not None and self._inside(crop_verdict.match):
@@ -303,17 +315,31 @@ class Matcher:
         )
         return verdict if verdict.score >= self.policy.threshold else None
 
-    def _finer(
+    def _whole(self, query: Query, verdict: Verdict, pixels: Callable[[], Gray | None]) -> bool:
+        """Whether the whole look's match holds: the pixels agree in `whole_share` of the
+        textured blocks it lays over each other (a copy refused for fitting its stored
+        features loosely agrees nearly everywhere once fitted densely; another chart of
+        one template agrees on its frame, not on its data), and where the query is
+        blurrier than the reference, at the finer scale too (`_finer`)."""
+        laid = self._laid(query, verdict, pixels)
+        found = None if laid is None else measure(query.gray, *laid)
+        if laid is None or found is None or found.share < self.policy.whole_share:
+            return False
+        return self._finer(query, laid, found) is not False
+
+    def _blurred_copy(
         self, query: Query, verdict: Verdict, pixels: Callable[[], Gray | None]
-    ) -> bool | None:
-        """Whether a match found on a blurred query holds at the finer scale: True where
-        the query holds less than `coarse_detail` of the reference's fine detail where
-        the verdict lays one over the other (at the query's own scale) and the blocks
-        agree in `coarse_share` with the reference blurred as much
-        (`blurred_agreement`); False where it is that blurred and they do not; None
-        where the query is not that blurred (or nothing can be told): nothing the blur
-        hides. A look-alike blurred alike agrees seen small or densely (other words in
-        one font); at the finer scale its words differ."""
+    ) -> bool:
+        """Whether the coarse look's match is a blurred copy's: the query blurrier than
+        the reference where it lays one over the other, and held at the finer scale."""
+        laid = self._laid(query, verdict, pixels)
+        return laid is not None and self._finer(query, laid, measure(query.gray, *laid)) is True
+
+    def _laid(
+        self, query: Query, verdict: Verdict, pixels: Callable[[], Gray | None]
+    ) -> _Laid | None:
+        """What `measure` compares of a verdict (the reference's pixels, its work size,
+        the match at the query's own scale, the stretch undone), or None without them."""
         gray = pixels()
         match = verdict.match
         if gray is None or match.homography is None:
@@ -321,11 +347,19 @@ class Matcher:
         seen_w, seen_h = verdict.query_size
         to_full = np.diag([query.local.width / seen_w, query.local.height / seen_h, 1.0])
         full = dataclasses.replace(match, homography=to_full @ match.homography)
-        stretched = self.policy.stretch_undone(query)
-        found = measure(query.gray, gray, verdict.ref_size, full, stretched)
+        return gray, verdict.ref_size, full, self.policy.stretch_undone(query)
+
+    def _finer(self, query: Query, laid: _Laid, found: Agreement | None) -> bool | None:
+        """Whether a match on a blurred query holds at the finer scale: True where the
+        query holds less than `coarse_detail` of the reference's fine detail where the
+        match lays one over the other (`found`) and the blocks agree in `coarse_share`
+        with the reference blurred as much (`blurred_agreement`); False where it is
+        that blurred and they do not; None where it is not (or nothing can be told):
+        nothing the blur hides. A look-alike blurred alike agrees seen small or densely
+        (other words in one font); at the finer scale its words differ."""
         if found is None or found.detail() >= self.policy.coarse_detail:
             return None
-        fine = blurred_agreement(query.gray, gray, verdict.ref_size, full, stretched)
+        fine = blurred_agreement(query.gray, *laid)
         return fine is not None and fine.share >= self.policy.coarse_share
 
     def likeness(
