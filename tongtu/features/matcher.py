@@ -198,18 +198,15 @@ class Matcher:
         crops = policy.crop_look if policy.second_look > 0 else 0
         for i, ref in enumerate(closest(close, max(crops, policy.whole_look))):
             dense = self._dense_look(query, ref, pixels[ref.key])
-            if dense is not None and self._inside(dense.match):
-                found[ref.key] = dense  # a crop on the dense features
-            elif (
-                dense is not None
-                and i < policy.whole_look
-                and self._whole(query, dense, pixels[ref.key])
-            ):
-                found[ref.key] = dense  # the whole look's
-            elif i < crops:
-                crop_verdict = dense or self._parts_look(query, ref, pixels[ref.key])
-                if crop_verdict is not None and self._inside(crop_verdict.match):
-                    found[ref.key] = crop_verdict
+            if dense is not None:  # a crop of it, or (the whole look) a copy of it all
+                if (i < crops and self._inside(dense.match)) or (
+                    i < policy.whole_look and self._whole(query, dense, pixels[ref.key])
+                ):
+                    found[ref.key] = dense
+            elif i < crops:  # the crop look on the parts' features
+                parts = self._parts_look(query, ref, pixels[ref.key])
+                if parts is not None and self._inside(parts.match):
+                    found[ref.key] = parts
         colours = {ref.key: ref.colour for ref in refs}  # the hues of every match so far
         found = {
             k: v for k, v in found.items() if self.hues_agree(lambda: query.rgb, colours[k], v)
