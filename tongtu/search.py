@@ -30,7 +30,17 @@ from tongtu.features.part_whole import laid_box, part_holds
 from tongtu.features.parts import part_features
 from tongtu.features.regions import Box, grid_regions, picture_regions
 from tongtu.features.score import MatchKind, match_kind, score
-from tongtu.hits import FULL, Comparison, Hit, Region, SearchPage, in_frame, intersection, rivals
+from tongtu.hits import (
+    FULL,
+    Comparison,
+    Hit,
+    Region,
+    SearchPage,
+    in_frame,
+    intersection,
+    overlap,
+    rivals,
+)
 from tongtu.imaging import Picture
 from tongtu.params import MAX_RESULTS
 from tongtu.references import coarse_features, stored_reference
@@ -131,6 +141,8 @@ class _Run:
     # each candidate as the matcher sees it, its pixels and the features found on them
     # read or found once a search (a reference is a candidate of many parts of a query)
     refs: dict[int, tuple[ImageRecord, Reference]] = field(default_factory=dict)
+    # the verdicts of the references found on the whole query, for the rivals' contest
+    verdicts: dict[int, Verdict] = field(default_factory=dict)
 
 
 class Search:
@@ -330,6 +342,7 @@ class Search:
                 if polygon_area(hit.result_region) < least:
                     continue  # a detail of the reference: a part shows most of it
                 region = in_frame(hit.query_region, (x, y, bw, bh), w, h)
+                run.verdicts.pop(image_id, None)  # found on a part, not the whole
                 hits[image_id] = Hit(
                     hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
                 )
@@ -372,6 +385,7 @@ class Search:
         if hit is None or polygon_area(hit.result_region) < self.policy.grid_ref_cover:
             return
         region = in_frame(hit.query_region, grown, w, h)
+        run.verdicts.pop(image_id, None)
         hits[image_id] = Hit(
             hit.record, hit.score, MatchKind.RESULT_IN_QUERY, region, hit.result_region
         )
@@ -426,6 +440,45 @@ class Search:
         for image_id in rivals(hits, self.policy.rivals, lambda a, b: self._copies(run, a, b)):
             del hits[image_id]
             run.counts["rivals"] = run.counts.get("rivals", 0) + 1
+        if self.policy.rival_gap > 0.0:
+            for image_id in self._contest(run, hits):
+                del hits[image_id]
+                run.counts["rivals"] = run.counts.get("rivals", 0) + 1
+
+    def _contest(self, run: _Run, hits: dict[int, Hit]) -> list[int]:
+        """The results verified on the whole query that lose a contest: another lies
+        over the same part of the query, the two differ there, and the query agrees with
+        the other in `rival_gap` more of the blocks in which they differ (another theme's
+        screen of one layout, another chart of one template), unless the two are copies
+        of each other (a picture and its captioned copy, both in the library)."""
+        policy = self.policy
+        whole = [
+            h
+            for h in sorted(hits.values(), key=lambda h: (-h.score, h.record.id))
+            if h.record.id in run.verdicts
+        ]
+        dropped: set[int] = set()
+        for i, a in enumerate(whole):
+            for b in whole[i + 1 :]:
+                if a.record.id in dropped or b.record.id in dropped:
+                    continue
+                if overlap(a.query_region, b.query_region) < policy.rivals:
+                    continue
+                self._known(run, [a.record.id, b.record.id])
+                shares = self.matcher.rivals(
+                    run.whole,
+                    (run.verdicts[a.record.id], run.refs[a.record.id][1].pixels),
+                    (run.verdicts[b.record.id], run.refs[b.record.id][1].pixels),
+                )
+                if shares is None or shares[2] < rule.MIN_BLOCKS:
+                    continue
+                shows_a, shows_b, _ = shares
+                if abs(shows_a - shows_b) < policy.rival_gap:
+                    continue
+                loser, winner = (b, a) if shows_a > shows_b else (a, b)
+                if not self._copies(run, winner.record, loser.record):
+                    dropped.add(loser.record.id)
+        return sorted(dropped)
 
     def _copies(self, run: _Run, a: ImageRecord, b: ImageRecord) -> bool:
         """Whether one of two library pictures is a copy of the other, judged on what
@@ -483,6 +536,8 @@ class Search:
             if i in known
         ]
         found = matcher.match(query, refs)
+        if box is None and query is run.whole:
+            run.verdicts.update(found)
         if box is not None:
             found = {
                 i: v

@@ -448,3 +448,76 @@ def _block_agreement(
         cell_shares=agree_n[counted] / textured_n[counted],
         agreeing=agreeing,
     )
+
+
+# what `rival_shares` lays on the query of one reference: its pixels, its work size and
+# the match at the query's own scale
+Laid = tuple[NDArray[np.uint8], tuple[int, int], Match]
+
+
+def rival_shares(
+    query_gray: NDArray[np.uint8], a: Laid, b: Laid
+) -> tuple[float, float, int] | None:
+    """Where two references laid on the query differ, which one the query shows: of the
+    blocks of the region both lay over it where the two differ (band-passed at up to
+    rule.DETAIL_SIDE px, textured on either side as `_block_agreement` counts them), the
+    share in which the query agrees with `a`, with `b`, and how many there are. None where
+    the two lie over no common region of it, or one is mirrored and the other not."""
+    (gray_a, size_a, match_a), (gray_b, size_b, match_b) = a, b
+    if match_a.flipped != match_b.flipped:
+        return None
+    over_a = _overlap(query_gray, gray_a, size_a, match_a)
+    over_b = _overlap(query_gray, gray_b, size_b, match_b)
+    if over_a is None or over_b is None:
+        return None
+    query, to_a, shared_a = over_a[:3]
+    to_b, shared_b = over_b[1:3]
+    area, poly = cv2.intersectConvexConvex(shared_a, shared_b)
+    if poly is None or area <= 1.0:
+        return None
+    poly = np.asarray(poly.reshape(-1, 2), dtype=np.float32)
+    # never above the resolution the query or either reference holds of the region
+    held = [area]
+    for to_query in (to_a, to_b):
+        in_ref = cv2.perspectiveTransform(poly[None], np.linalg.inv(to_query))[0]
+        held.append(abs(float(cv2.contourArea(in_ref.astype(np.float32)))))
+    scale = float(np.sqrt(min(*held, rule.DETAIL_SIDE**2) / area))
+    x0, y0 = poly.min(axis=0)
+    x1, y1 = poly.max(axis=0)
+    size = (max(1, int(np.ceil((x1 - x0) * scale))), max(1, int(np.ceil((y1 - y0) * scale))))
+    place = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale], [0, 0, 1]])
+    q = cv2.warpAffine(
+        query, place[:2], size, flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    )
+    laid, inside = [], np.ones((size[1], size[0]), dtype=bool)
+    for gray, to_query in ((gray_a, to_a), (gray_b, to_b)):
+        laid.append(cv2.warpPerspective(gray, place @ to_query, size, flags=cv2.INTER_LINEAR))
+        rh, rw = gray.shape[:2]
+        footprint = cv2.warpPerspective(
+            np.full((rh, rw), 255, np.uint8), place @ to_query, size, flags=cv2.INTER_NEAREST
+        )
+        inside &= footprint > 0
+    whole = _blocks(inside).all(axis=2)
+    bq, ba, bb = (np.asarray(_blocks(_band(g))[whole], dtype=np.float64) for g in (q, *laid))
+    differ = _blocks_differ(ba, bb)
+    n = int(differ.sum())
+    if n == 0:
+        return 0.0, 0.0, 0
+    shows_a = float((~_blocks_differ(bq, ba))[differ].mean())
+    shows_b = float((~_blocks_differ(bq, bb))[differ].mean())
+    return shows_a, shows_b, n
+
+
+def _blocks_differ(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np.bool_]:
+    """Which of two sets of band-passed blocks (n, 64) disagree as `_block_agreement`
+    counts them: textured on both sides and not correlated, or strongly textured on one
+    side where the other is flat."""
+    x = x - x.mean(axis=1, keepdims=True)
+    y = y - y.mean(axis=1, keepdims=True)
+    sx, sy = x.std(axis=1), y.std(axis=1)
+    ncc = (x * y).mean(axis=1) / np.maximum(sx * sy, 1e-6)
+    tx, ty = sx >= rule.TEXTURE, sy >= rule.TEXTURE
+    differ = (tx & ty & (ncc < rule.BLOCK_AGREES)) | (
+        (sx >= rule.STRONG_TEXTURE) & ~ty | (sy >= rule.STRONG_TEXTURE) & ~tx
+    )
+    return np.asarray(differ, dtype=np.bool_)

@@ -24,6 +24,7 @@ from tongtu.features.agreement import (
     holds,
     measure,
     needs_pixels,
+    rival_shares,
 )
 from tongtu.features.candidate import Gray, Query, Reference, ShapedQuery, Verdict
 from tongtu.features.colour import laid_agreement
@@ -358,6 +359,20 @@ class Matcher:
             return None
         fine = blurred_agreement(query.gray, *laid)
         return fine is not None and fine.share >= self.policy.coarse_share
+
+    def rivals(
+        self,
+        query: Query,
+        a: tuple[Verdict, Callable[[], Gray | None]],
+        b: tuple[Verdict, Callable[[], Gray | None]],
+    ) -> tuple[float, float, int] | None:
+        """Which of two references (each a verdict on the query and its pixels) the query
+        shows where they differ over the part of it both lie on (`rival_shares`), or None
+        where that cannot be told (no pixels kept, no common part)."""
+        laid_a, laid_b = self._laid(query, *a), self._laid(query, *b)
+        if laid_a is None or laid_b is None:
+            return None
+        return rival_shares(query.gray, laid_a[:3], laid_b[:3])
 
     def likeness(
         self, query: ShapedQuery, ref: LocalFeatures, candidate: Reference

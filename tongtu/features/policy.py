@@ -217,6 +217,11 @@ class MatchPolicy:
     # this much of their union is its rival for that part: it stays only if the two are
     # copies of each other (1.0 or more: never rivals)
     rivals: float = 0.5
+    # two results verified on the whole query over the same part of it (`rivals` of
+    # their union) that are no copies of each other: where they differ, the query shows
+    # one of them; the other is dropped where the query agrees with it in this much less
+    # of the blocks in which the two differ (0: never; Search._contest)
+    rival_gap: float = 0.0
     # a part of the query lying this share of its area or more inside a result's region
     # on it is not searched (0: every part is): it shows that result, found already, and
     # what else it finds there is a look-alike of it (a bordered or captioned copy's
