@@ -152,11 +152,15 @@ def _verify_pair(
     )
 
 
-def copies(a: Stored, b: Stored, cosine: float, matcher: Matcher) -> tuple[Stored, Verdict] | None:
+def copies(
+    a: Stored, b: Stored, cosine: float, matcher: Matcher, both_ways: bool = False
+) -> tuple[Stored, Verdict] | None:
     """Whether one of two stored pictures is a copy of the other by the rule of a search
     (`Matcher.judge`, and the match's hues where both keep colour pixels), tried both
     ways round (the fit is not symmetric), the mirror aside (no mirrored features are
-    kept): the one seen as the query and the verdict, or None."""
+    kept): the one seen as the query and the verdict, or None. `both_ways`: each must
+    be a copy of the other, as two whole pictures that differ by an edit are."""
+    found = None
     for query, ref in ((a, b), (b, a)):
 
         def ref_pixels(query: Stored = query, ref: Stored = ref) -> NDArray[np.uint8] | None:
@@ -164,11 +168,16 @@ def copies(a: Stored, b: Stored, cosine: float, matcher: Matcher) -> tuple[Store
             return None if query.kept is None else ref.kept
 
         verdict = matcher.judge(query, ref.local, cosine, ref_pixels)
-        if verdict.score < matcher.policy.threshold:
-            continue
-        if matcher.hues_agree(query.colour, ref.colour, verdict):
+        held = verdict.score >= matcher.policy.threshold and matcher.hues_agree(
+            query.colour, ref.colour, verdict
+        )
+        if held and not both_ways:
             return query, verdict
-    return None
+        if not held and both_ways:
+            return None
+        if held:
+            found = found or (query, verdict)
+    return found
 
 
 def _stored(

@@ -476,13 +476,13 @@ class Search:
                 if abs(shows_a - shows_b) < policy.rival_gap:
                     continue
                 loser, winner = (b, a) if shows_a > shows_b else (a, b)
-                if not self._copies(run, winner.record, loser.record):
+                if not self._copies(run, winner.record, loser.record, both_ways=True):
                     dropped.add(loser.record.id)
         return sorted(dropped)
 
-    def _copies(self, run: _Run, a: ImageRecord, b: ImageRecord) -> bool:
-        """Whether one of two library pictures is a copy of the other, judged on what
-        they keep (their stored features and thumbnails)."""
+    def _copies(self, run: _Run, a: ImageRecord, b: ImageRecord, both_ways: bool = False) -> bool:
+        """Whether one of two library pictures is a copy of the other (`both_ways`: each
+        of the other), judged on what they keep (their stored features and thumbnails)."""
         self._known(run, [a.id, b.id])
         if a.id not in run.refs or b.id not in run.refs:
             return True  # deleted meanwhile: nothing to tell
@@ -493,7 +493,7 @@ class Search:
         ra, rb = run.refs[a.id][1], run.refs[b.id][1]
         a_kept = Stored(ra.local, 0, lambda _: ra.pixels(), lambda _: ra.colour())
         b_kept = Stored(rb.local, 0, lambda _: rb.pixels(), lambda _: rb.colour())
-        return copies(a_kept, b_kept, cosine, self.matcher) is not None
+        return copies(a_kept, b_kept, cosine, self.matcher, both_ways) is not None
 
     def _known(self, run: _Run, ids: Sequence[int]) -> None:
         """Each candidate as the matcher sees it, read once a search."""
