@@ -464,7 +464,6 @@ class Search:
                     continue
                 if overlap(a.query_region, b.query_region) < policy.rivals:
                     continue
-                self._known(run, [a.record.id, b.record.id])
                 shares = self.matcher.rivals(
                     run.whole,
                     (run.verdicts[a.record.id], run.refs[a.record.id][1].pixels),

@@ -412,6 +412,15 @@ def _level_fit(
     return gain, offset, miss
 
 
+def _correlated[B: (NDArray[np.float32], NDArray[np.float64])](x: B, y: B) -> tuple[B, B, B]:
+    """Two sets of blocks (n, 64): each block's texture (standard deviation) on either
+    side and their correlation."""
+    x = x - x.mean(axis=1, keepdims=True)
+    y = y - y.mean(axis=1, keepdims=True)
+    sx, sy = x.std(axis=1), y.std(axis=1)
+    return sx, sy, (x * y).mean(axis=1) / np.maximum(sx * sy, 1e-6)
+
+
 def _block_agreement(
     a: NDArray[np.float32], b: NDArray[np.float32], inside: NDArray[np.bool_]
 ) -> Agreement | None:
@@ -419,9 +428,7 @@ def _block_agreement(
     rows, cols = np.nonzero(whole)
     ba = np.asarray(_blocks(a)[whole], dtype=np.float32)
     bb = np.asarray(_blocks(b)[whole], dtype=np.float32)
-    ba = ba - ba.mean(axis=1, keepdims=True)
-    bb = bb - bb.mean(axis=1, keepdims=True)
-    sa, sb = ba.std(axis=1), bb.std(axis=1)
+    sa, sb, ncc = _correlated(ba, bb)
     ta, tb = sa >= rule.TEXTURE, sb >= rule.TEXTURE
     both = ta & tb
     # A block textured on one side only disagrees when that side is strongly textured:
@@ -429,7 +436,6 @@ def _block_agreement(
     either = both | (sa >= rule.STRONG_TEXTURE) | (sb >= rule.STRONG_TEXTURE)
     if int(either.sum()) < rule.MIN_BLOCKS:
         return None
-    ncc = (ba * bb).mean(axis=1) / np.maximum(sa * sb, 1e-6)
     agree = both & (ncc >= rule.BLOCK_AGREES)
     median = float(np.median(ncc[both])) if int(both.sum()) >= rule.MIN_BLOCKS else None
     # cells of a grid over the region: agreeing where enough of their textured blocks do
@@ -475,30 +481,20 @@ def rival_shares(
     area, poly = cv2.intersectConvexConvex(shared_a, shared_b)
     if poly is None or area <= 1.0:
         return None
-    poly = np.asarray(poly.reshape(-1, 2), dtype=np.float32)
-    # never above the resolution the query or either reference holds of the region
-    held = [area]
-    for to_query in (to_a, to_b):
-        in_ref = cv2.perspectiveTransform(poly[None], np.linalg.inv(to_query))[0]
-        held.append(abs(float(cv2.contourArea(in_ref.astype(np.float32)))))
-    scale = float(np.sqrt(min(*held, rule.DETAIL_SIDE**2) / area))
-    x0, y0 = poly.min(axis=0)
-    x1, y1 = poly.max(axis=0)
-    size = (max(1, int(np.ceil((x1 - x0) * scale))), max(1, int(np.ceil((y1 - y0) * scale))))
-    place = np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale], [0, 0, 1]])
-    q = cv2.warpAffine(
-        query, place[:2], size, flags=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    shared: NDArray[np.float32] = np.asarray(poly.reshape(-1, 2), dtype=np.float32)
+    # both laid in one frame, never above the resolution the query or either reference
+    # holds of the region
+    held = min(
+        abs(float(cv2.contourArea(cv2.perspectiveTransform(shared[None], np.linalg.inv(to))[0])))
+        for to in (to_a, to_b)
     )
-    laid, inside = [], np.ones((size[1], size[0]), dtype=bool)
-    for gray, to_query in ((gray_a, to_a), (gray_b, to_b)):
-        laid.append(cv2.warpPerspective(gray, place @ to_query, size, flags=cv2.INTER_LINEAR))
-        rh, rw = gray.shape[:2]
-        footprint = cv2.warpPerspective(
-            np.full((rh, rw), 255, np.uint8), place @ to_query, size, flags=cv2.INTER_NEAREST
-        )
-        inside &= footprint > 0
+    q, laid_a, inside, _ = _warp(query, gray_a, to_a, shared, area, held, rule.DETAIL_SIDE, 0.0)
+    _, laid_b, inside_b, _ = _warp(query, gray_b, to_b, shared, area, held, rule.DETAIL_SIDE, 0.0)
+    inside &= inside_b
     whole = _blocks(inside).all(axis=2)
-    bq, ba, bb = (np.asarray(_blocks(_band(g))[whole], dtype=np.float64) for g in (q, *laid))
+    bq, ba, bb = (
+        np.asarray(_blocks(_band(g))[whole], dtype=np.float64) for g in (q, laid_a, laid_b)
+    )
     differ = _blocks_differ(ba, bb)
     n = int(differ.sum())
     if n == 0:
@@ -512,10 +508,7 @@ def _blocks_differ(x: NDArray[np.float64], y: NDArray[np.float64]) -> NDArray[np
     """Which of two sets of band-passed blocks (n, 64) disagree as `_block_agreement`
     counts them: textured on both sides and not correlated, or strongly textured on one
     side where the other is flat."""
-    x = x - x.mean(axis=1, keepdims=True)
-    y = y - y.mean(axis=1, keepdims=True)
-    sx, sy = x.std(axis=1), y.std(axis=1)
-    ncc = (x * y).mean(axis=1) / np.maximum(sx * sy, 1e-6)
+    sx, sy, ncc = _correlated(x, y)
     tx, ty = sx >= rule.TEXTURE, sy >= rule.TEXTURE
     differ = (tx & ty & (ncc < rule.BLOCK_AGREES)) | (
         (sx >= rule.STRONG_TEXTURE) & ~ty | (sy >= rule.STRONG_TEXTURE) & ~tx
